@@ -1,0 +1,245 @@
+"""Pydantic configuration models.
+
+Domain rules fail early with one readable sentence (see :func:`validation_message`).
+All lengths are in voxels of the fine (lateral) grid unless stated otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from skelem.errors import ConfigError
+
+CONFIG_VERSION = 1
+MAX_FACTOR = 16
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def check_factor(value: float) -> int:
+    """Return an integer anisotropy factor, or raise :class:`ConfigError` with one sentence.
+
+    SkelEM supports integer factors 2-16. A non-integer factor (e.g. 2.5) is refused: resample
+    the volume along Z to an integer factor first (the measured slices must fall on the output grid).
+    """
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"The anisotropy factor must be a number, got {value!r}.") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"The anisotropy factor must be finite, got {value}.")
+    if value < 2 - 1e-6:
+        raise ConfigError(
+            f"The anisotropy factor must be at least 2 (got {value:g}); a volume with factor "
+            "below 2 is already close to isotropic."
+        )
+    if abs(value - round(value)) > 1e-3:
+        raise ConfigError(
+            f"Non-integer anisotropy factor {value:g} is not supported; resample the volume "
+            f"along Z to an integer factor (e.g. {round(value)}) first."
+        )
+    if round(value) > MAX_FACTOR:
+        raise ConfigError(f"The anisotropy factor {value:g} is above the supported maximum of {MAX_FACTOR}.")
+    return int(round(value))
+
+
+class DegradationConfig(_Strict):
+    """The axial degradation model ``D_s``: slice profile along one axis, then every ``factor``-th sample.
+
+    ``profile``: ``none`` (pure subsampling), ``box`` (section thickness ``thickness`` voxels,
+    default = factor), ``gaussian`` (PSF with standard deviation ``sigma`` voxels).
+    """
+
+    factor: int = 4
+    profile: Literal["none", "box", "gaussian"] = "none"
+    thickness: float | None = Field(default=None, gt=0)
+    sigma: float | None = Field(default=None, gt=0)
+    offset: int = Field(default=0, ge=0)
+
+    @field_validator("factor", mode="before")
+    @classmethod
+    def _factor(cls, v: object) -> int:
+        return check_factor(v)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _profile_params(self) -> DegradationConfig:
+        if self.profile == "gaussian" and self.sigma is None:
+            raise ValueError("the gaussian profile needs a sigma, e.g. --profile gaussian:1.5")
+        if self.offset >= self.factor:
+            raise ValueError(f"offset {self.offset} must be smaller than the factor {self.factor}")
+        return self
+
+    def profile_string(self) -> str:
+        if self.profile == "gaussian":
+            return f"gaussian:{self.sigma:g}"
+        if self.profile == "box" and self.thickness is not None:
+            return f"box:{self.thickness:g}"
+        return self.profile
+
+
+def parse_profile(text: str) -> dict:
+    """Parse ``none``, ``box``, ``box:T`` or ``gaussian:SIGMA`` into DegradationConfig fields."""
+    name, _, arg = text.strip().lower().partition(":")
+    if name not in ("none", "box", "gaussian"):
+        raise ConfigError(f"Unknown slice profile {text!r}; use none, box, box:THICKNESS or gaussian:SIGMA.")
+    out: dict = {"profile": name}
+    if arg:
+        try:
+            val = float(arg)
+        except ValueError:
+            raise ConfigError(f"The slice profile parameter in {text!r} is not a number.") from None
+        if not val > 0:
+            raise ConfigError(f"The slice profile parameter in {text!r} must be positive.")
+        if name == "box":
+            out["thickness"] = val
+        elif name == "gaussian":
+            out["sigma"] = val
+        else:
+            raise ConfigError("The 'none' profile takes no parameter.")
+    elif name == "gaussian":
+        raise ConfigError("The gaussian profile needs a sigma, e.g. gaussian:1.5.")
+    return out
+
+
+class NetworkConfig(_Strict):
+    """A 2-D U-Net: ``channels`` at the first level, doubled at each of ``depth`` downsamplings."""
+
+    channels: int = Field(default=16, ge=1, le=256)
+    depth: int = Field(default=3, ge=1, le=6)
+
+    @property
+    def multiple(self) -> int:
+        """Spatial sizes fed to the network must be a multiple of this."""
+        return 2**self.depth
+
+
+class DiffusionConfig(_Strict):
+    """Noise schedule and truncated sampler."""
+
+    timesteps: int = Field(default=1000, ge=10)
+    schedule: Literal["cosine", "linear"] = "cosine"
+    prediction: Literal["eps", "v"] = "v"
+    t0: int = Field(default=200, ge=1, description="first timestep of truncated sampling")
+    steps: int = Field(default=5, ge=1, description="reverse steps from t0 to 0")
+    prior_attenuation: float = Field(
+        default=1.0, ge=0.0, le=1.0, description="scale of the propagated residual prior at the midpoint between measured rows"
+    )
+    diffusion_peer_steps: int = Field(default=50, ge=1)
+
+    @model_validator(mode="after")
+    def _t0(self) -> DiffusionConfig:
+        if self.t0 >= self.timesteps:
+            raise ValueError(f"t0 ({self.t0}) must be below the number of timesteps ({self.timesteps})")
+        if self.steps > self.t0:
+            raise ValueError(f"steps ({self.steps}) cannot exceed t0 ({self.t0})")
+        return self
+
+
+class TrainingConfig(_Strict):
+    """One training stage."""
+
+    iterations: int = Field(default=2000, ge=1)
+    batch_size: int = Field(default=8, ge=1)
+    patch_size: int = Field(default=128, ge=16)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    ema_decay: float = Field(default=0.995, ge=0.0, lt=1.0)
+    checkpoint_every: int = Field(default=200, ge=1)
+    seed: int = 0
+
+
+class InferenceConfig(_Strict):
+    """Restoration settings."""
+
+    method: Literal["skelem", "skeleton", "diffusion", "cubic", "linear", "nearest"] = "skelem"
+    block_shape: tuple[int, int, int] = (64, 256, 256)
+    fuse: Literal["mean"] = "mean"
+    use_prior: bool = True
+    use_consistency: bool = True
+    samples: int = Field(default=1, ge=1)
+    seed: int = 0
+    device: str = "auto"
+
+
+class ExperimentConfig(_Strict):
+    """Everything that says how a model (and each output) was made. Saved with every artifact."""
+
+    version: int = CONFIG_VERSION
+    degradation: DegradationConfig = DegradationConfig()
+    skeleton: NetworkConfig = NetworkConfig(channels=16, depth=3)
+    refiner: NetworkConfig = NetworkConfig(channels=8, depth=2)
+    diffusion_peer: NetworkConfig = NetworkConfig(channels=16, depth=3)
+    diffusion: DiffusionConfig = DiffusionConfig()
+    skeleton_training: TrainingConfig = TrainingConfig()
+    refiner_training: TrainingConfig = TrainingConfig(iterations=2000, learning_rate=1e-3)
+    alignment_training: TrainingConfig = TrainingConfig(iterations=200, batch_size=4, patch_size=64, learning_rate=2e-4)
+    inference: InferenceConfig = InferenceConfig()
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    device: str = "auto"
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: int) -> int:
+        if v > CONFIG_VERSION:
+            raise ValueError(f"config version {v} is newer than this SkelEM understands ({CONFIG_VERSION})")
+        return v
+
+    @model_validator(mode="after")
+    def _patches(self) -> ExperimentConfig:
+        for name, net, train in (
+            ("skeleton", self.skeleton, self.skeleton_training),
+            ("refiner", self.refiner, self.refiner_training),
+            ("diffusion_peer", self.diffusion_peer, self.refiner_training),
+        ):
+            if train.patch_size % net.multiple:
+                raise ValueError(
+                    f"the {name} training patch size {train.patch_size} must be a multiple of "
+                    f"{net.multiple} (2**depth of the {name} U-Net)"
+                )
+        return self
+
+
+def validation_message(err: ValidationError) -> str:
+    """Turn a pydantic error into one sentence."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if isinstance(first.get("ctx", {}).get("error"), ConfigError):
+        return str(first["ctx"]["error"])
+    return f"Invalid configuration{' at ' + where if where else ''}: {msg}."
+
+
+def build_config(data: dict | None = None, **overrides: object) -> ExperimentConfig:
+    """Validate a (nested) dict into an :class:`ExperimentConfig`, raising :class:`ConfigError`."""
+    try:
+        return ExperimentConfig.model_validate({**(data or {}), **overrides})
+    except ValidationError as err:
+        raise ConfigError(validation_message(err)) from None
+
+
+def save_config(config: ExperimentConfig, path: str | Path) -> None:
+    """Write the config as JSON (atomically)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(config.model_dump(mode="json"), indent=2))
+    tmp.replace(path)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read a JSON config file (e.g. ``--config FILE``), raising :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist.") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"Config file {path} is not readable JSON ({err.__class__.__name__}).") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a JSON object.")
+    return build_config(data)
