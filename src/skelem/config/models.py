@@ -243,3 +243,11 @@ def load_config(path: str | Path) -> ExperimentConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {path} must hold a JSON object.")
     return build_config(data)
+
+
+def build_sub_config(model: type[BaseModel], **values: object) -> BaseModel:
+    """Validate one sub-config (e.g. :class:`DegradationConfig`), raising :class:`ConfigError`."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(validation_message(err)) from None

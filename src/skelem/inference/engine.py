@@ -1,0 +1,153 @@
+"""Slice-level restoration: the networks applied to batches of interpolated 2-D slices.
+
+A slice has its axial direction along rows (``H``); its measured rows are those whose global output
+row index is a multiple of the factor. Everything here works on normalised float32 intensities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from skelem.config.models import DiffusionConfig
+from skelem.diffusion.noise import coordinate_noise
+from skelem.diffusion.prior import apply_consistency, propagate_residual
+from skelem.diffusion.sampler import ddim_sample, start_from
+from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
+from skelem.models.unet import pad_to_multiple
+
+PLANE_KEYS = {"xz": 1, "yz": 2}
+
+
+@dataclass
+class SliceEngine:
+    """Restores batches of interpolated slices ``(N, H, W)`` with one method.
+
+    Parameters
+    ----------
+    method : {"skeleton", "skelem", "diffusion"}
+    skeleton, refiner, peer : torch.nn.Module or None
+        Networks in eval mode (the skeleton is never modified: it runs under ``inference_mode``).
+    diffusion : DiffusionConfig
+        Schedule, ``t0`` and number of steps.
+    steps, t0 : int, optional
+        Overrides of the sampler's number of steps and start timestep.
+    use_prior, use_consistency : bool
+        Ablation switches of the cycle-consistent mechanism (SkelEM only).
+    multiple : int
+        Spatial sizes fed to the networks are padded to a multiple of this.
+    """
+
+    method: str
+    device: torch.device
+    multiple: int
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    skeleton: torch.nn.Module | None = None
+    refiner: torch.nn.Module | None = None
+    peer: torch.nn.Module | None = None
+    steps: int | None = None
+    t0: int | None = None
+    use_prior: bool = True
+    use_consistency: bool = True
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        self.schedule = NoiseSchedule(self.diffusion.timesteps, self.diffusion.schedule)
+        if self.method == "skelem":
+            t0 = self.t0 if self.t0 is not None else self.diffusion.t0
+            self.timesteps = truncated_timesteps(t0, self.steps or self.diffusion.steps)
+        elif self.method == "diffusion":
+            self.timesteps = truncated_timesteps(
+                self.diffusion.timesteps, self.steps or self.diffusion.diffusion_peer_steps
+            )
+        else:
+            self.timesteps = []
+
+    @torch.inference_mode()
+    def restore(
+        self,
+        slices: np.ndarray,
+        first_row: int,
+        factor: int,
+        plane: str,
+        slice_indices: np.ndarray,
+        col_origin: int,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """Restore ``slices`` ``(N, H, W)``.
+
+        Parameters
+        ----------
+        first_row : int
+            Global output row (z) of row 0; rows with ``(first_row + r) % factor == 0`` are measured.
+        plane : {"xz", "yz"}
+            Which cross-plane the slices come from (part of the noise key).
+        slice_indices : array of int
+            Global index (y for XZ, x for YZ) of each slice (part of the noise key).
+        col_origin : int
+            Global coordinate of column 0 (x for XZ slices, y for YZ slices).
+        """
+        n, h, w = slices.shape
+        rows = (first_row + np.arange(h)) % factor == 0
+        out = np.empty_like(slices, dtype=np.float32)
+        for start in range(0, n, self.batch_size):
+            stop = min(n, start + self.batch_size)
+            batch = torch.from_numpy(np.ascontiguousarray(slices[start:stop], dtype=np.float32))[:, None]
+            batch = batch.to(self.device)
+            padded, (ph, pw) = pad_to_multiple(batch, self.multiple)
+            mask = torch.zeros(padded.shape[-2], dtype=torch.bool, device=self.device)
+            mask[:h] = torch.from_numpy(rows).to(self.device)
+            restored = self._restore_batch(
+                padded, mask, first_row, plane, slice_indices[start:stop], col_origin, seed
+            )
+            out[start:stop] = restored[:, 0, :ph, :pw].float().cpu().numpy()
+        return out
+
+    def _noise(self, shape: tuple[int, ...], first_row: int, plane: str, indices: np.ndarray, col_origin: int, seed: int) -> torch.Tensor:
+        _, _, h, w = shape
+        noise = [
+            coordinate_noise((h, w), (first_row, col_origin), (PLANE_KEYS[plane], int(i)), seed)
+            for i in indices
+        ]
+        return torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in noise])[:, None].to(self.device)
+
+    def _restore_batch(self, u: torch.Tensor, mask: torch.Tensor, first_row: int, plane: str, indices: np.ndarray, col_origin: int, seed: int) -> torch.Tensor:
+        if self.method == "skeleton":
+            return self.skeleton(u)
+        if self.method == "diffusion":
+            noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
+
+            def denoise_peer(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return self.peer(torch.cat([x, u], dim=1), t)
+
+            return ddim_sample(denoise_peer, noise, self.timesteps, self.schedule, self.diffusion.prediction)
+        skel = self.skeleton(u)
+        return skel + self.refine(u, skel, mask, self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed))
+
+    def refine(self, u: torch.Tensor, skel: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The truncated, consistency-constrained reverse diffusion of the residual (differentiable).
+
+        ``u`` and ``skel`` are ``(B, 1, H, W)``; ``mask`` is the ``(H,)`` boolean of measured rows.
+        Returns the residual ``x_0`` to add to the skeleton.
+        """
+        row_mask = mask.view(1, 1, -1, 1)
+        measured_residual = torch.where(row_mask, u - skel, torch.zeros_like(u))
+        if self.use_prior and bool(mask.any()):
+            prior = propagate_residual(measured_residual, row_mask, self.diffusion.prior_attenuation)
+        else:
+            prior = torch.zeros_like(u)
+        x_start = start_from(prior, noise, self.timesteps[0], self.schedule)
+        cond = torch.cat([skel, u], dim=1)
+
+        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.refiner(torch.cat([x, cond], dim=1), t)
+
+        consistency = None
+        if self.use_consistency and bool(mask.any()):
+
+            def consistency(x0: torch.Tensor) -> torch.Tensor:
+                return apply_consistency(x0, measured_residual, row_mask)
+
+        return ddim_sample(denoise, x_start, self.timesteps, self.schedule, self.diffusion.prediction, consistency=consistency)

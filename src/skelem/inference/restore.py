@@ -1,0 +1,272 @@
+"""Volume restoration: interpolate along Z, restore every XZ and YZ slice, fuse, tile, write.
+
+``restore_volume`` works in memory (tiled by the block planner to bound the networks' working set);
+``restore_to_file`` writes TIFF/HDF5/NPY atomically, or streams blocks into an OME-Zarr store that a
+killed run resumes without recomputing finished blocks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skelem.config.models import check_factor
+from skelem.data.interpolation import upsample
+from skelem.data.normalize import PercentileNormalizer
+from skelem.errors import ConfigError, ModelError, OutputExistsError
+from skelem.events import ProgressCallback, no_progress
+from skelem.inference.engine import SliceEngine
+from skelem.inference.planner import block_output_origin, output_shape, plan_blocks
+from skelem.inference.runner import finalize_store, run_in_memory, run_streaming
+from skelem.io import Volume
+from skelem.io.validate import validate_volume
+from skelem.models.device import resolve_device
+from skelem.models.unet import measured_receptive_field
+from skelem.training.artifact import ModelArtifact
+
+log = logging.getLogger(__name__)
+
+INTERPOLATION_METHODS = ("nearest", "linear", "cubic")
+NETWORK_METHODS = ("skeleton", "skelem", "diffusion")
+METHODS = INTERPOLATION_METHODS + NETWORK_METHODS
+SINGLE_BLOCK_VOXELS = 96 * 2**20  # in-memory outputs up to this size run as one block
+
+
+@dataclass
+class RestoreOptions:
+    """How to restore (defaults follow the model's config)."""
+
+    method: str | None = None  # None: skelem when a refiner exists, else skeleton
+    steps: int | None = None
+    t0: int | None = None
+    use_prior: bool = True
+    use_consistency: bool = True
+    aligned: bool = True  # False: the refiner from before the alignment stage (ablation)
+    seed: int = 0
+    samples: int = 1
+    block_shape: tuple[int, int, int] | None = None
+    device: str = "auto"
+    batch_size: int = 8
+
+
+def default_method(artifact: ModelArtifact | None) -> str:
+    if artifact is None:
+        return "cubic"
+    return "skelem" if artifact.has("refiner") else "skeleton"
+
+
+class Restorer:
+    """Restores normalised blocks ``(z, y, x)`` into ``(s*(z-1)+1, y, x)`` with one method."""
+
+    def __init__(self, artifact: ModelArtifact | None, factor: int, options: RestoreOptions) -> None:
+        method = options.method or default_method(artifact)
+        if method not in METHODS:
+            raise ConfigError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+        self.method, self.factor, self.options = method, factor, options
+        self.halo = (2 * factor, 0, 0)
+        self.align = 1
+        self.engine: SliceEngine | None = None
+        if method in INTERPOLATION_METHODS:
+            return
+        if artifact is None:
+            raise ModelError(f"The {method} method needs a trained model: pass --model MODEL_DIR.")
+        if artifact.factor != factor:
+            raise ModelError(
+                f"The model in {artifact.directory} was trained for factor {artifact.factor}, "
+                f"but this volume needs factor {factor}; train a model for this factor."
+            )
+        if options.samples > 1 and method == "skeleton":
+            raise ConfigError("--samples needs a stochastic method (skelem or diffusion); the skeleton is deterministic.")
+        device = resolve_device(options.device)
+        cfg = artifact.config
+        nets: dict[str, torch.nn.Module] = {}
+        needed = {"skeleton": ["skeleton"], "skelem": ["skeleton", "refiner"], "diffusion": ["diffusion_peer"]}[method]
+        for name in needed:
+            stored = "refiner_unaligned" if name == "refiner" and not options.aligned else name
+            if stored == "refiner_unaligned" and not artifact.has(stored):
+                raise ModelError(f"The model in {artifact.directory} has no refiner from before alignment (alignment did not run).")
+            nets[name] = artifact.load_network(stored, device)
+        multiples = {"skeleton": cfg.skeleton.multiple, "refiner": cfg.refiner.multiple, "diffusion_peer": cfg.diffusion_peer.multiple}
+        self.align = max(multiples[n] for n in needed)
+        rf = sum(_receptive_field(nets[n], multiples[n], n == "skeleton") for n in needed)
+        rf = int(np.ceil((rf + 1) / self.align) * self.align)
+        self.halo = (rf + (factor if method == "skelem" else 0), rf, rf)
+        self.engine = SliceEngine(
+            method=method, device=device, multiple=self.align, diffusion=cfg.diffusion,
+            skeleton=nets.get("skeleton"), refiner=nets.get("refiner"), peer=nets.get("diffusion_peer"),
+            steps=options.steps, t0=options.t0, use_prior=options.use_prior,
+            use_consistency=options.use_consistency, batch_size=options.batch_size,
+        )
+
+    def describe(self) -> dict:
+        o = self.options
+        out = {"method": self.method, "factor": self.factor}
+        if self.engine is not None and self.method != "skeleton":
+            out.update(timesteps=self.engine.timesteps, seed=o.seed, samples=o.samples)
+        if self.method == "skelem":
+            out.update(prior=o.use_prior, consistency=o.use_consistency, aligned=o.aligned)
+        return out
+
+    def restore_block(self, block: np.ndarray, origin: tuple[int, int, int], seed: int | None = None) -> np.ndarray:
+        """Restore one normalised input block; ``origin`` is its global output coordinate (z, y, x)."""
+        if self.engine is None:
+            return upsample(block, self.factor, axis=0, method=self.method)
+        interp = upsample(block, self.factor, axis=0, method="cubic")
+        seed = self.options.seed if seed is None else seed
+        z0, y0, x0 = origin
+        ny, nx = interp.shape[1:]
+        xz = self.engine.restore(interp.transpose(1, 0, 2), z0, self.factor, "xz", np.arange(y0, y0 + ny), x0, seed)
+        yz = self.engine.restore(interp.transpose(2, 0, 1), z0, self.factor, "yz", np.arange(x0, x0 + nx), y0, seed)
+        return 0.5 * (xz.transpose(1, 0, 2) + yz.transpose(1, 2, 0))
+
+
+def _receptive_field(model: torch.nn.Module, multiple: int, is_skeleton: bool) -> int:
+    return int(measured_receptive_field(model, multiple, with_time=not is_skeleton))
+
+
+def _plan(restorer: Restorer, shape: tuple[int, int, int], block_shape: tuple[int, int, int] | None, chunks=None):
+    out_shape = output_shape(shape, restorer.factor)
+    if block_shape is None:
+        block_shape = out_shape if int(np.prod(out_shape)) <= SINGLE_BLOCK_VOXELS else (128, 256, 256)
+    return plan_blocks(shape, restorer.factor, block_shape, restorer.halo, align=restorer.align, chunks=chunks), out_shape
+
+
+def _prepare(volume: Volume, artifact: ModelArtifact | None, factor: float | None, options: RestoreOptions):
+    validate_volume(volume, min_slices=3)
+    factor_int = volume.anisotropy_factor(factor if factor is not None else (artifact.factor if artifact and volume.voxel_size is None else None))
+    restorer = Restorer(artifact, check_factor(factor_int), options)
+    if artifact is not None:
+        normalizer = artifact.normalizer
+    else:
+        normalizer = PercentileNormalizer.fit(volume.data)
+    return restorer, normalizer
+
+
+def restore_volume(
+    volume: Volume,
+    artifact: ModelArtifact | None = None,
+    factor: float | None = None,
+    options: RestoreOptions | None = None,
+    progress: ProgressCallback = no_progress,
+    return_std: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Restore ``volume`` in memory; returns normalised float32 ``(s*(Z-1)+1, Y, X)`` (and std).
+
+    Intensities are in the model's normalised units (use the normaliser to map them back).
+    """
+    options = options or RestoreOptions()
+    restorer, normalizer = _prepare(volume, artifact, factor, options)
+    plan, out_shape = _plan(restorer, volume.shape, options.block_shape)
+    return _run_memory(volume, restorer, normalizer, plan, out_shape, progress, return_std)
+
+
+def _run_memory(volume, restorer, normalizer, plan, out_shape, progress, return_std):
+    samples = restorer.options.samples
+    std_out = np.zeros(out_shape, np.float32) if return_std or samples > 1 else None
+
+    def read(sl):
+        return normalizer.normalize(np.asarray(volume.data[sl]))
+
+    def process(block_in, block):
+        origin = block_output_origin(block, restorer.factor)
+        if samples == 1:
+            return restorer.restore_block(block_in, origin)
+        runs = np.stack([restorer.restore_block(block_in, origin, restorer.options.seed + k) for k in range(samples)])
+        if std_out is not None:
+            std_out[block.write] = runs.std(axis=0)[block.crop]
+        return runs.mean(axis=0)
+
+    result = run_in_memory(read, process, plan, out_shape, np.float32, progress)
+    if return_std:
+        return result, std_out
+    return result
+
+
+def _output_dtype(volume: Volume, dtype: str) -> np.dtype:
+    if dtype == "float32":
+        return np.dtype(np.float32)
+    if dtype == "input":
+        return volume.dtype
+    raise ConfigError(f"Unknown output dtype {dtype!r}; use input or float32.")
+
+
+def restore_to_file(
+    volume: Volume,
+    output: str | Path,
+    artifact: ModelArtifact | None = None,
+    factor: float | None = None,
+    options: RestoreOptions | None = None,
+    dtype: str = "input",
+    overwrite: bool = False,
+    progress: ProgressCallback = no_progress,
+    std_output: str | Path | None = None,
+) -> dict:
+    """Restore ``volume`` and write it to ``output`` (format by extension), voxel size updated.
+
+    ``.zarr`` outputs are streamed block by block into ``OUTPUT.partial`` and renamed when complete;
+    a run killed midway resumes from its finished blocks. Other formats are assembled in memory and
+    written atomically. Returns a JSON-friendly summary.
+    """
+    from skelem.io import create_ome_zarr, restored_voxel_size, write_volume
+
+    options = options or RestoreOptions()
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise OutputExistsError(f"{output} exists; pass --overwrite to replace it.")
+    restorer, normalizer = _prepare(volume, artifact, factor, options)
+    out_dtype = _output_dtype(volume, dtype)
+    voxel = restored_voxel_size(volume.voxel_size, restorer.factor) if volume.voxel_size else None
+    meta = {"skelem": {"restore": restorer.describe(), "source": volume.source,
+                       "model": str(artifact.directory) if artifact else None,
+                       "config": artifact.config.model_dump(mode="json") if artifact else None}}
+
+    def to_output(values: np.ndarray) -> np.ndarray:
+        return normalizer.denormalize(values, out_dtype)
+
+    if _is_zarr(output):
+        if options.samples > 1:
+            raise ConfigError("--samples is supported for in-memory outputs (.tif, .h5, .npy), not OME-Zarr streaming yet.")
+        chunks = (32, 256, 256)
+        plan, out_shape = _plan(restorer, volume.shape, options.block_shape or (128, 512, 512), chunks=chunks)
+        partial = output.with_name(output.name + ".partial")
+        run_key = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()
+
+        def create(path, shape, dt, ch):
+            return create_ome_zarr(path, shape, dt, ch, voxel or (1.0, 1.0, 1.0), unit=volume.unit, metadata=meta)
+
+        def read(sl):
+            return normalizer.normalize(np.asarray(volume.data[sl]))
+
+        def process(block_in, block):
+            return to_output(restorer.restore_block(block_in, block_output_origin(block, restorer.factor)))
+
+        run_streaming(read, process, plan, partial, out_shape, out_dtype, chunks, progress,
+                      create_store=create, run_key=run_key, on_mismatch="restart")
+        if output.exists() and overwrite:
+            shutil.rmtree(output) if output.is_dir() else output.unlink()
+        finalize_store(partial, output, overwrite=True)
+        return {"output": str(output), "shape": list(out_shape), **restorer.describe()}
+
+    plan, out_shape = _plan(restorer, volume.shape, options.block_shape)
+    result = _run_memory(volume, restorer, normalizer, plan, out_shape, progress, std_output is not None)
+    if std_output is not None:
+        result, std = result
+    write_volume(output, to_output(result), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
+    summary = {"output": str(output), "shape": list(out_shape), **restorer.describe()}
+    if std_output is not None:
+        scale = float(normalizer.high - normalizer.low)
+        write_volume(std_output, (std * scale).astype(np.float32), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
+        summary["std_output"] = str(std_output)
+    return summary
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.suffix == ".zarr" or path.name.endswith(".ome.zarr")
+

@@ -1,0 +1,122 @@
+"""The slim inference artifact in a model directory, apart from the resumable training checkpoints.
+
+Layout of ``MODEL_DIR``::
+
+    skelem-model.json          manifest: format, version, config, normaliser, stages, provenance
+    skeleton.safetensors       frozen skeleton weights (EMA)
+    refiner.safetensors        diffusion refiner weights (after alignment when that stage ran)
+    diffusion_peer.safetensors pure-diffusion baseline (optional)
+    checkpoints/<stage>.pt     resumable training state (optimiser, EMA, step); not needed to restore
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from skelem.config.models import ExperimentConfig, build_config
+from skelem.data.normalize import PercentileNormalizer
+from skelem.errors import ConfigError, ModelError
+
+MANIFEST = "skelem-model.json"
+FORMAT = "skelem-model"
+FORMAT_VERSION = 1
+WEIGHT_FILES = {
+    "skeleton": "skeleton.safetensors",
+    "refiner": "refiner.safetensors",
+    "refiner_unaligned": "refiner_unaligned.safetensors",
+    "diffusion_peer": "diffusion_peer.safetensors",
+}
+
+
+@dataclass
+class ModelArtifact:
+    """What a model directory holds: config, normaliser, trained stages and their networks."""
+
+    directory: Path
+    config: ExperimentConfig
+    normalizer: PercentileNormalizer
+    stages: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def factor(self) -> int:
+        return self.config.degradation.factor
+
+    def weights_path(self, network: str) -> Path:
+        return self.directory / WEIGHT_FILES[network]
+
+    def has(self, network: str) -> bool:
+        stage = {"refiner_unaligned": "alignment"}.get(network, network)
+        return stage in self.stages and self.weights_path(network).exists()
+
+    def save_manifest(self) -> None:
+        """Write the manifest atomically (the last thing written after each stage)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "stages": self.stages,
+            "config": self.config.model_dump(mode="json"),
+            "normalizer": self.normalizer.to_dict(),
+            "provenance": self.provenance,
+        }
+        path = self.directory / MANIFEST
+        tmp = path.with_name(f".{MANIFEST}.partial-{os.getpid()}")
+        tmp.write_text(json.dumps(payload, indent=2))
+        os.replace(tmp, path)
+
+    def load_network(self, network: str, device: torch.device | str = "cpu") -> torch.nn.Module:
+        """Build the named network from the config and load its weights (eval mode, no grad)."""
+        from skelem.models.factory import build_diffusion_peer, build_refiner, build_skeleton, load_weights
+
+        if not self.has(network):
+            raise ModelError(
+                f"The model directory {self.directory} has no trained {network.replace('_', ' ')}; "
+                f"train it with `skelem train --stages {network.replace('_', '-')}`."
+            )
+        builders = {
+            "skeleton": (build_skeleton, self.config.skeleton),
+            "refiner": (build_refiner, self.config.refiner),
+            "refiner_unaligned": (build_refiner, self.config.refiner),
+            "diffusion_peer": (build_diffusion_peer, self.config.diffusion_peer),
+        }
+        build, net_cfg = builders[network]
+        model = build(net_cfg)
+        load_weights(model, self.weights_path(network))
+        model.to(device).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+
+def load_artifact(directory: str | Path) -> ModelArtifact:
+    """Open a model directory, raising :class:`ModelError` when it is missing, corrupt or foreign."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelError(f"The model directory {directory} does not exist.")
+    path = directory / MANIFEST
+    if not path.exists():
+        raise ModelError(f"{directory} is not a SkelEM model directory (no {MANIFEST}).")
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelError(f"The model manifest {path} is corrupt (not valid JSON).") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a SkelEM model manifest.")
+    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+        raise ModelError(f"The model in {directory} was saved by a newer SkelEM; upgrade to read it.")
+    try:
+        config = build_config(payload["config"])
+        normalizer = PercentileNormalizer.from_dict(payload["normalizer"])
+        stages = [str(s) for s in payload.get("stages", [])]
+    except ConfigError as err:
+        raise ModelError(f"The model manifest {path} holds an invalid configuration: {err}") from None
+    except (KeyError, TypeError, ValueError):
+        raise ModelError(f"The model manifest {path} is incomplete or corrupt.") from None
+    return ModelArtifact(directory, config, normalizer, stages, dict(payload.get("provenance", {})))

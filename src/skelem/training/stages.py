@@ -1,0 +1,155 @@
+"""The training stages: skeleton, refiner, pure-diffusion peer, and refiner alignment.
+
+Each stage returns a ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
+Batches come from generators seeded by ``(seed, step)`` so resumed runs are identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from skelem.config.models import ExperimentConfig
+from skelem.data.interpolation import upsample
+from skelem.data.pairs import PairSampler
+from skelem.diffusion.schedule import NoiseSchedule
+from skelem.inference.engine import SliceEngine
+from skelem.training.losses import skeleton_loss
+
+
+def _batch(sampler: PairSampler, batch_size: int, seed: int, step: int, device: torch.device):
+    u, p = sampler.sample(batch_size, rng=np.random.default_rng([seed, step]))
+    return torch.from_numpy(u).to(device), torch.from_numpy(p).to(device)
+
+
+def skeleton_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device):
+    """``U -> P`` with L1 + SSIM (Stage 1)."""
+    tcfg = cfg.skeleton_training
+
+    def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
+        u, p = _batch(sampler, tcfg.batch_size, tcfg.seed, step, device)
+        return skeleton_loss(model(u), p)
+
+    return step_loss
+
+
+def _t_max(cfg: ExperimentConfig) -> int:
+    """The refiner only ever runs at ``t <= t0``; it trains on ``t`` in ``1..min(T, 2*t0)``."""
+    return min(cfg.diffusion.timesteps, 2 * cfg.diffusion.t0)
+
+
+def refiner_step(sampler: PairSampler, skeleton: torch.nn.Module, cfg: ExperimentConfig, device: torch.device):
+    """Denoising objective on the residual ``r = P - S(U)``, conditioned on ``[S(U), U]`` (Stage 2).
+
+    The skeleton runs under ``no_grad``: it never sees this loss (training-signal decoupling).
+    """
+    tcfg, dcfg = cfg.refiner_training, cfg.diffusion
+    schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
+    t_max = _t_max(cfg)
+
+    def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
+        u, p = _batch(sampler, tcfg.batch_size, tcfg.seed, step, device)
+        with torch.no_grad():
+            skel = skeleton(u)
+        residual = p - skel
+        gen = torch.Generator().manual_seed(tcfg.seed * 7919 + step)
+        t = torch.randint(1, t_max + 1, (u.shape[0],), generator=gen).to(device)
+        noise = torch.randn(residual.shape, generator=gen).to(device)
+        x_t = schedule.q_sample(residual, t, noise)
+        out = model(torch.cat([x_t, skel, u], dim=1), t)
+        return F.mse_loss(out, schedule.model_target(residual, noise, t, dcfg.prediction))
+
+    return step_loss
+
+
+def peer_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device):
+    """Pure-diffusion baseline: generate the whole slice ``P`` from noise, conditioned on ``U``."""
+    tcfg, dcfg = cfg.refiner_training, cfg.diffusion
+    schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
+
+    def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
+        u, p = _batch(sampler, tcfg.batch_size, tcfg.seed + 1, step, device)
+        gen = torch.Generator().manual_seed(tcfg.seed * 104729 + step)
+        t = torch.randint(1, dcfg.timesteps + 1, (u.shape[0],), generator=gen).to(device)
+        noise = torch.randn(p.shape, generator=gen).to(device)
+        out = model(torch.cat([schedule.q_sample(p, t, noise), u], dim=1), t)
+        return F.mse_loss(out, schedule.model_target(p, noise, t, dcfg.prediction))
+
+    return step_loss
+
+
+class CrossPlaneSampler:
+    """Sub-volumes of the real (normalised, interpolated) volume for the LR->HR->LR and XZ/YZ cycles."""
+
+    def __init__(self, volume: np.ndarray, factor: int, size: int, rows: int) -> None:
+        self.volume, self.factor, self.size, self.rows = volume, factor, size, rows
+        z, y, x = volume.shape
+        self.in_rows = (rows - 1) // factor + 1 + 4  # acquired slices needed, with cubic context
+        if y < size or x < size or z < self.in_rows:
+            raise ValueError("volume too small for the cross-plane cycle")
+
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """An interpolated sub-volume ``(rows, size, size)`` whose row 0 is a measured row."""
+        z, y, x = self.volume.shape
+        z0 = int(rng.integers(0, z - self.in_rows + 1))
+        y0 = int(rng.integers(0, y - self.size + 1))
+        x0 = int(rng.integers(0, x - self.size + 1))
+        block = self.volume[z0 : z0 + self.in_rows, y0 : y0 + self.size, x0 : x0 + self.size]
+        interp = upsample(block, self.factor, axis=0, method="cubic")
+        start = 2 * self.factor  # skip the interpolation context; still a measured row
+        return interp[start : start + self.rows], start
+
+
+def alignment_step(
+    sampler: PairSampler,
+    cross: CrossPlaneSampler | None,
+    skeleton: torch.nn.Module,
+    cfg: ExperimentConfig,
+    device: torch.device,
+    weights: tuple[float, float, float] = (1.0, 1.0, 0.5),
+):
+    """Bidirectional alignment of the refiner through the truncated sampler (Stage 3.3).
+
+    Loss = ``w_hr * L1(HR->LR->HR on real XY patches)`` + ``w_lr * L1(LR->HR->LR on real
+    cross-plane slices, restored without data consistency, against the acquired rows)`` +
+    ``w_agree * L1(XZ-pass - YZ-pass on the same sub-volume)``. Only the refiner is optimised.
+    """
+    tcfg = cfg.alignment_training
+    factor = cfg.degradation.factor
+    multiple = max(cfg.skeleton.multiple, cfg.refiner.multiple)
+
+    def engine(model: torch.nn.Module, consistency: bool) -> SliceEngine:
+        return SliceEngine(method="skelem", device=device, multiple=multiple, diffusion=cfg.diffusion,
+                           skeleton=skeleton, refiner=model, use_consistency=consistency)
+
+    def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(tcfg.seed * 15485863 + step)
+        rng = np.random.default_rng([tcfg.seed, step, 3])
+        # HR -> LR -> HR on real lateral patches (measured rows known from the degradation phase)
+        u, p, rows = sampler.sample(tcfg.batch_size, rng=rng, return_rows=True)
+        u, p = torch.from_numpy(u).to(device), torch.from_numpy(p).to(device)
+        mask = torch.from_numpy(np.asarray(rows)[0, 0, :, 0]).to(device)
+        with torch.no_grad():
+            skel = skeleton(u)
+        x0 = engine(model, True).refine(u, skel, mask, torch.randn(u.shape, generator=gen).to(device))
+        loss = weights[0] * F.l1_loss(skel + x0, p)
+        if cross is None:
+            return loss
+        sub, _ = cross.sample(rng)
+        sub_t = torch.from_numpy(np.ascontiguousarray(sub)).to(device)
+        row_mask = (torch.arange(sub.shape[0], device=device) % factor) == 0
+        eng = engine(model, False)
+        passes = []
+        for slices in (sub_t.permute(1, 0, 2), sub_t.permute(2, 0, 1)):  # XZ slices, YZ slices
+            uu = slices[:, None]
+            with torch.no_grad():
+                sk = skeleton(uu)
+            out = sk + eng.refine(uu, sk, row_mask, torch.randn(uu.shape, generator=gen).to(device))
+            # LR -> HR -> LR: re-degrade along Z (keep measured rows) and compare with acquisition
+            loss = loss + weights[1] * 0.5 * F.l1_loss(out[:, :, row_mask], uu[:, :, row_mask])
+            passes.append(out[:, 0])
+        xz, yz = passes[0].permute(1, 0, 2), passes[1].permute(1, 2, 0)  # both (rows, y, x)
+        return loss + weights[2] * F.l1_loss(xz, yz)
+
+    return step_loss
