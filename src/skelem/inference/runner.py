@@ -1,0 +1,501 @@
+"""Runners that execute a block plan: in memory, or streamed into a resumable zarr array.
+
+A runner knows nothing of models or file formats. It is given
+
+- ``read_block(read_slices) -> array``: returns the input region ``(nz_in, ny, nx)``;
+- ``process(array, block) -> array``: returns the block output ``(s*(nz_in-1)+1, ny, nx)`` whose
+  origin in global output coordinates is ``(s*read_z_start, read_y_start, read_x_start)``;
+- a plan from :func:`skelem.inference.planner.plan_blocks`.
+
+Blocks are processed one at a time, so memory holds one input block and one block output (plus,
+for :func:`run_in_memory`, the output volume itself).
+
+Resuming (:func:`run_streaming`)
+--------------------------------
+After each block's write region is stored in the zarr array, its position in the plan is recorded
+as done in a small JSON sidecar file inside the store directory, replaced atomically (temporary
+file + ``os.replace``). The sidecar also holds a fingerprint of the plan, output shape, dtype,
+chunks and a caller-provided ``run_key`` (which should name the model and its settings). A rerun
+with the same fingerprint skips the done blocks; a store with another fingerprint is refused (or
+deleted and restarted with ``on_mismatch="restart"``). Write regions must be chunk-aligned, so a
+block rewritten after an interruption never touches the chunks of a block already done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import zarr
+
+from skelem.errors import OutputExistsError
+from skelem.events import ProgressCallback, ProgressEvent, no_progress
+from skelem.inference.blend import BlendAccumulator, taper_weights
+from skelem.inference.planner import Block
+
+__all__ = [
+    "PROGRESS_FILE",
+    "finalize_store",
+    "plan_fingerprint",
+    "read_done_positions",
+    "run_in_memory",
+    "run_streaming",
+]
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_FILE = "skelem-blocks-done.json"
+"""Default name of the sidecar progress file inside a partial output store."""
+
+_PROGRESS_FORMAT = "skelem-block-progress"
+_PROGRESS_VERSION = 1
+
+Slices3 = tuple[slice, slice, slice]
+ReadBlock = Callable[[Slices3], np.ndarray]
+ProcessBlock = Callable[[np.ndarray, Block], np.ndarray]
+CreateStore = Callable[[Path, tuple[int, ...], np.dtype, tuple[int, ...]], zarr.Array]
+
+
+def run_in_memory(
+    read_block: ReadBlock,
+    process: ProcessBlock,
+    plan: list[Block],
+    out_shape: Sequence[int],
+    dtype: np.dtype | type = np.float32,
+    progress: ProgressCallback | None = None,
+    blend_overlap: int = 0,
+) -> np.ndarray:
+    """Run every block of ``plan`` and assemble the output volume in memory.
+
+    Parameters
+    ----------
+    read_block : callable
+        ``read_block(block.read)`` returns the input region ``(nz_in, ny, nx)``.
+    process : callable
+        ``process(input_block, block)`` returns the block output ``(s*(nz_in-1)+1, ny, nx)``.
+    plan : list of Block
+        Blocks from :func:`~skelem.inference.planner.plan_blocks`.
+    out_shape : sequence of 3 int
+        Shape of the global output ``(s*(Z-1)+1, Y, X)``.
+    dtype : numpy dtype, optional
+        Dtype of the result (float32 by default).
+    progress : callable, optional
+        Receives ``ProgressEvent(task="blocks", step=i, total=len(plan))`` after each block.
+    blend_overlap : int, optional
+        0 (default): *crop* mode, each block writes exactly its write region; exact for
+        tile-invariant models. ``> 0``: *blend* mode, each block contributes its write region grown
+        by up to ``blend_overlap`` voxels per side (limited to what its output covers and to the
+        volume), weighted by linear ramps over ``2*blend_overlap`` voxels; overlapping
+        contributions are averaged. For models whose outputs are not exactly tile-invariant.
+        Needs a plan halo of at least ``blend_overlap`` to blend fully.
+
+    Returns
+    -------
+    numpy.ndarray
+        The output volume, shape ``out_shape``.
+    """
+    out_shape = _shape3(out_shape)
+    _check_plan_fits(plan, out_shape)
+    if blend_overlap < 0:
+        raise ValueError(f"The blend overlap must be zero or positive, got {blend_overlap}.")
+    emit = progress or no_progress
+    total = len(plan)
+    accumulator = BlendAccumulator(out_shape) if blend_overlap > 0 else None
+    result = None if accumulator is not None else np.zeros(out_shape, dtype=dtype)
+    for step, block in enumerate(plan, start=1):
+        block_output = _process_block(read_block, process, block)
+        if accumulator is None:
+            result[block.write] = block_output[block.crop]
+        else:
+            region, crop, pairs = _blend_region(block, block_output.shape, out_shape, blend_overlap)
+            weights = taper_weights(
+                tuple(s.stop - s.start for s in region), pairs, dtype=np.float64
+            )
+            accumulator.add(block_output[crop], region, weights)
+        del block_output
+        emit(ProgressEvent(task="blocks", step=step, total=total))
+    if accumulator is not None:
+        return accumulator.result(dtype=dtype)
+    return result
+
+
+def run_streaming(
+    read_block: ReadBlock,
+    process: ProcessBlock,
+    plan: list[Block],
+    out_store_path: str | os.PathLike[str],
+    out_shape: Sequence[int],
+    dtype: np.dtype | type = np.float32,
+    chunks: Sequence[int] | None = None,
+    progress: ProgressCallback | None = None,
+    create_store: CreateStore | None = None,
+    done_key: str = PROGRESS_FILE,
+    run_key: str = "",
+    on_mismatch: Literal["error", "restart"] = "error",
+) -> zarr.Array:
+    """Run ``plan`` block by block, writing each write region into a zarr array; resumable.
+
+    Parameters
+    ----------
+    read_block, process, plan
+        As in :func:`run_in_memory`.
+    out_store_path : path
+        Directory of the (partial) output store, e.g. ``out.zarr.partial``. Created when absent.
+    out_shape : sequence of 3 int
+        Shape of the global output ``(s*(Z-1)+1, Y, X)``.
+    dtype : numpy dtype, optional
+        Dtype of the stored array (block outputs are cast to it).
+    chunks : sequence of 3 int, optional
+        Chunk shape of the array; defaults to the shape of the first block's write region. Every
+        write region must start on a chunk boundary (plan with the same ``chunks``).
+    progress : callable, optional
+        Receives ``ProgressEvent(task="blocks", step=i, total=len(plan))``; ``step`` counts blocks
+        done including those skipped on resume (one event with the skipped count comes first).
+    create_store : callable, optional
+        ``create_store(path, shape, dtype, chunks) -> zarr.Array`` creates the array (e.g. an
+        OME-Zarr image via ``skelem.io``); the array may live at a sub-path of the store. Defaults
+        to a plain zarr v3 array at ``path`` with fill value 0.
+    done_key : str, optional
+        File name of the sidecar progress file inside the store directory.
+    run_key : str, optional
+        Caller-chosen description of what produces the values (model id, method, seed...). It is
+        part of the fingerprint, so a different model never reuses blocks of another.
+    on_mismatch : {"error", "restart"}, optional
+        What to do when the store exists but has no progress file or one with another fingerprint:
+        raise :class:`~skelem.errors.OutputExistsError` (default) or delete the store and start over.
+
+    Returns
+    -------
+    zarr.Array
+        The array holding the complete output (the store still carries the progress file; call
+        :func:`finalize_store` to remove it and rename the store).
+    """
+    out_shape = _shape3(out_shape)
+    _check_plan_fits(plan, out_shape)
+    dtype = np.dtype(dtype)
+    chunks = _shape3(chunks) if chunks is not None else _write_shape(plan[0]) if plan else out_shape
+    store_path = Path(out_store_path)
+    progress_path = store_path / done_key
+    fingerprint = plan_fingerprint(plan, out_shape, dtype, chunks, run_key)
+    emit = progress or no_progress
+    total = len(plan)
+
+    array, done = _open_for_resume(store_path, progress_path, fingerprint, on_mismatch)
+    if array is None:
+        array = _create_array(store_path, out_shape, dtype, chunks, create_store)
+        done = np.zeros(total, dtype=bool)
+        _write_state(progress_path, fingerprint, run_key, array.path, done)
+    elif done.size != total:  # pragma: no cover - guarded by the fingerprint
+        raise ValueError("The progress file does not match the number of blocks of the plan.")
+    _check_array(array, out_shape, dtype, plan, store_path)
+
+    step = int(done.sum())
+    if step:
+        logger.info("resuming %s: %d of %d blocks already done", store_path, step, total)
+        emit(ProgressEvent(task="blocks", step=step, total=total))
+    for position, block in enumerate(plan):
+        if done[position]:
+            continue
+        block_output = _process_block(read_block, process, block)
+        array[block.write] = np.asarray(block_output[block.crop], dtype=dtype)
+        del block_output
+        done[position] = True
+        _write_state(progress_path, fingerprint, run_key, array.path, done)
+        step += 1
+        emit(ProgressEvent(task="blocks", step=step, total=total))
+    return array
+
+
+def finalize_store(
+    partial_path: str | os.PathLike[str],
+    final_path: str | os.PathLike[str],
+    overwrite: bool = False,
+    done_key: str = PROGRESS_FILE,
+    require_complete: bool = True,
+) -> Path:
+    """Remove the progress file of a finished store and rename it to its final name.
+
+    Parameters
+    ----------
+    partial_path : path
+        The store written by :func:`run_streaming` (e.g. ``out.zarr.partial``).
+    final_path : path
+        The final name (e.g. ``out.zarr``), in the same file system.
+    overwrite : bool, optional
+        Replace an existing ``final_path``. The old output is moved aside first and deleted only
+        after the rename succeeded.
+    done_key : str, optional
+        File name of the progress file (as given to :func:`run_streaming`).
+    require_complete : bool, optional
+        Refuse (``ValueError``) when the progress file says some blocks are not done.
+
+    Returns
+    -------
+    pathlib.Path
+        ``final_path``.
+
+    Raises
+    ------
+    OutputExistsError
+        When ``final_path`` exists and ``overwrite`` is false.
+    """
+    partial = Path(partial_path)
+    final = Path(final_path)
+    progress_path = partial / done_key
+    if not partial.exists():
+        raise FileNotFoundError(f"The partial output {partial} does not exist.")
+    if require_complete and progress_path.exists():
+        state = _read_state(progress_path)
+        if state is None:
+            raise ValueError(
+                f"The progress file {progress_path} is unreadable; the output may be incomplete."
+            )
+        done = _positions_from_ranges(state["done"], state["n_blocks"])
+        if not done.all():
+            raise ValueError(
+                f"The output {partial} is incomplete ({int(done.sum())} of {done.size} blocks done)."
+            )
+    if final.exists() and not overwrite:
+        raise OutputExistsError(
+            f"The output {final} exists; choose another name or allow overwriting."
+        )
+    for leftover in (progress_path, _temporary_path(progress_path)):
+        leftover.unlink(missing_ok=True)
+    if final.exists():
+        trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(final, trash)
+        os.replace(partial, final)
+        _remove(trash)
+    else:
+        os.replace(partial, final)
+    return final
+
+
+def plan_fingerprint(
+    plan: Sequence[Block],
+    out_shape: Sequence[int],
+    dtype: np.dtype | type,
+    chunks: Sequence[int],
+    run_key: str = "",
+) -> str:
+    """A SHA-256 hex digest of everything that determines the values a run writes.
+
+    Parameters
+    ----------
+    plan : sequence of Block
+        The block plan (all read, crop and write slices, in order).
+    out_shape, dtype, chunks
+        The output array's geometry.
+    run_key : str
+        Caller-provided description of the model and settings.
+    """
+
+    def slices(sls: Slices3) -> list[list[int]]:
+        return [[s.start, s.stop] for s in sls]
+
+    content = {
+        "version": _PROGRESS_VERSION,
+        "out_shape": [int(n) for n in out_shape],
+        "dtype": np.dtype(dtype).str,
+        "chunks": [int(n) for n in chunks],
+        "run_key": run_key,
+        "plan": [[list(b.index), slices(b.read), slices(b.crop), slices(b.write)] for b in plan],
+    }
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def read_done_positions(
+    store_path: str | os.PathLike[str], done_key: str = PROGRESS_FILE
+) -> list[int] | None:
+    """Plan positions recorded as done in a partial store, or ``None`` without a readable file."""
+    state = _read_state(Path(store_path) / done_key)
+    if state is None:
+        return None
+    return [
+        int(i) for i in np.flatnonzero(_positions_from_ranges(state["done"], state["n_blocks"]))
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _process_block(read_block: ReadBlock, process: ProcessBlock, block: Block) -> np.ndarray:
+    """Read and process one block; check that its output covers the crop."""
+    block_input = read_block(block.read)
+    block_output = process(block_input, block)
+    del block_input
+    if not isinstance(block_output, np.ndarray) or block_output.ndim != 3:
+        raise TypeError(f"The block processor must return a 3-D numpy array (block {block.index}).")
+    ny = block.read[1].stop - block.read[1].start
+    nx = block.read[2].stop - block.read[2].start
+    if block_output.shape[1:] != (ny, nx) or block_output.shape[0] < block.crop[0].stop:
+        raise ValueError(
+            f"The output of block {block.index} has shape {block_output.shape}, which does not "
+            f"match its read region (y, x) = ({ny}, {nx}) and crop {block.crop}."
+        )
+    return block_output
+
+
+def _blend_region(
+    block: Block, block_out_shape: tuple[int, ...], out_shape: tuple[int, int, int], overlap: int
+) -> tuple[Slices3, Slices3, list[tuple[int, int]]]:
+    """Write region grown by ``overlap`` (limited by the block output and the volume) and ramps."""
+    region, crop, pairs = [], [], []
+    for write, crop_axis, size, n_out in zip(
+        block.write, block.crop, block_out_shape, out_shape, strict=True
+    ):
+        origin = write.start - crop_axis.start
+        start = max(write.start - overlap, origin, 0)
+        stop = min(write.stop + overlap, origin + size, n_out)
+        region.append(slice(start, stop))
+        crop.append(slice(start - origin, stop - origin))
+        pairs.append((2 * (write.start - start), 2 * (stop - write.stop)))
+    return tuple(region), tuple(crop), pairs  # type: ignore[return-value]
+
+
+def _shape3(values: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(int(v) for v in values)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"A shape must have 3 positive values (z, y, x), got {tuple(values)}.")
+    return shape  # type: ignore[return-value]
+
+
+def _write_shape(block: Block) -> tuple[int, int, int]:
+    return tuple(s.stop - s.start for s in block.write)  # type: ignore[return-value]
+
+
+def _check_plan_fits(plan: Sequence[Block], out_shape: tuple[int, int, int]) -> None:
+    for block in plan:
+        for sl, n in zip(block.write, out_shape, strict=True):
+            if sl.start < 0 or sl.stop > n or sl.start >= sl.stop:
+                raise ValueError(
+                    f"The write region {block.write} of block {block.index} lies outside the "
+                    f"output shape {out_shape}."
+                )
+
+
+def _check_array(
+    array: zarr.Array,
+    out_shape: tuple[int, int, int],
+    dtype: np.dtype,
+    plan: Sequence[Block],
+    path: Path,
+) -> None:
+    """The array has the expected shape and dtype, and no two blocks share a stored chunk/shard."""
+    if tuple(array.shape) != out_shape or np.dtype(array.dtype) != dtype:
+        raise ValueError(
+            f"The array in {path} has shape {tuple(array.shape)} and dtype {array.dtype}, "
+            f"expected {out_shape} and {dtype}."
+        )
+    unit = getattr(array, "shards", None) or array.chunks
+    for block in plan:
+        for sl, c, n in zip(block.write, unit, out_shape, strict=True):
+            if sl.start % c or (sl.stop % c and sl.stop != n):
+                raise ValueError(
+                    f"The write region {block.write} of block {block.index} is not aligned to the "
+                    f"stored chunks {tuple(unit)}; plan the blocks with the same chunks."
+                )
+
+
+def _create_array(
+    path: Path,
+    shape: tuple[int, int, int],
+    dtype: np.dtype,
+    chunks: tuple[int, int, int],
+    create_store: CreateStore | None,
+) -> zarr.Array:
+    if create_store is not None:
+        return create_store(path, shape, dtype, chunks)
+    return zarr.create_array(store=str(path), shape=shape, dtype=dtype, chunks=chunks, fill_value=0)
+
+
+def _open_for_resume(
+    store_path: Path, progress_path: Path, fingerprint: str, on_mismatch: str
+) -> tuple[zarr.Array | None, np.ndarray]:
+    """Open an existing store whose progress file matches ``fingerprint``, or clear the way."""
+    if on_mismatch not in ("error", "restart"):
+        raise ValueError(f"on_mismatch must be 'error' or 'restart', got {on_mismatch!r}.")
+    if not store_path.exists():
+        return None, np.zeros(0, dtype=bool)
+    state = _read_state(progress_path)
+    if state is not None and state.get("fingerprint") == fingerprint:
+        array = zarr.open_array(store=str(store_path), path=state["array_path"], mode="r+")
+        return array, _positions_from_ranges(state["done"], state["n_blocks"])
+    reason = "no progress file" if state is None else "a progress file from another run or plan"
+    if on_mismatch == "restart":
+        logger.warning("removing %s (%s) and starting over", store_path, reason)
+        _remove(store_path)
+        return None, np.zeros(0, dtype=bool)
+    raise OutputExistsError(
+        f"The partial output {store_path} exists with {reason}; delete it or restart the run."
+    )
+
+
+def _temporary_path(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+def _write_state(
+    path: Path, fingerprint: str, run_key: str, array_path: str, done: np.ndarray
+) -> None:
+    """Write the progress file atomically (temporary file, fsync, ``os.replace``)."""
+    state = {
+        "format": _PROGRESS_FORMAT,
+        "version": _PROGRESS_VERSION,
+        "fingerprint": fingerprint,
+        "run_key": run_key,
+        "array_path": array_path,
+        "n_blocks": int(done.size),
+        "done": _ranges_from_positions(done),
+    }
+    temporary = _temporary_path(path)
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(state, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _read_state(path: Path) -> dict | None:
+    """The progress file's content, or ``None`` when it is missing or not a valid progress file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            state = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or state.get("format") != _PROGRESS_FORMAT:
+        return None
+    if not all(key in state for key in ("fingerprint", "array_path", "n_blocks", "done")):
+        return None
+    return state
+
+
+def _ranges_from_positions(done: np.ndarray) -> list[list[int]]:
+    """``[[start, stop], ...]`` runs of ``True`` in a boolean vector (compact for ordered runs)."""
+    padded = np.concatenate([[False], done.astype(bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _positions_from_ranges(ranges: list[list[int]], n: int) -> np.ndarray:
+    done = np.zeros(int(n), dtype=bool)
+    for start, stop in ranges:
+        done[int(start) : int(stop)] = True
+    return done
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
