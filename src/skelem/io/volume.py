@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,11 @@ class Volume:
         Unit of ``voxel_size`` as an OME-NGFF name (``"micrometer"``, ``"nanometer"``...).
     source : str
         Where the volume came from (path or URI), for messages.
+    axes : str
+        Always ``"ZYX"``.
+    metadata : dict or None
+        SkelEM metadata stored in the file by :func:`skelem.io.write_volume` (e.g. the
+        experiment config that made it), ``None`` when absent.
     """
 
     data: Any
@@ -32,6 +37,7 @@ class Volume:
     unit: str = "micrometer"
     source: str = "<memory>"
     axes: str = "ZYX"
+    metadata: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:

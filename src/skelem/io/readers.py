@@ -1,0 +1,557 @@
+"""Open a volume from TIFF (ImageJ, OME), OME-Zarr (NGFF 0.4/0.5), HDF5 or NPY, lazily.
+
+``open_volume`` returns a :class:`~skelem.io.volume.Volume` whose ``data`` is a lazy array
+(memory map, zarr array, h5py dataset or :class:`~skelem.io.lazy.AxisView`): nothing is read
+until it is indexed. Every problem the user can fix raises :class:`~skelem.errors.InputError`
+with a one-sentence message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skelem.errors import InputError, SkelEMError
+from skelem.io.lazy import AxisView
+from skelem.io.units import check_voxel_size, convert_length, normalize_unit
+from skelem.io.volume import Volume
+
+logger = logging.getLogger(__name__)
+
+#: Data types SkelEM reads; anything else (bool, complex, object, 64-bit ints...) is refused.
+SUPPORTED_DTYPES = tuple(
+    np.dtype(t)
+    for t in ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
+)
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
+_HDF5_URI = re.compile(r"^(?P<file>.+?\.(?:h5|hdf5|hdf))(?::(?P<dataset>.*))?$", re.IGNORECASE)
+_FORMAT_NAMES = {".tif": "TIFF", ".tiff": "TIFF", ".npy": "NumPy"} | dict.fromkeys(
+    HDF5_SUFFIXES, "HDF5"
+)
+_ZARR_MARKERS = (".zgroup", ".zarray", ".zattrs", "zarr.json")
+
+# File metadata: voxel size (z, y, x) or None, its unit, and the SkelEM metadata dict or None.
+_Meta = tuple[tuple[float, float, float] | None, str | None, dict | None]
+
+
+def open_volume(
+    uri: str | Path,
+    voxel_size: tuple[float, float, float] | None = None,
+    unit: str | None = None,
+    level: int = 0,
+) -> Volume:
+    """Open a 3-D volume lazily with its voxel size.
+
+    Parameters
+    ----------
+    uri : str or Path
+        ``stack.tif``, ``volume.ome.zarr`` (or a zarr array inside it), ``file.h5:/path/to/dataset``
+        (also ``.hdf5``/``.hdf``), or ``volume.npy``.
+    voxel_size : tuple of float, optional
+        Physical voxel size ``(z, y, x)``; overrides the file's metadata.
+    unit : str, optional
+        Unit of the voxel size (``micrometer``, ``um``, ``nm``...). Given alone, the file's voxel
+        size is converted to it; given with ``voxel_size``, it labels that voxel size. Default:
+        the file's unit, else micrometer.
+    level : int
+        Resolution level of a multiscale OME-Zarr or pyramidal TIFF (0 = full resolution).
+
+    Returns
+    -------
+    Volume
+        ``data`` has shape ``(Z, Y, X)`` and is not loaded; singleton channel/time axes are
+        dropped.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, unknown format, missing HDF5 dataset, a volume that is not
+        3-D (or has several channels/time points), or an unsupported data type.
+    """
+    text = str(uri)
+    path = Path(text)
+    dataset: str | None = None
+    if not path.exists():
+        match = _HDF5_URI.match(text)
+        if match and match.group("dataset") is not None and Path(match.group("file")).exists():
+            path, dataset = Path(match.group("file")), match.group("dataset")
+        else:
+            missing = match.group("file") if match else text
+            raise InputError(f"{missing} does not exist.")
+    if level < 0:
+        raise InputError(f"The resolution level must be 0 or more, got {level}.")
+
+    suffix = path.suffix.lower()
+    try:
+        if path.is_dir() or suffix == ".zarr":
+            data, meta = _open_zarr(path, level)
+        elif suffix in TIFF_SUFFIXES:
+            data, meta = _open_tiff(path, level)
+        elif suffix in HDF5_SUFFIXES:
+            data, meta = _open_hdf5(path, dataset)
+            text = f"{path}:{_h5_name(dataset or '')}"
+        elif suffix == ".npy":
+            data, meta = _open_npy(path)
+        else:
+            raise InputError(
+                f"{path} has an unsupported format ({suffix or 'no extension'}); use a TIFF (.tif), "
+                "OME-Zarr (.zarr), HDF5 (file.h5:/dataset) or NumPy (.npy) volume."
+            )
+    except SkelEMError:
+        raise
+    except Exception as err:  # any library failure on a damaged or foreign file
+        logger.debug("failed to open %s", path, exc_info=True)
+        raise InputError(
+            f"{path} could not be read as {_FORMAT_NAMES.get(suffix, 'zarr')} "
+            f"({type(err).__name__}); it may be damaged or in another format."
+        ) from None
+    if level and suffix in (".npy", *HDF5_SUFFIXES):
+        raise InputError(f"{text} has a single resolution level, so level {level} does not exist.")
+
+    try:
+        check_array(data, text)
+    except InputError:
+        _close(data)
+        raise
+    file_voxel, file_unit, metadata = meta
+    voxel, final_unit = _resolve_voxel_size(voxel_size, unit, file_voxel, file_unit, text)
+    return Volume(
+        data=data,
+        voxel_size=voxel,
+        unit=final_unit,
+        source=text,
+        axes="ZYX",
+        metadata=metadata,
+    )
+
+
+def check_array(data: Any, source: str) -> None:
+    """Raise :class:`InputError` unless ``data`` is 3-D with a supported data type."""
+    shape = tuple(int(n) for n in data.shape)
+    if len(shape) != 3:
+        raise InputError(f"{source} has shape {shape}; a (Z, Y, X) volume is needed.")
+    if 0 in shape:
+        raise InputError(f"{source} is empty (shape {shape}).")
+    dtype = np.dtype(data.dtype)
+    if dtype not in SUPPORTED_DTYPES:
+        names = ", ".join(d.name for d in SUPPORTED_DTYPES)
+        raise InputError(
+            f"{source} has data type {dtype}, which SkelEM does not read; use one of {names}."
+        )
+
+
+def _resolve_voxel_size(
+    voxel_size: Any,
+    unit: str | None,
+    file_voxel: tuple[float, float, float] | None,
+    file_unit: str | None,
+    source: str,
+) -> tuple[tuple[float, float, float] | None, str]:
+    """Combine explicit arguments with file metadata (arguments win)."""
+    wanted = normalize_unit(unit) if unit is not None else None
+    if voxel_size is not None:
+        return check_voxel_size(voxel_size, source), wanted or file_unit or "micrometer"
+    if file_voxel is None:
+        return None, wanted or file_unit or "micrometer"
+    if wanted and file_unit and wanted != file_unit:
+        converted = [convert_length(v, file_unit, wanted) for v in file_voxel]
+        if any(v is None for v in converted):
+            raise InputError(
+                f"{source} has its voxel size in {file_unit}, which cannot be converted to {wanted}; "
+                "pass the voxel size explicitly."
+            )
+        return tuple(converted), wanted  # type: ignore[return-value]
+    return file_voxel, wanted or file_unit or "pixel"
+
+
+# --------------------------------------------------------------------------------------- TIFF
+
+
+def _open_tiff(path: Path, level: int) -> tuple[Any, _Meta]:
+    import tifffile
+
+    tif = tifffile.TiffFile(path)  # kept open: the lazy array reads from it
+    try:
+        return _tiff_volume(tif, path, level)
+    except BaseException:
+        tif.close()
+        raise
+
+
+def _tiff_volume(tif: Any, path: Path, level: int) -> tuple[Any, _Meta]:
+    import tifffile
+
+    if not tif.series:
+        raise InputError(f"{path} contains no image.")
+    series = tif.series[0]
+    if level >= len(series.levels):
+        raise InputError(
+            f"{path} has {len(series.levels)} resolution level(s); level {level} does not exist."
+        )
+    axes = series.axes
+    data: Any = None
+    if level == 0 and series.dataoffset is not None:
+        try:
+            data = tifffile.memmap(path, series=0, mode="r")
+        except Exception:  # not memory-mappable after all (e.g. odd strides): fall back to zarr
+            data = None
+        if data is not None and data.shape != series.shape:
+            data = data.reshape(series.shape)
+    if data is None:
+        import zarr
+
+        data = zarr.open(series.aszarr(level=level), mode="r")
+    data = _select_tiff_axes(data, axes, path)
+    return data, _tiff_metadata(tif, path)
+
+
+def _select_tiff_axes(data: Any, axes: str, path: Path) -> Any:
+    """Keep Z, Y, X (a generic page axis Q/I stands for Z); refuse real channel/time axes."""
+    shape = tuple(int(n) for n in data.shape)
+    if len(axes) != len(shape):
+        return data
+    z_axis = "Z" if "Z" in axes else next((a for a in "QIP" if a in axes), None)
+    stacked = [a for a, n in zip(axes, shape, strict=True) if a not in ("Y", "X") and n > 1]
+    if z_axis is None and len(stacked) == 1 and stacked[0] in "CT":
+        # A plain stack labelled as channels or frames (tifffile's ImageJ default for 3-D data,
+        # or an ImageJ stack saved as a time series): its only stacking axis is Z.
+        logger.warning("%s stores its stack along axis %s; reading it as Z", path, stacked[0])
+        z_axis = stacked[0]
+    extra = [a for a in stacked if a != z_axis]
+    if extra:
+        raise InputError(
+            f"{path} has axes {axes} with shape {shape}; SkelEM needs a single-channel (Z, Y, X) stack, "
+            "so save one channel or time point per file (or relabel frames as slices)."
+        )
+    if z_axis is None or "Y" not in axes or "X" not in axes:
+        return data  # 2-D or unnamed: check_array reports the shape
+    spatial = (axes.index(z_axis), axes.index("Y"), axes.index("X"))
+    if spatial == (0, 1, 2) and len(shape) == 3:
+        return data
+    fixed = {i: 0 for i in range(len(shape)) if i not in spatial}
+    return AxisView(data, spatial, fixed)
+
+
+def _tiff_metadata(tif: Any, path: Path) -> _Meta:
+    page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+    if tif.is_imagej and tif.imagej_metadata is not None:
+        ij = tif.imagej_metadata
+        unit = normalize_unit(ij.get("unit"), strict=False)
+        y_size, x_size = _tiff_pixel_size(page)
+        voxel = (float(ij.get("spacing", 1.0)), y_size, x_size)
+        metadata = _json_dict(ij.get("Info"), key="skelem")
+        if unit is None:
+            if voxel == (1.0, 1.0, 1.0):
+                return None, None, metadata
+            logger.warning(
+                "%s has a calibration without a unit; voxel size %s is in pixels", path, voxel
+            )
+            return voxel, "pixel", metadata
+        return voxel, unit, metadata
+    if tif.is_ome and tif.ome_metadata:
+        return (*_ome_tiff_voxel_size(tif.ome_metadata), None)
+    if tif.is_shaped and tif.shaped_metadata:
+        shaped = tif.shaped_metadata[0]
+        metadata = shaped.get("skelem") if isinstance(shaped.get("skelem"), dict) else None
+        if "voxel_size" in shaped:
+            try:
+                voxel = check_voxel_size(shaped["voxel_size"], str(path))
+            except InputError:
+                return None, None, metadata
+            return voxel, normalize_unit(shaped.get("unit"), strict=False) or "pixel", metadata
+        return None, None, metadata
+    return None, None, None
+
+
+def _tiff_pixel_size(page: Any) -> tuple[float, float]:
+    """``(y, x)`` pixel size from the Y/XResolution tags (pixels per unit); 1.0 when absent."""
+    sizes = []
+    for name in ("YResolution", "XResolution"):
+        tag = page.tags.get(name)
+        size = 1.0
+        if tag is not None:
+            numerator, denominator = tag.value
+            if numerator and denominator:
+                size = float(denominator) / float(numerator)
+        sizes.append(size)
+    return sizes[0], sizes[1]
+
+
+def _ome_tiff_voxel_size(xml: str) -> tuple[tuple[float, float, float] | None, str | None]:
+    """Physical sizes from OME-XML ``Pixels`` (all three must be present, in one unit)."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return None, None
+    pixels = next((el for el in root.iter() if el.tag.endswith("Pixels")), None)
+    if pixels is None:
+        return None, None
+    sizes, units = [], set()
+    for axis in "ZYX":
+        value = pixels.get(f"PhysicalSize{axis}")
+        if value is None:
+            return None, None
+        sizes.append(float(value))
+        units.add(normalize_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm"), strict=False))
+    if len(units) != 1 or None in units:
+        return None, None
+    return (sizes[0], sizes[1], sizes[2]), units.pop()
+
+
+# ----------------------------------------------------------------------------------- OME-Zarr
+
+
+def _open_zarr(path: Path, level: int) -> tuple[Any, _Meta]:
+    import zarr
+
+    if not any((path / marker).exists() for marker in _ZARR_MARKERS):
+        raise InputError(f"{path} is not a zarr store (no .zgroup, .zarray or zarr.json inside).")
+    node = zarr.open(str(path), mode="r")
+    if isinstance(node, zarr.Array):
+        parent = _parent_multiscales(path)
+        if parent is not None:
+            multiscales, index = parent
+            if level:
+                raise InputError(
+                    f"{path} is one resolution level; open the multiscale group for level {level}."
+                )
+            return _open_multiscale_level(node, multiscales, index, path)
+        names = node.metadata.dimension_names if node.metadata.zarr_format == 3 else None
+        if names and all(names) and len(names) == node.ndim:
+            axes = [{"name": str(n).lower()} for n in names]
+            return _select_ngff_axes(node, axes, path), (None, None, _attrs_skelem(node.attrs))
+        if level:
+            raise InputError(f"{path} is a single zarr array, so level {level} does not exist.")
+        return node, (None, None, _attrs_skelem(node.attrs))
+    multiscales = _multiscales(node.attrs)
+    if multiscales is None:
+        arrays = sorted(name for name, _ in node.arrays())
+        hint = f" (arrays inside: {', '.join(arrays[:8])})" if arrays else ""
+        raise InputError(
+            f"{path} is a zarr group without OME-NGFF multiscales metadata; open one of its arrays{hint}."
+        )
+    datasets = multiscales.get("datasets") or []
+    if level >= len(datasets):
+        raise InputError(
+            f"{path} has {len(datasets)} resolution level(s); level {level} does not exist."
+        )
+    array = node[datasets[level]["path"]]
+    data, (voxel, unit, _) = _open_multiscale_level(array, multiscales, level, path)
+    return data, (voxel, unit, _attrs_skelem(node.attrs))
+
+
+def _multiscales(attrs: Any) -> dict | None:
+    """The first ``multiscales`` entry of NGFF 0.4 (top level) or 0.5 (under ``ome``) attributes."""
+    attrs = dict(attrs)
+    if isinstance(attrs.get("ome"), dict):
+        attrs = attrs["ome"]
+    entries = attrs.get("multiscales")
+    if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+        return entries[0]
+    return None
+
+
+def _parent_multiscales(path: Path) -> tuple[dict, int] | None:
+    """When ``path`` is one level of a multiscale group: the group's multiscales and level index."""
+    import zarr
+
+    parent = path.resolve().parent
+    if not any((parent / marker).exists() for marker in _ZARR_MARKERS):
+        return None
+    try:
+        group = zarr.open_group(str(parent), mode="r")
+    except Exception:
+        return None
+    multiscales = _multiscales(group.attrs)
+    if multiscales is None:
+        return None
+    for index, dataset in enumerate(multiscales.get("datasets") or []):
+        if str(dataset.get("path")) == path.name:
+            return multiscales, index
+    return None
+
+
+def _open_multiscale_level(
+    array: Any, multiscales: dict, level: int, path: Path
+) -> tuple[Any, _Meta]:
+    axes = multiscales.get("axes")
+    if axes is None:  # NGFF <= 0.3: the last three axes are z, y, x
+        axes = [{"name": n} for n in ("t", "c", "z", "y", "x")[-array.ndim :]]
+    axes = [{"name": a} if isinstance(a, str) else dict(a) for a in axes]
+    if len(axes) != array.ndim:
+        raise InputError(f"{path} declares {len(axes)} axes for a {array.ndim}-D array.")
+    scale = np.ones(array.ndim)
+    for transforms in (
+        multiscales["datasets"][level].get("coordinateTransformations") or [],
+        multiscales.get("coordinateTransformations") or [],
+    ):
+        for transform in transforms:
+            if transform.get("type") == "scale" and "scale" in transform:
+                scale = scale * np.asarray(transform["scale"], dtype=float)
+    data = _select_ngff_axes(array, axes, path)
+    names = [str(a.get("name", "")).lower() for a in axes]
+    if not all(n in names for n in "zyx"):
+        return data, (None, None, None)
+    index = [names.index(n) for n in "zyx"]
+    units = {normalize_unit(axes[i].get("unit"), strict=False) for i in index}
+    unit = next(iter(units)) if len(units) == 1 else None
+    if len(units) > 1:
+        logger.warning("%s has different units on z, y and x; voxel size taken as unitless", path)
+    voxel = tuple(float(scale[i]) for i in index)
+    try:
+        voxel = check_voxel_size(voxel, str(path))
+    except InputError:
+        return data, (None, None, None)
+    if unit is None and voxel == (1.0, 1.0, 1.0):
+        return data, (None, None, None)  # the placeholder scale of an uncalibrated image
+    return data, (voxel, unit or "pixel", None)
+
+
+def _select_ngff_axes(array: Any, axes: list[dict], path: Path) -> Any:
+    names = [str(a.get("name", "")).lower() for a in axes]
+    if not all(n in names for n in "zyx"):
+        return array  # e.g. a 2-D image: check_array reports the shape
+    spatial = (names.index("z"), names.index("y"), names.index("x"))
+    extra = {names[i]: int(array.shape[i]) for i in range(array.ndim) if i not in spatial}
+    if any(n > 1 for n in extra.values()):
+        described = ", ".join(f"{k}={v}" for k, v in extra.items())
+        raise InputError(
+            f"{path} has non-spatial axes with several entries ({described}); SkelEM needs a "
+            "single-channel (Z, Y, X) volume, so write one channel or time point per file."
+        )
+    if spatial == (0, 1, 2) and array.ndim == 3:
+        return array
+    return AxisView(array, spatial, {i: 0 for i in range(array.ndim) if i not in spatial})
+
+
+def _attrs_skelem(attrs: Any) -> dict | None:
+    value = dict(attrs).get("skelem")
+    return value if isinstance(value, dict) else None
+
+
+# --------------------------------------------------------------------------------------- HDF5
+
+
+def _h5_name(dataset: str) -> str:
+    return "/" + dataset.strip("/")
+
+
+def _h5_datasets(group: Any, limit: int = 8) -> list[str]:
+    import h5py
+
+    found: list[str] = []
+
+    def visit(name: str, obj: Any) -> Any:
+        if isinstance(obj, h5py.Dataset):
+            found.append(_h5_name(name) if group.name == "/" else f"{group.name}/{name}")
+        return True if len(found) >= limit else None
+
+    group.visititems(visit)
+    return found
+
+
+def _h5_listing(group: Any) -> str:
+    names = _h5_datasets(group)
+    return ", ".join(names) if names else "none"
+
+
+def _open_hdf5(path: Path, dataset: str | None) -> tuple[Any, _Meta]:
+    import h5py
+
+    handle = h5py.File(path, "r")  # stays open while the dataset is used (it holds a reference)
+    try:
+        if not dataset or dataset.strip("/") == "":
+            raise InputError(
+                f"{path} is an HDF5 file, so name the dataset as {path}:/path/to/dataset "
+                f"(datasets: {_h5_listing(handle)})."
+            )
+        name = _h5_name(dataset)
+        if name not in handle:
+            raise InputError(f"{path} has no dataset {name} (datasets: {_h5_listing(handle)}).")
+        obj = handle[name]
+        if not isinstance(obj, h5py.Dataset):
+            raise InputError(
+                f"{path}:{name} is an HDF5 group, not a dataset (datasets inside: {_h5_listing(obj)})."
+            )
+        return obj, _h5_metadata(obj, path)
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _h5_metadata(dataset: Any, path: Path) -> _Meta:
+    """Voxel size from ``voxel_size``+``unit`` (SkelEM), ``element_size_um`` or ``resolution`` (nm, CREMI)."""
+    attrs = dataset.attrs
+    metadata = _json_dict(attrs.get("skelem"))
+    candidates: list[tuple[str, str | None]] = [
+        ("voxel_size", _as_str(attrs.get("unit"))),
+        ("element_size_um", "micrometer"),
+        ("resolution", "nanometer"),
+    ]
+    for key, unit in candidates:
+        if key in attrs:
+            try:
+                voxel = check_voxel_size(np.asarray(attrs[key]).ravel().tolist(), f"{path}")
+            except InputError:
+                continue
+            return voxel, normalize_unit(unit, strict=False) or "pixel", metadata
+    return None, None, metadata
+
+
+# ---------------------------------------------------------------------------------------- NPY
+
+
+def _open_npy(path: Path) -> tuple[Any, _Meta]:
+    with open(path, "rb") as handle:
+        if handle.read(6) != b"\x93NUMPY":
+            raise ValueError("not a .npy file")
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as err:
+        if "object" in str(err).lower() or "pickle" in str(err).lower():
+            raise InputError(f"{path} holds Python objects, not a numeric volume.") from None
+        raise
+    return data, (None, None, None)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _close(data: Any) -> None:
+    """Best-effort close of the file behind a rejected lazy array (HDF5 only holds a handle)."""
+    file = getattr(data, "file", None)
+    if file is not None and hasattr(file, "close"):
+        try:
+            file.close()
+        except Exception:  # pragma: no cover - closing is a courtesy
+            pass
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _json_dict(value: Any, key: str | None = None) -> dict | None:
+    """Parse a JSON text into a dict (optionally taking ``key`` from it); ``None`` when not JSON."""
+    text = _as_str(value)
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    if key is not None:
+        parsed = parsed.get(key) if isinstance(parsed, dict) else None
+    return parsed if isinstance(parsed, dict) else None

@@ -1,0 +1,140 @@
+"""Checks on a volume before it is used: dimensionality, data type, size and finite values.
+
+``open_volume`` checks shape and data type at once but does not read voxels; NaN and infinity
+are found by :func:`check_finite`, which scans the volume slab by slab along Z.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from skelem.errors import InputError
+from skelem.io.readers import check_array
+from skelem.io.volume import Volume
+
+#: Default memory budget of one slab read by :func:`check_finite`.
+SLAB_BYTES = 64 * 2**20
+
+
+def _as_volume(volume: Volume | Any) -> Volume:
+    return volume if isinstance(volume, Volume) else Volume(data=volume)
+
+
+def _slab_slices(data: Any, chunk_slices: int | None) -> int:
+    """Number of Z slices per slab: ``chunk_slices``, else ~64 MiB rounded to the Z chunk size."""
+    if chunk_slices is not None:
+        if int(chunk_slices) < 1:
+            raise ValueError(f"chunk_slices must be at least 1, got {chunk_slices}")
+        return int(chunk_slices)
+    z, y, x = (int(n) for n in data.shape)
+    per_slice = max(1, y * x * np.dtype(data.dtype).itemsize)
+    slices = max(1, SLAB_BYTES // per_slice)
+    chunks = getattr(data, "chunks", None)
+    if chunks and isinstance(chunks, tuple) and chunks[0]:
+        step = int(chunks[0])
+        slices = max(step, slices // step * step)
+    return min(slices, z)
+
+
+def check_finite(volume: Volume | Any, chunk_slices: int | None = None) -> None:
+    """Raise :class:`InputError` if the volume contains NaN or infinite values.
+
+    The volume is read in slabs of ``chunk_slices`` Z slices (default: about 64 MiB, aligned
+    to the storage chunks), never whole. Integer volumes are always finite and are not read.
+
+    Parameters
+    ----------
+    volume : Volume or array-like
+        A ``(Z, Y, X)`` volume (lazy or in memory).
+    chunk_slices : int, optional
+        Number of Z slices read at a time.
+
+    Raises
+    ------
+    InputError
+        "``source`` contains NaN or infinite values (first at slice z=K)."
+    """
+    volume = _as_volume(volume)
+    data = volume.data
+    if not np.issubdtype(np.dtype(data.dtype), np.floating):
+        return
+    step = _slab_slices(data, chunk_slices)
+    depth = int(data.shape[0])
+    for start in range(0, depth, step):
+        stop = min(start + step, depth)
+        slab = np.asarray(data[start:stop])
+        finite = np.isfinite(slab)
+        if not finite.all():
+            bad = np.flatnonzero(~finite.reshape(stop - start, -1).all(axis=1))
+            first = start + int(bad[0])
+            raise InputError(
+                f"{volume.source} contains NaN or infinite values (first at slice z={first}); "
+                "replace them (e.g. with 0) before restoring."
+            )
+
+
+def intensity_range(volume: Volume | Any, chunk_slices: int | None = None) -> tuple[float, float]:
+    """Smallest and largest finite value of a volume, read slab by slab along Z.
+
+    Returns ``(nan, nan)`` when the volume holds no finite value.
+    """
+    volume = _as_volume(volume)
+    data = volume.data
+    step = _slab_slices(data, chunk_slices)
+    floating = np.issubdtype(np.dtype(data.dtype), np.floating)
+    low, high = np.inf, -np.inf
+    for start in range(0, int(data.shape[0]), step):
+        slab = np.asarray(data[start : start + step])
+        if floating:
+            slab = slab[np.isfinite(slab)]
+        if slab.size:
+            low, high = min(low, float(slab.min())), max(high, float(slab.max()))
+    if low > high:
+        return float("nan"), float("nan")
+    return low, high
+
+
+def validate_volume(
+    volume: Volume | Any,
+    min_slices: int = 3,
+    min_lateral: int | None = None,
+    check_values: bool = True,
+    chunk_slices: int | None = None,
+) -> Volume:
+    """Check that a volume is usable and return it (wrapped in a :class:`Volume` if needed).
+
+    Parameters
+    ----------
+    volume : Volume or array-like
+        The ``(Z, Y, X)`` volume.
+    min_slices : int
+        Fewest acquired Z slices accepted (interpolation between slices needs a few).
+    min_lateral : int, optional
+        Fewest pixels accepted along Y and X (e.g. the network's patch size).
+    check_values : bool
+        Scan for NaN/infinity with :func:`check_finite` (reads the whole volume, slab by slab).
+    chunk_slices : int, optional
+        Slab depth for the finite-value scan.
+
+    Raises
+    ------
+    InputError
+        Wrong dimensionality or data type, too few slices, too small laterally, NaN/infinity.
+    """
+    volume = _as_volume(volume)
+    check_array(volume.data, volume.source)
+    depth, height, width = volume.shape
+    if depth < min_slices:
+        raise InputError(
+            f"{volume.source} has {depth} slice(s) along Z; at least {min_slices} are needed."
+        )
+    if min_lateral is not None and min(height, width) < min_lateral:
+        raise InputError(
+            f"{volume.source} is {height}x{width} pixels in Y and X; at least "
+            f"{min_lateral}x{min_lateral} are needed."
+        )
+    if check_values:
+        check_finite(volume, chunk_slices=chunk_slices)
+    return volume
