@@ -1,1 +1,54 @@
-"""skelem.metrics"""
+"""Measurement functions on numpy volumes ``(Z, Y, X)`` (float64 internally).
+
+- :mod:`~skelem.metrics.fidelity`: PSNR, SSIM, GMSD, per-orientation evaluation, border crop.
+- :mod:`~skelem.metrics.fourier`: FSC (full and directional), FRC of cross-planes, self-FSC,
+  Z power spectra and their comparison.
+- :mod:`~skelem.metrics.distribution`: a KID-style score on fixed, weight-free patch features.
+- :mod:`~skelem.metrics.segmentation`: variation of information, adapted Rand error, membrane
+  watershed.
+- :mod:`~skelem.metrics.measured`: errors on the measured rows and on the rows in between.
+- :func:`evaluate_arrays`: all of the above as one flat dict.
+"""
+
+from .distribution import kid
+from .evaluate import evaluate_arrays
+from .fidelity import crop_border, gmsd, per_plane, psnr, ssim
+from .fourier import (
+    CorrelationCurve,
+    frc_z,
+    frequency_to_length,
+    fsc,
+    high_frequency_energy_ratio,
+    log_spectral_distance,
+    resolution_from_fsc,
+    self_fsc,
+    spectrum_ratio,
+    z_power_spectrum,
+)
+from .measured import between_slice_error, measured_slice_error
+from .segmentation import adapted_rand_error, membrane_watershed, variation_of_information
+
+__all__ = [
+    "CorrelationCurve",
+    "adapted_rand_error",
+    "between_slice_error",
+    "crop_border",
+    "evaluate_arrays",
+    "frc_z",
+    "frequency_to_length",
+    "fsc",
+    "gmsd",
+    "high_frequency_energy_ratio",
+    "kid",
+    "log_spectral_distance",
+    "measured_slice_error",
+    "membrane_watershed",
+    "per_plane",
+    "psnr",
+    "resolution_from_fsc",
+    "self_fsc",
+    "spectrum_ratio",
+    "ssim",
+    "variation_of_information",
+    "z_power_spectrum",
+]

@@ -1,0 +1,259 @@
+"""Self-supervised training pairs ``(U, P)`` from the lateral (XY) slices of an anisotropic volume.
+
+For every item a window of one XY slice is read, one lateral axis is chosen to play Z (it becomes
+the rows, ``H``), rows and columns are flipped at random, the window is degraded along the rows with
+:func:`~skelem.data.degradation.degrade` and brought back with cubic
+:func:`~skelem.data.interpolation.upsample`. ``U`` (degraded-interpolated) and the target ``P`` are
+the same ``patch_size x patch_size`` crop of that window, both normalised.
+
+Geometry along the rows of one window (``s`` = factor, ``r`` = slice-profile radius)::
+
+    read:      r rows | region of L = s * m + 1 rows, first and last are measured | r rows
+    crop:      rows a .. a + patch_size - 1 of the region, a = s + phase, 0 <= phase < s
+
+The ``r`` extra rows give the slice profile real data at the measured rows; ``a >= s`` and
+``L`` leave each crop row its 4 cubic taps inside the region. Row ``i`` of the patch is a measured
+row when ``(a + i) % s == 0``. The phase is drawn once per batch, so all items of a batch share the
+measured-row mask (one ``(H,)`` mask serves the whole batch in later code).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from skelem.config.models import check_factor
+from skelem.data.degradation import degrade, slice_profile_kernel
+from skelem.data.interpolation import upsample
+from skelem.data.normalize import PercentileNormalizer, as_lazy_array
+from skelem.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+#: candidate windows drawn per item at most when ``foreground_bias`` is on
+MAX_CANDIDATES = 4
+#: windows used to estimate the typical patch standard deviation
+REFERENCE_WINDOWS = 32
+
+
+class PairSampler:
+    """Draw batches of ``(U, P)`` pairs from lateral slices of a (lazy) volume.
+
+    Parameters
+    ----------
+    volume_array : array-like
+        ``(Z, Y, X)`` (or one ``(Y, X)`` slice): numpy, zarr, h5py, ``AxisView`` or a ``Volume``.
+        Only the windows needed are read.
+    factor : int
+        Anisotropy factor ``s`` (integer 2-16).
+    profile, thickness, sigma
+        Slice profile of the simulated degradation (see :mod:`skelem.data.degradation`).
+    patch_size : int
+        Side ``P`` of the square patches, in voxels.
+    normalizer : PercentileNormalizer, optional
+        Intensity normalisation (fitted on the volume when omitted).
+    seed : int
+        Seeds the sampler's own generator (used when :meth:`sample` gets no ``rng``).
+    foreground_bias : bool
+        Prefer structured windows: a candidate is accepted with probability
+        ``min(1, std / reference_std)``, where ``std`` is the standard deviation of its normalised
+        target patch and ``reference_std`` the median over :data:`REFERENCE_WINDOWS` random windows
+        drawn at construction (from ``seed``). After :data:`MAX_CANDIDATES` rejections the candidate
+        with the largest std is kept. Deterministic given the generator.
+
+    Raises
+    ------
+    InputError
+        If no orientation of the XY plane fits the window needed for ``patch_size``.
+    """
+
+    def __init__(
+        self,
+        volume_array: Any,
+        factor: int,
+        profile: str = "none",
+        thickness: float | None = None,
+        sigma: float | None = None,
+        patch_size: int = 64,
+        normalizer: PercentileNormalizer | None = None,
+        seed: int = 0,
+        foreground_bias: bool = True,
+    ) -> None:
+        self.array = as_lazy_array(volume_array)
+        shape = tuple(int(n) for n in self.array.shape)
+        if len(shape) not in (2, 3):
+            raise InputError(
+                f"Training pairs need a (Z, Y, X) volume or a (Y, X) slice, got shape {shape}."
+            )
+        self.planar = len(shape) == 2
+        self.shape = (1, *shape) if self.planar else shape
+        self.factor = check_factor(factor)
+        self.patch_size = int(patch_size)
+        if self.patch_size < 2:
+            raise ConfigError(
+                f"The training patch size must be at least 2 voxels, got {patch_size}."
+            )
+        self.profile, self.thickness, self.sigma = profile, thickness, sigma
+        kernel = slice_profile_kernel(profile, self.factor, thickness, sigma)
+        self.radius = 0 if kernel is None else kernel.size // 2
+        s, p = self.factor, self.patch_size
+        # crop start a = s + phase <= 2s - 1; the last crop row needs taps up to its interval + 2
+        self.region_intervals = (2 * s - 1 + p - 1) // s + 2  # m: region = s * m + 1 rows
+        self.region_rows = s * self.region_intervals + 1
+        self.window_rows = self.region_rows + 2 * self.radius
+        ny, nx = self.shape[1:]
+        self.orientations = [
+            axis
+            for axis, (rows, cols) in ((1, (ny, nx)), (2, (nx, ny)))
+            if rows >= self.window_rows and cols >= p
+        ]
+        if not self.orientations:
+            raise InputError(
+                f"The volume's lateral size ({ny}x{nx}) is smaller than the training patch ({p}) with "
+                f"its interpolation context ({self.window_rows}x{p} at factor {s}); use a smaller --patch-size."
+            )
+        self.normalizer = (
+            normalizer if normalizer is not None else PercentileNormalizer.fit(self.array)
+        )
+        self.foreground_bias = bool(foreground_bias)
+        self.rng = np.random.default_rng(seed)
+        self.reference_std = (
+            self._reference_std(np.random.default_rng([seed, 1])) if foreground_bias else 0.0
+        )
+
+    # -- geometry ---------------------------------------------------------------------------
+
+    def measured_mask(self, phase: int) -> np.ndarray:
+        """Boolean ``(P,)``: patch rows that are measured rows for a crop at ``a = factor + phase``."""
+        return (self.factor + phase + np.arange(self.patch_size)) % self.factor == 0
+
+    def _draw_window(self, rng: np.random.Generator) -> tuple[int, int, int, int, bool, bool]:
+        """(z, row axis, row start, col start, flip rows, flip cols) of one random window."""
+        z = int(rng.integers(0, self.shape[0]))
+        axis = self.orientations[int(rng.integers(0, len(self.orientations)))]
+        n_rows, n_cols = (
+            (self.shape[1], self.shape[2]) if axis == 1 else (self.shape[2], self.shape[1])
+        )
+        r0 = int(rng.integers(0, n_rows - self.window_rows + 1))
+        c0 = int(rng.integers(0, n_cols - self.patch_size + 1))
+        flips = rng.integers(0, 2, size=2)
+        return z, axis, r0, c0, bool(flips[0]), bool(flips[1])
+
+    def _read_window(self, window: tuple[int, int, int, int, bool, bool]) -> np.ndarray:
+        """The normalised window ``(window_rows, patch_size)``, oriented so rows play Z."""
+        z, axis, r0, c0, flip_rows, flip_cols = window
+        rows = slice(r0, r0 + self.window_rows)
+        cols = slice(c0, c0 + self.patch_size)
+        key = (rows, cols) if axis == 1 else (cols, rows)
+        data = np.asarray(self.array[key] if self.planar else self.array[(z, *key)])
+        plane = self.normalizer.normalize(data)
+        if axis == 2:
+            plane = plane.T
+        if flip_rows:
+            plane = plane[::-1]
+        if flip_cols:
+            plane = plane[:, ::-1]
+        return np.ascontiguousarray(plane)
+
+    def _target(self, plane: np.ndarray, phase: int) -> np.ndarray:
+        start = self.radius + self.factor + phase
+        return plane[start : start + self.patch_size]
+
+    def _degraded(self, plane: np.ndarray, phase: int) -> np.ndarray:
+        """``U`` for one window: degrade the region's rows, cubic upsample, crop like the target."""
+        measured = degrade(
+            plane,
+            self.factor,
+            axis=0,
+            profile=self.profile,
+            thickness=self.thickness,
+            sigma=self.sigma,
+            offset=self.radius % self.factor,
+        )
+        first = self.radius // self.factor  # kept sample at window row self.radius
+        measured = measured[first : first + self.region_intervals + 1]
+        interp = upsample(measured, self.factor, axis=0, method="cubic")
+        start = self.factor + phase
+        return interp[start : start + self.patch_size]
+
+    def _reference_std(self, rng: np.random.Generator) -> float:
+        stds = [
+            float(self._target(self._read_window(self._draw_window(rng)), 0).std())
+            for _ in range(REFERENCE_WINDOWS)
+        ]
+        return float(np.median(stds))
+
+    def _choose_window(self, rng: np.random.Generator, phase: int) -> np.ndarray:
+        best, best_std = None, -1.0
+        for _ in range(MAX_CANDIDATES if self.foreground_bias else 1):
+            plane = self._read_window(self._draw_window(rng))
+            if not self.foreground_bias:
+                return plane
+            std = float(self._target(plane, phase).std())
+            accept = rng.random() < (
+                1.0 if self.reference_std <= 0 else min(1.0, std / self.reference_std)
+            )
+            if accept:
+                return plane
+            if std > best_std:
+                best, best_std = plane, std
+        assert best is not None
+        return best
+
+    # -- public -----------------------------------------------------------------------------
+
+    def sample(
+        self, batch_size: int, rng: np.random.Generator | None = None, return_rows: bool = False
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Draw a batch.
+
+        Parameters
+        ----------
+        batch_size : int
+            Number of pairs ``B``.
+        rng : numpy.random.Generator, optional
+            Generator to draw from (e.g. ``default_rng([seed, step])`` for resumable training);
+            the sampler's own seeded generator otherwise.
+        return_rows : bool
+            Also return the measured-row mask.
+
+        Returns
+        -------
+        U : numpy.ndarray
+            float32 ``(B, 1, P, P)``: degraded along ``H`` then cubic-interpolated, normalised.
+        P : numpy.ndarray
+            float32 ``(B, 1, P, P)``: the high-resolution target, normalised.
+        rows : numpy.ndarray, only with ``return_rows``
+            bool ``(B, 1, P, 1)``: ``True`` at measured rows (identical for all items of a batch).
+        """
+        if batch_size < 1:
+            raise ConfigError(f"The batch size must be at least 1, got {batch_size}.")
+        rng = self.rng if rng is None else rng
+        phase = int(rng.integers(0, self.factor))
+        size = self.patch_size
+        u = np.empty((batch_size, 1, size, size), dtype=np.float32)
+        p = np.empty_like(u)
+        for item in range(batch_size):
+            plane = self._choose_window(rng, phase)
+            p[item, 0] = self._target(plane, phase)
+            u[item, 0] = self._degraded(plane, phase)
+        if not return_rows:
+            return u, p
+        rows = np.broadcast_to(
+            self.measured_mask(phase)[None, None, :, None], (batch_size, 1, size, 1)
+        ).copy()
+        return u, p, rows
+
+    def describe(self) -> dict:
+        """JSON-friendly summary of the sampling geometry."""
+        return {
+            "factor": self.factor,
+            "patch_size": self.patch_size,
+            "profile": self.profile,
+            "window_rows": self.window_rows,
+            "orientations": ["y" if a == 1 else "x" for a in self.orientations],
+            "reference_std": self.reference_std,
+            "context_rows": self.window_rows - self.patch_size,
+        }

@@ -1,0 +1,115 @@
+"""Self-supervised (U, P) pairs from lateral slices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skelem.data.normalize import PercentileNormalizer
+from skelem.data.pairs import PairSampler
+from skelem.data.phantoms import em_phantom
+from skelem.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def volume() -> np.ndarray:
+    image, _ = em_phantom((8, 64, 72), seed=0)
+    return (image * 255).astype(np.uint8)
+
+
+def make(volume, **kwargs) -> PairSampler:
+    options = {"factor": 4, "patch_size": 24, "seed": 0} | kwargs
+    return PairSampler(volume, **options)
+
+
+def test_shapes_and_mask(volume):
+    u, p, rows = make(volume).sample(3, return_rows=True)
+    assert u.shape == p.shape == (3, 1, 24, 24)
+    assert u.dtype == p.dtype == np.float32
+    assert rows.shape == (3, 1, 24, 1) and rows.dtype == bool
+    mask = rows[0, 0, :, 0]
+    assert mask.sum() == 6
+    assert np.diff(np.flatnonzero(mask)).tolist() == [4] * 5
+    assert (rows == rows[:1]).all()  # one phase per batch
+
+
+def test_deterministic_from_seed(volume):
+    first = make(volume).sample(4)
+    second = make(volume).sample(4)
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = make(volume, seed=1).sample(4)
+    assert not np.array_equal(first[1], other[1])
+    with_rng = make(volume).sample(4, rng=np.random.default_rng([7, 3]))
+    again = make(volume, seed=5).sample(4, rng=np.random.default_rng([7, 3]))
+    np.testing.assert_array_equal(with_rng[0], again[0])
+
+
+def test_measured_rows_of_u_are_the_target_rows(volume):
+    sampler = make(volume)
+    for _ in range(3):  # several batches, so several phases
+        u, p, rows = sampler.sample(4, return_rows=True)
+        mask = rows[0, 0, :, 0]
+        np.testing.assert_array_equal(u[:, :, mask], p[:, :, mask])
+        assert not np.allclose(u[:, :, ~mask], p[:, :, ~mask])
+
+
+def test_box_profile_averages_the_target_at_measured_rows(volume):
+    u, p, rows = make(volume, profile="box", thickness=3, foreground_bias=False).sample(
+        4, return_rows=True
+    )
+    inner = np.flatnonzero(rows[0, 0, :, 0])
+    inner = inner[(inner >= 1) & (inner <= 22)]
+    expected = (p[:, :, inner - 1] + p[:, :, inner] + p[:, :, inner + 1]) / 3
+    np.testing.assert_allclose(u[:, :, inner], expected, atol=1e-5)
+
+
+def test_u_is_smoother_along_rows_than_columns(volume):
+    u, p = make(volume, foreground_bias=False).sample(16)
+    energy_rows = np.mean(np.diff(u, axis=2) ** 2)
+    energy_cols = np.mean(np.diff(u, axis=3) ** 2)
+    assert energy_rows < 0.7 * energy_cols
+    assert energy_rows < np.mean(np.diff(p, axis=2) ** 2)
+
+
+def test_only_the_needed_window_is_read(volume):
+    reads: list[tuple[int, ...]] = []
+
+    class Lazy:
+        shape, dtype = volume.shape, volume.dtype
+
+        def __getitem__(self, key):
+            out = volume[key]
+            reads.append(out.shape)
+            return out
+
+    sampler = make(Lazy(), normalizer=PercentileNormalizer(0.0, 255.0))
+    reads.clear()
+    sampler.sample(2)
+    assert reads and all(np.prod(shape) <= sampler.window_rows * 24 for shape in reads)
+
+
+def test_foreground_bias_prefers_structure(rng):
+    volume = np.full((4, 64, 128), 100.0, dtype=np.float32)
+    volume[:, :, 64:] += rng.normal(0, 30, size=(4, 64, 64))
+    volume[:, :, :64] += rng.normal(0, 1, size=(4, 64, 64))
+    biased = make(volume, patch_size=16).sample(32)[1].std(axis=(1, 2, 3)).mean()
+    plain = (
+        make(volume, patch_size=16, foreground_bias=False).sample(32)[1].std(axis=(1, 2, 3)).mean()
+    )
+    assert biased > 1.2 * plain
+
+
+def test_too_small_volume_is_refused(volume):
+    with pytest.raises(InputError, match="smaller --patch-size"):
+        make(volume[:, :30, :30])
+    with pytest.raises(InputError, match="smaller --patch-size"):
+        make(volume, patch_size=64)
+
+
+def test_thin_plane_uses_the_long_axis_and_2d_input(volume):
+    thin = volume[:, :26, :]  # too short for rows along Y, fine with rows along X
+    sampler = make(thin)
+    assert sampler.describe()["orientations"] == ["x"]
+    assert sampler.sample(2)[0].shape == (2, 1, 24, 24)
+    assert make(volume[0]).sample(2)[0].shape == (2, 1, 24, 24)
