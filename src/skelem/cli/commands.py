@@ -19,9 +19,9 @@ def _progress(quiet: bool):
 
 def _make_config(config_file: str | None, volume, factor: float | None, profile: str | None,
                  iterations: int | None, patch_size: int | None, seed: int | None, device: str):
-    from skelem.config.models import build_config, load_config, parse_profile
+    from skelem.config.models import ExperimentConfig, build_config, load_config, parse_profile
 
-    base = load_config(config_file).model_dump() if config_file else {}
+    base = (load_config(config_file) if config_file else ExperimentConfig()).model_dump()
     deg = dict(base.get("degradation", {}))
     if factor is not None or "factor" not in deg:
         deg["factor"] = volume.anisotropy_factor(factor)

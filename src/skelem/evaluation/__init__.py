@@ -1,1 +1,1 @@
-"""skelem.evaluation"""
+"""Evaluation of restored volumes and the side-by-side benchmark of every method."""

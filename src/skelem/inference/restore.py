@@ -223,9 +223,9 @@ def restore_to_file(
     restorer, normalizer = _prepare(volume, artifact, factor, options)
     out_dtype = _output_dtype(volume, dtype)
     voxel = restored_voxel_size(volume.voxel_size, restorer.factor) if volume.voxel_size else None
-    meta = {"skelem": {"restore": restorer.describe(), "source": volume.source,
+    meta = {"restore": restorer.describe(), "source": volume.source,
                        "model": str(artifact.directory) if artifact else None,
-                       "config": artifact.config.model_dump(mode="json") if artifact else None}}
+                       "config": artifact.config.model_dump(mode="json") if artifact else None}
 
     def to_output(values: np.ndarray) -> np.ndarray:
         return normalizer.denormalize(values, out_dtype)

@@ -1,0 +1,89 @@
+"""``skelem evaluate``: compare a restored volume with an isotropic reference (files or arrays)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from skelem.errors import InputError
+from skelem.io import open_volume
+from skelem.io.validate import validate_volume
+
+
+def evaluate_volumes(
+    prediction: str,
+    reference: str,
+    labels: str | None = None,
+    factor: float | None = None,
+    acquired: str | None = None,
+    border: int = 8,
+    membrane=None,
+) -> dict:
+    """All measures of :func:`skelem.metrics.evaluate_arrays` for two volume files, plus the
+    reference-free directional resolution (self-FSC, Z vs XY) of the prediction, and membrane
+    segmentation scores when ``labels`` and a trained ``membrane`` predictor are given.
+
+    The data range is that of the reference's dtype (e.g. 255 for uint8), or its min-max span for
+    float data; it is reported in the result.
+    """
+    from skelem.metrics import evaluate_arrays
+    from skelem.metrics.fourier import self_fsc
+
+    pred_vol, ref_vol = open_volume(prediction), open_volume(reference)
+    for vol in (pred_vol, ref_vol):
+        validate_volume(vol, min_slices=3)
+    nz = pred_vol.shape[0]
+    # a simulated acquisition restores to s*(Z_acquired-1)+1 slices: compare with the reference's first ones
+    if pred_vol.shape[1:] != ref_vol.shape[1:] or nz > ref_vol.shape[0]:
+        raise InputError(f"The prediction {pred_vol.shape} and the reference {ref_vol.shape} differ in shape (Z, Y, X).")
+    pred = np.asarray(pred_vol.data[...], dtype=np.float32)
+    ref_raw = np.asarray(ref_vol.data[:nz])
+    ref = ref_raw.astype(np.float32)
+    data_range = float(np.iinfo(ref_raw.dtype).max) if ref_raw.dtype.kind in "ui" else float(ref.max() - ref.min())
+    acq = None
+    if acquired is not None:
+        acq_vol = open_volume(acquired)
+        acq = np.asarray(acq_vol.data[...], dtype=np.float32)
+        if factor is None:
+            factor = (pred.shape[0] - 1) / max(acq.shape[0] - 1, 1)
+    result: dict = {"prediction": prediction, "reference": reference, "data_range": data_range, "border": border,
+                    "reference_slices_used": nz}
+    result.update(evaluate_arrays(pred, ref, data_range, border=border,
+                                  factor=int(round(factor)) if factor else None, acquired=acq))
+    for direction in ("z", "xy"):
+        curve = self_fsc(pred, direction=direction)
+        result[f"self_fsc_{direction}_resolution_1_7"] = float(curve.resolution_1_7)
+    if labels is not None:
+        lab = np.asarray(open_volume(labels).data[...])
+        if lab.shape != ref.shape:
+            raise InputError(f"The labels {lab.shape} and the reference {ref.shape} differ in shape.")
+        if membrane is None:
+            raise InputError("Segmentation scores need a membrane predictor; use `skelem benchmark --membrane-train`.")
+        from skelem.evaluation.benchmark import segmentation_scores
+
+        result.update(segmentation_scores(membrane, pred, lab))
+    return result
+
+
+def format_summary(result: dict) -> str:
+    """A few readable lines of the main measures."""
+    def f(key: str, pattern: str = "{:.3f}") -> str:
+        value = result.get(key)
+        if value is None:
+            return "-"
+        return "inf" if isinstance(value, float) and math.isinf(value) else pattern.format(value)
+
+    lines = [
+        f"PSNR {f('psnr', '{:.2f}')} dB   SSIM {f('ssim')} (xy {f('ssim_xy')}, xz {f('ssim_xz')}, yz {f('ssim_yz')})   "
+        f"data range {result['data_range']:g}, border {result['border']}",
+        f"GMSD {f('gmsd', '{:.4f}')}   KID {f('kid', '{:.4f}')}   Z-spectrum LSD {f('log_spectral_distance')}   "
+        f"HF energy ratio {f('hf_energy_ratio', '{:.2f}')}",
+        f"FRC(Z) with reference: AUC {f('frc_z_auc')}, 1/7 at {f('frc_z_resolution_1_7')} cycles/voxel;   "
+        f"self-FSC 1/7: Z {f('self_fsc_z_resolution_1_7')}, XY {f('self_fsc_xy_resolution_1_7')} cycles/voxel",
+    ]
+    if "measured_max_abs" in result:
+        lines.append(f"measured slices: max |error| {f('measured_max_abs', '{:.3g}')}; between slices PSNR {f('between_psnr', '{:.2f}')} dB")
+    if "vi" in result:
+        lines.append(f"segmentation: VI {f('vi')} (split {f('vi_split')}, merge {f('vi_merge')}), adapted Rand error {f('adapted_rand')}")
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""Choosing the torch device from a user-facing name (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+
+from __future__ import annotations
+
+import torch
+
+from skelem.errors import ConfigError
+
+_KNOWN = ("cpu", "cuda", "mps")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Return the torch device for ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+        Case and surrounding spaces are ignored.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ConfigError
+        The name is not a device, or the requested accelerator is not available on this machine.
+    """
+    text = str(name).strip().lower()
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"Unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+    if device.type not in _KNOWN:
+        raise ConfigError(f"Unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps.")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"Device {name!r} was requested but CUDA is not available on this machine; "
+                "use --device cpu or auto."
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ConfigError(
+                f"Device {name!r} does not exist; this machine has {count} CUDA device(s)."
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(
+            f"Device {name!r} was requested but MPS is not available on this machine; use cpu or auto."
+        )
+    return device

@@ -1,0 +1,377 @@
+"""A tile-invariant 2-D U-Net, plus helpers for padding, parameter counts and receptive fields.
+
+Tile invariance: the network has no normalisation over space and no attention, only 3x3
+zero-padded convolutions, pointwise activations, 2x2 pooling and 2x upsampling. An output pixel
+therefore depends only on the input within :func:`measured_receptive_field` pixels, so a tile cut
+at positions aligned to ``2**depth`` with a halo at least that wide reproduces the untiled output.
+
+Shapes: inputs ``(B, C, H, W)`` with ``H`` and ``W`` multiples of ``model.multiple`` (``2**depth``);
+use :func:`pad_to_multiple` or :func:`apply_padded` for other sizes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+MAX_CHANNELS = 128
+
+
+def _activation(name: str) -> nn.Module:
+    if name == "silu":
+        return nn.SiLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.1)
+    raise ValueError(f"unknown activation {name!r}; use 'silu' or 'leaky_relu'")
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """Sinusoidal embedding of timesteps.
+
+    Parameters
+    ----------
+    t : Tensor
+        ``(B,)`` timesteps (int or float, in schedule units, e.g. 0..1000).
+    dim : int
+        Embedding size (even).
+
+    Returns
+    -------
+    Tensor
+        ``(B, dim)`` float32 embedding ``[sin(t*f_k), cos(t*f_k)]``.
+    """
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half
+    )
+    args = t.to(torch.float32)[:, None] * freqs[None, :]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
+
+
+class ConvBlock(nn.Module):
+    """Two 3x3 convolutions with an activation, optionally modulated by a time embedding.
+
+    The modulation ``h * (1 + scale) + shift`` is one value per channel, constant over space, so it
+    keeps the block tile invariant.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, activation: str, emb_dim: int | None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.act = _activation(activation)
+        self.modulation = nn.Linear(emb_dim, 2 * out_ch) if emb_dim else None
+
+    def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
+        h = self.conv1(x)
+        if self.modulation is not None and emb is not None:
+            scale, shift = self.modulation(emb)[:, :, None, None].chunk(2, dim=1)
+            h = torch.addcmul(shift, h, 1 + scale)  # h * (1 + scale) + shift, one pass
+        h = self.act(h)
+        return self.act(self.conv2(h))
+
+
+class UNet2D(nn.Module):
+    """A plain 2-D U-Net that is safe to run on tiles.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels of the input and output batches ``(B, C, H, W)``.
+    channels : int
+        Feature channels at the first level; doubled at each level, capped at 128.
+    depth : int
+        Number of 2x downsamplings. ``H`` and ``W`` must be multiples of ``2**depth``.
+    time_embedding : bool
+        If true, ``forward(x, t)`` takes ``(B,)`` timesteps that modulate every block.
+    residual_input : bool
+        If true, the output is ``x[:, :1] + net(x)`` (the first input channel plus a learned
+        correction). The last convolution starts at zero, so the untrained net is the identity
+        on its first channel.
+    activation : {"silu", "leaky_relu"}
+    pooling : {"avg", "max"}
+        2x2 downsampling.
+    upsample : {"nearest", "bilinear"}
+        2x upsampling, followed (after concatenating the skip) by the level's convolutions.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        channels: int = 16,
+        depth: int = 3,
+        time_embedding: bool = False,
+        residual_input: bool = False,
+        activation: Literal["silu", "leaky_relu"] = "silu",
+        pooling: Literal["avg", "max"] = "avg",
+        upsample: Literal["nearest", "bilinear"] = "nearest",
+    ) -> None:
+        super().__init__()
+        if in_channels < 1 or out_channels < 1 or channels < 1:
+            raise ValueError("channel counts must be positive")
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        if pooling not in ("avg", "max"):
+            raise ValueError(f"unknown pooling {pooling!r}; use 'avg' or 'max'")
+        if upsample not in ("nearest", "bilinear"):
+            raise ValueError(f"unknown upsample {upsample!r}; use 'nearest' or 'bilinear'")
+        if residual_input and out_channels != 1:
+            raise ValueError(
+                "residual_input adds the first input channel, so out_channels must be 1"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.channels = channels
+        self.depth = depth
+        self.time_embedding = time_embedding
+        self.residual_input = residual_input
+        self.activation = activation
+        self.pooling = pooling
+        self.upsample_mode = upsample
+
+        widths = [min(channels * 2**level, MAX_CHANNELS) for level in range(depth + 1)]
+        self.emb_dim = max(32, 4 * channels) if time_embedding else None
+        if time_embedding:
+            self.time_mlp = nn.Sequential(
+                nn.Linear(self.emb_dim, self.emb_dim),
+                nn.SiLU(),
+                nn.Linear(self.emb_dim, self.emb_dim),
+                nn.SiLU(),
+            )
+        self.encoders = nn.ModuleList()
+        previous = in_channels
+        for level in range(depth):
+            self.encoders.append(ConvBlock(previous, widths[level], activation, self.emb_dim))
+            previous = widths[level]
+        self.bottleneck = ConvBlock(previous, widths[depth], activation, self.emb_dim)
+        self.decoders = nn.ModuleList()
+        for level in reversed(range(depth)):
+            self.decoders.append(
+                ConvBlock(
+                    widths[level + 1] + widths[level], widths[level], activation, self.emb_dim
+                )
+            )
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self._init_weights(activation)
+
+    @property
+    def multiple(self) -> int:
+        """Spatial sizes fed to :meth:`forward` must be a multiple of this (``2**depth``)."""
+        return 2**self.depth
+
+    def _init_weights(self, activation: str) -> None:
+        slope = 0.1 if activation == "leaky_relu" else 0.0
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, a=slope, nonlinearity="leaky_relu")
+                nn.init.zeros_(module.bias)
+        for module in self.modules():
+            if isinstance(module, ConvBlock) and module.modulation is not None:
+                # Start without modulation: scale 0, shift 0.
+                nn.init.zeros_(module.modulation.weight)
+                nn.init.zeros_(module.modulation.bias)
+        nn.init.xavier_uniform_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        if self.residual_input:
+            nn.init.zeros_(self.head.weight)
+
+    def slim_twin(self) -> UNet2D:
+        """A network with this architecture (depth, pooling, upsampling, inputs) and 1 base channel."""
+        return UNet2D(
+            self.in_channels,
+            self.out_channels,
+            channels=1,
+            depth=self.depth,
+            time_embedding=self.time_embedding,
+            residual_input=self.residual_input,
+            activation=self.activation,
+            pooling=self.pooling,
+            upsample=self.upsample_mode,
+        )
+
+    def _down(self, x: Tensor) -> Tensor:
+        if self.pooling == "max":
+            return F.max_pool2d(x, 2)
+        return F.avg_pool2d(x, 2)
+
+    def _up(self, x: Tensor) -> Tensor:
+        if self.upsample_mode == "bilinear":
+            return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        return F.interpolate(x, scale_factor=2, mode="nearest")
+
+    def forward(self, x: Tensor, t: Tensor | float | int | None = None) -> Tensor:
+        """Run the network.
+
+        Parameters
+        ----------
+        x : Tensor
+            ``(B, in_channels, H, W)`` with ``H``, ``W`` multiples of :attr:`multiple`.
+        t : Tensor, optional
+            ``(B,)`` (or scalar) timesteps; required iff the net has a time embedding.
+
+        Returns
+        -------
+        Tensor
+            ``(B, out_channels, H, W)``.
+        """
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected a (B, {self.in_channels}, H, W) batch, got shape {tuple(x.shape)}"
+            )
+        height, width = x.shape[-2:]
+        if height % self.multiple or width % self.multiple:
+            raise ValueError(
+                f"spatial size {height}x{width} is not a multiple of {self.multiple}; "
+                "pad with pad_to_multiple or use apply_padded"
+            )
+        emb = None
+        if self.time_embedding:
+            if t is None:
+                raise ValueError("this network has a time embedding: call it as model(x, t)")
+            t = torch.as_tensor(t, device=x.device)
+            if t.ndim == 0:
+                t = t.expand(x.shape[0])
+            mlp_dtype = self.time_mlp[0].weight.dtype
+            emb = timestep_embedding(t.reshape(-1), self.emb_dim).to(mlp_dtype)
+            emb = self.time_mlp(emb).to(x.dtype)
+        h = x
+        skips = []
+        for block in self.encoders:
+            h = block(h, emb)
+            skips.append(h)
+            h = self._down(h)
+        h = self.bottleneck(h, emb)
+        for block, skip in zip(self.decoders, reversed(skips), strict=True):
+            h = block(torch.cat([self._up(h), skip], dim=1), emb)
+        out = self.head(h)
+        if self.residual_input:
+            out = x[:, :1] + out
+        return out
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters of ``model`` (all, or only those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+    """Pad the last two dims of ``x`` at the bottom/right up to a multiple of ``multiple``.
+
+    Reflect padding is used (replicate when the image is too small to reflect).
+
+    Parameters
+    ----------
+    x : Tensor
+        ``(B, C, H, W)`` or ``(C, H, W)``.
+    multiple : int
+        Target divisor, e.g. ``model.multiple``.
+
+    Returns
+    -------
+    (Tensor, (int, int))
+        The padded tensor and the original ``(H, W)`` to crop back with ``[..., :H, :W]``.
+    """
+    if x.ndim not in (3, 4):
+        raise ValueError(f"expected a (B, C, H, W) or (C, H, W) tensor, got shape {tuple(x.shape)}")
+    if multiple < 1:
+        raise ValueError(f"multiple must be positive, got {multiple}")
+    height, width = x.shape[-2:]
+    pad_h = (-height) % multiple
+    pad_w = (-width) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x, (height, width)
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (height, width)
+
+
+def apply_padded(model: nn.Module, x: Tensor, *args: object, multiple: int | None = None) -> Tensor:
+    """Pad ``x`` to the model's multiple, run ``model(x, *args)``, crop the output back.
+
+    ``multiple`` defaults to ``model.multiple`` (1 when the model has none).
+    """
+    multiple = multiple if multiple is not None else int(getattr(model, "multiple", 1))
+    padded, (height, width) = pad_to_multiple(x, multiple)
+    return model(padded, *args)[..., :height, :width]
+
+
+@torch.no_grad()
+def _positive_weights(model: nn.Module) -> None:
+    """Give every parameter a positive value (scaled by its fan-in) so no gradient path cancels."""
+    generator = torch.Generator().manual_seed(0)
+    for param in model.parameters():
+        fan_in = max(1, param[0].numel()) if param.ndim > 1 else 1
+        values = 0.5 + torch.rand(param.shape, generator=generator, dtype=torch.float64)
+        param.copy_((values / fan_in).to(param.dtype))
+
+
+def measured_receptive_field(
+    model: nn.Module,
+    multiple: int,
+    size: int = 256,
+    with_time: bool = False,
+    positive_weights: bool = True,
+    max_size: int = 2048,
+) -> int:
+    """Half-width in pixels of the input region one output pixel depends on, measured by backprop.
+
+    For each phase ``k`` in ``0..multiple-1`` the output pixel ``(c+k, c+k)`` near the centre of a
+    ``size x size`` input (``c`` a multiple of ``multiple``) is back-propagated; the answer is the
+    largest distance along H or W from that pixel to an input pixel with a non-zero gradient.
+    Rows and columns behave independently, so the diagonal phases cover every alignment.
+
+    With ``positive_weights`` (default) the measurement runs on a float64 copy whose parameters
+    are all positive, so no gradient cancels by chance (zero-initialised heads, max pooling):
+    the result is the structural receptive field, valid for any weights (a :class:`UNet2D` is
+    then probed through a one-channel twin of the same architecture, which is fast). The input grows
+    (up to ``max_size``) when the gradient reaches its border.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Called as ``model(x)`` or, with ``with_time``, ``model(x, t)``; first input channel only
+        is probed, all input channels are checked for gradient.
+    multiple : int
+        Alignment of the model's pooling grid (``2**depth``; 1 for a plain conv net).
+
+    Returns
+    -------
+    int
+        The receptive-field half-width: tiles need a halo at least this wide.
+    """
+    if positive_weights and isinstance(model, UNet2D):
+        # The receptive field depends on the architecture, not on the widths: probe a slim twin.
+        model = model.slim_twin()
+    probe = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
+    probe.eval()
+    if positive_weights:
+        _positive_weights(probe)
+    in_channels = int(getattr(model, "in_channels", 1))
+    size = max(size, 4 * multiple)
+    while True:
+        size = -(-size // multiple) * multiple
+        centre = (size // 2) // multiple * multiple
+        radius = 0
+        generator = torch.Generator().manual_seed(0)
+        for phase in range(multiple):
+            x = torch.rand(1, in_channels, size, size, generator=generator, dtype=torch.float64)
+            x.requires_grad_(True)
+            args = (torch.full((1,), 10.0, dtype=torch.float64),) if with_time else ()
+            out = probe(x, *args)
+            row = col = centre + phase
+            out[0, 0, row, col].backward()
+            nonzero = (x.grad.abs().sum(dim=(0, 1)) > 0).nonzero()
+            if nonzero.numel():
+                radius = max(
+                    radius,
+                    int((nonzero[:, 0] - row).abs().max()),
+                    int((nonzero[:, 1] - col).abs().max()),
+                )
+        if radius < size // 2 - multiple or size >= max_size:
+            return radius
+        size *= 2

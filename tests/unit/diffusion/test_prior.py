@@ -1,0 +1,73 @@
+"""Residual prior propagation and data consistency on axial slices (rows = Z)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from skelem.diffusion.prior import apply_consistency, measured_rows_mask, propagate_residual
+
+
+def _column(values: list[float]) -> torch.Tensor:
+    """A (1, 1, H, 2) batch whose two columns both hold ``values`` down the rows."""
+    return torch.tensor(values, dtype=torch.float64)[None, None, :, None].repeat(1, 1, 1, 2)
+
+
+def test_measured_rows_mask_follows_the_global_grid() -> None:
+    assert measured_rows_mask(9, 4).tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert measured_rows_mask(6, 4, row_offset=3).tolist() == [0, 1, 0, 0, 0, 1]
+
+
+def test_linear_between_measured_rows() -> None:
+    nan = float("nan")
+    residual = _column([0.0, nan, nan, nan, 4.0, nan, nan, nan, -4.0])  # unmeasured rows ignored
+    out = propagate_residual(residual, measured_rows_mask(9, 4))
+    expected = _column([0, 1, 2, 3, 4, 2, 0, -2, -4])
+    assert torch.allclose(out, expected)
+
+
+def test_attenuation_at_the_midpoint_and_edges() -> None:
+    residual = _column([9.0, 2.0, 0.0, 0.0, 2.0, 0.0, 0.0])
+    mask = torch.tensor([False, True, False, False, True, False, False])
+    out = propagate_residual(residual, mask, attenuation=0.5)
+    # rows 1 and 4 measured (value 2); between them g = 1 - 0.5 * 2 * min(d) / 3
+    gain_13 = 1 - 0.5 * 2 * (1 / 3)
+    expected = _column([2 * 0.5, 2, 2 * gain_13, 2 * gain_13, 2, 2 * 0.5, 2 * 0.5])
+    assert torch.allclose(out, expected)
+    even = propagate_residual(
+        _column([2.0, 0, 0, 0, 2.0]), measured_rows_mask(5, 4), attenuation=0.25
+    )
+    assert torch.allclose(
+        even[0, 0, :, 0], torch.tensor([2, 2 * 0.625, 2 * 0.25, 2 * 0.625, 2], dtype=torch.float64)
+    )
+
+
+def test_per_slice_masks_and_errors() -> None:
+    residual = torch.stack([_column([1.0, 0, 3.0])[0], _column([1.0, 5.0, 3.0])[0]])
+    masks = torch.tensor([[True, False, True], [True, True, True]])[:, None, :, None]
+    out = propagate_residual(residual, masks)
+    assert out[0, 0, :, 0].tolist() == [1, 2, 3] and out[1, 0, :, 0].tolist() == [1, 5, 3]
+    with pytest.raises(ValueError, match="at least one measured row"):
+        propagate_residual(residual, torch.zeros(3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="rows"):
+        propagate_residual(residual, torch.ones(4, dtype=torch.bool))
+
+
+def test_consistency_sets_measured_rows_and_keeps_gradients() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.randn(3, 1, 17, 8, generator=gen, requires_grad=True)
+    known = torch.randn(3, 1, 17, 8, generator=gen)
+    mask = measured_rows_mask(17, 4, row_offset=2)
+    out = apply_consistency(x0, known, mask)
+    assert torch.equal(out[:, :, mask], known[:, :, mask])
+    assert torch.equal(out[:, :, ~mask], x0[:, :, ~mask])
+    out.sum().backward()
+    assert torch.equal(x0.grad[0, 0, :, 0], (~mask).float())
+
+
+def test_propagated_prior_is_consistent_with_itself() -> None:
+    gen = torch.Generator().manual_seed(1)
+    residual = torch.randn(2, 1, 33, 16, generator=gen)
+    mask = measured_rows_mask(33, 8)
+    prior = propagate_residual(residual, mask, attenuation=0.3)
+    assert torch.allclose(apply_consistency(prior, residual, mask), prior)
