@@ -23,7 +23,10 @@ def _make_config(config_file: str | None, volume, factor: float | None, profile:
 
     base = (load_config(config_file) if config_file else ExperimentConfig()).model_dump()
     deg = dict(base.get("degradation", {}))
-    if factor is not None or "factor" not in deg:
+    # model_dump() always holds a factor (default 4): only a factor written in the file itself
+    # may stand in for --factor; otherwise it comes from the volume's voxel size.
+    in_file = (json.loads(Path(config_file).read_text()).get("degradation") or {}) if config_file else {}
+    if factor is not None or "factor" not in in_file:
         deg["factor"] = volume.anisotropy_factor(factor)
     if profile is not None:
         for key in ("profile", "thickness", "sigma"):
@@ -115,6 +118,8 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
     if samples > 1:
         out = Path(output)
         std_out = out.with_name(out.name.replace(out.suffix, "") + "_std" + out.suffix)
+        if std_out.exists() and not overwrite:  # refuse before hours of work, not after writing OUTPUT
+            raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")
     progress = _progress(quiet)
     try:
         summary = restore_to_file(vol, output, artifact, factor, options, dtype, overwrite, progress, std_out)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -154,9 +152,11 @@ def simulate(volume: str, output: str, factor: float, profile: str, offset: int,
 
 def main() -> None:
     """Entry point of the ``skelem`` console script."""
-    from skelem.cli import commands  # noqa: F401  (registers train/restore/evaluate/benchmark/demo)
+    # Use the group the commands registered on: under `python -m skelem.cli.main` this module is
+    # `__main__`, and its own `cli` is a different object from `skelem.cli.main.cli`.
+    from skelem.cli import commands  # registers train/restore/evaluate/benchmark/demo
 
-    cli(prog_name="skelem")
+    commands.cli(prog_name="skelem")
 
 
 if __name__ == "__main__":

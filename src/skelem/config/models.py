@@ -173,7 +173,7 @@ class ExperimentConfig(_Strict):
     version: int = CONFIG_VERSION
     degradation: DegradationConfig = DegradationConfig()
     skeleton: NetworkConfig = NetworkConfig(channels=16, depth=3)
-    refiner: NetworkConfig = NetworkConfig(channels=8, depth=2)
+    refiner: NetworkConfig = NetworkConfig(channels=6, depth=2)
     diffusion_peer: NetworkConfig = NetworkConfig(channels=16, depth=3)
     diffusion: DiffusionConfig = DiffusionConfig()
     skeleton_training: TrainingConfig = TrainingConfig()

@@ -81,6 +81,7 @@ class BenchmarkSpec:
     factors: list[int]
     budget: Budget = field(default_factory=Budget)
     membrane_train: tuple[Path, Path] | None = None
+    membrane_crop: tuple[slice, slice, slice] | None = None  # region of membrane_train to learn from
     overwrite: bool = False
     seed: int = 0
 
@@ -251,8 +252,8 @@ def run_benchmark(spec: BenchmarkSpec, progress: ProgressCallback = no_progress)
     if spec.membrane_train:
         from skelem.evaluation.membrane import MembranePredictor
 
-        image, _ = _load(spec.membrane_train[0])
-        labels, _ = _load(spec.membrane_train[1])
+        image, _ = _load(spec.membrane_train[0], spec.membrane_crop)
+        labels, _ = _load(spec.membrane_train[1], spec.membrane_crop)
         membrane = MembranePredictor.train(image, labels, spec.budget.membrane_iterations, progress=progress)
     cases = []
     started = time.strftime("%Y-%m-%d %H:%M:%S")

@@ -71,7 +71,7 @@ def check_finite(volume: Volume | Any, chunk_slices: int | None = None) -> None:
             first = start + int(bad[0])
             raise InputError(
                 f"{volume.source} contains NaN or infinite values (first at slice z={first}); "
-                "replace them (e.g. with 0) before restoring."
+                "replace them (e.g. with 0) before using this volume."
             )
 
 

@@ -73,7 +73,12 @@ class ModelArtifact:
 
     def load_network(self, network: str, device: torch.device | str = "cpu") -> torch.nn.Module:
         """Build the named network from the config and load its weights (eval mode, no grad)."""
-        from skelem.models.factory import build_diffusion_peer, build_refiner, build_skeleton, load_weights
+        from skelem.models.factory import (
+            build_diffusion_peer,
+            build_refiner,
+            build_skeleton,
+            load_weights,
+        )
 
         if not self.has(network):
             raise ModelError(
