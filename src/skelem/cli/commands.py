@@ -78,6 +78,26 @@ def train(volume, model_dir, factor, profile, iterations, patch_size, stages, co
                f"(factor {artifact.factor}; training time {sum(secs.values()):.0f} s)")
 
 
+def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | None) -> None:
+    """Refuse --steps/--t0 the model's noise schedule cannot follow, before any work."""
+    from skelem.inference.restore import default_method
+
+    if artifact is None or (steps is None and t0 is None):
+        return
+    diffusion = artifact.config.diffusion
+    method = method or default_method(artifact)
+    if method == "diffusion" and steps is not None and steps > diffusion.timesteps:
+        raise SkelEMError(f"--steps {steps} exceeds the model's {diffusion.timesteps} diffusion timesteps.")
+    if method != "skelem":
+        return
+    start = t0 if t0 is not None else diffusion.t0
+    if not 1 <= start < diffusion.timesteps:
+        raise SkelEMError(f"--t0 must be between 1 and {diffusion.timesteps - 1} for this model, got {start}.")
+    count = steps if steps is not None else diffusion.steps
+    if count > start:
+        raise SkelEMError(f"--steps ({count}) cannot exceed --t0 ({start}).")
+
+
 @cli.command()
 @click.argument("volume")
 @click.option("--model", "model_dir", help="Model directory from `skelem train` (not needed for interpolation).")
@@ -110,6 +130,7 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
     if steps is not None and steps < 1:
         raise SkelEMError("--steps must be at least 1.")
     artifact = load_artifact(model_dir) if model_dir else None
+    _check_sampling(artifact, method, steps, t0)
     vol = _open(volume, voxel_size)
     options = RestoreOptions(method=method, steps=steps, t0=t0, use_prior=not no_prior,
                              use_consistency=not no_consistency, aligned=not unaligned, seed=seed, samples=samples,
@@ -117,7 +138,7 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
     std_out = None
     if samples > 1:
         out = Path(output)
-        std_out = out.with_name(out.name.replace(out.suffix, "") + "_std" + out.suffix)
+        std_out = out.with_name(out.name.removesuffix(out.suffix) + "_std" + out.suffix)
         if std_out.exists() and not overwrite:  # refuse before hours of work, not after writing OUTPUT
             raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")
     progress = _progress(quiet)

@@ -226,7 +226,7 @@ def _case_figures(report_dir: Path, name: str, factor: int, gt, acquired, output
     views.update({k: v for k, v in outputs.items() if k in ("cubic", "skeleton", "diffusion-50", "skelem")})
     result["figures"] = {"orthoviews": str(orthoviews(views, fig_dir / f"{tag}_orthoviews.png",
                                                       voxel_aspect={f"input x{factor}": float(factor)}).relative_to(report_dir))}
-    frc = {k: frc_z(v, gt)[:2] for k, v in outputs.items() if k != "nearest"}
+    frc = {k: (c.freqs, c.values) for k, c in ((k, frc_z(v, gt)) for k, v in outputs.items() if k != "nearest")}
     result["figures"]["frc"] = str(curves(frc, fig_dir / f"{tag}_frc_z.png", "spatial frequency (cycles/voxel)",
                                           "FRC with reference (XZ/YZ)", f"{tag}: Fourier ring correlation", hline=1 / 7).relative_to(report_dir))
     spectra = {"reference": z_power_spectrum(gt)}
