@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--quick", action="store_true", help="small budgets (minutes), for a smoke run")
     parser.add_argument("--iterations", type=int, help="override skeleton/refiner iterations")
-    parser.add_argument("--eval-lateral", type=int, default=128, help="evaluate on a central XxX crop (0: all)")
+    parser.add_argument("--eval-lateral", type=int, default=96, help="evaluate on a central XxX crop (0: all)")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
     if not (DATA / "raw.tif").exists():

@@ -36,13 +36,13 @@ log = logging.getLogger(__name__)
 class Budget:
     """Training budgets and network sizes of a benchmark run."""
 
-    skeleton_iterations: int = 1200
-    refiner_iterations: int = 1200
-    alignment_iterations: int = 120
-    patch_size: int = 96
+    skeleton_iterations: int = 1500
+    refiner_iterations: int = 1500
+    alignment_iterations: int = 150
+    patch_size: int = 64
     batch_size: int = 8
     membrane_iterations: int = 600
-    eval_lateral: int | None = 128  # evaluate on a central lateral crop of this size (None: all)
+    eval_lateral: int | None = 96  # evaluate on a central lateral crop of this size (None: all)
     step_sweep: tuple[int, ...] = (1, 2, 10, 50)
     ablations: bool = True
 
