@@ -248,17 +248,11 @@ def test_bad_benchmark_options_give_one_sentence_and_exit_2(
     assert_user_error(skelem(*args, "-o", tmp_path / "report", "-q"), *fragments)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="benchmark/demo create the report folder before validating options"
-)
 def test_refused_benchmark_leaves_no_report_folder(tmp_path: Path) -> None:
     assert_user_error(skelem("benchmark", "-o", tmp_path / "report", "--factors", "1", "-q"))
     assert not (tmp_path / "report").exists()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="evaluate does not check --acquired against the prediction's grid"
-)
 def test_evaluate_refuses_an_acquisition_that_does_not_fit_the_prediction(volumes: Volumes) -> None:
     """2 slices at factor 4 restore to 5 slices, not the 33 of the prediction."""
     result = skelem(

@@ -251,11 +251,6 @@ def test_volume_with_two_slices_is_refused(tmp_path, trained_model: TrainedModel
     assert isinstance(err, InputError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="train_model writes the model manifest before the pair sampler checks the patch "
-    "context, so the corrected retry in the same directory is refused as 'another configuration'",
-)
 def test_refused_start_does_not_block_a_corrected_retry(tmp_path) -> None:
     data = np.random.default_rng(0).random((12, 42, 42), dtype=np.float32)
     with pytest.raises(InputError):
@@ -266,11 +261,6 @@ def test_refused_start_does_not_block_a_corrected_retry(tmp_path) -> None:
     train_model(Volume(data), tmp_path / "model", smaller, stages=["skeleton"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the alignment patch size is not part of train_model's up-front size check: a too large "
-    "one fails only after the skeleton and refiner stages have been trained",
-)
 def test_alignment_patch_too_large_is_refused_before_training(tmp_path, phantom: Phantom) -> None:
     config = tiny_config(
         skeleton_training={"iterations": 1},

@@ -38,6 +38,43 @@ MAX_CANDIDATES = 4
 REFERENCE_WINDOWS = 32
 
 
+def pair_window(
+    factor: int, patch_size: int, profile: str = "none", thickness: float | None = None,
+    sigma: float | None = None,
+) -> tuple[int, int, int]:
+    """Geometry of one training window: ``(kernel radius, intervals m, window rows)``.
+
+    The degraded region has ``factor * m + 1`` rows so the cubic interpolation has real context for
+    every patch row whatever the phase; the slice profile adds its radius on both sides.
+    """
+    kernel = slice_profile_kernel(profile, factor, thickness, sigma)
+    radius = 0 if kernel is None else kernel.size // 2
+    # crop start a = s + phase <= 2s - 1; the last crop row needs taps up to its interval + 2
+    intervals = (2 * factor - 1 + patch_size - 1) // factor + 2
+    return radius, intervals, factor * intervals + 1 + 2 * radius
+
+
+def pair_orientations(
+    shape: tuple[int, ...], factor: int, patch_size: int, profile: str = "none",
+    thickness: float | None = None, sigma: float | None = None, stage: str = "training",
+) -> list[int]:
+    """Lateral axes (1 = Y, 2 = X) that can play Z in a window; raises :class:`InputError` if none."""
+    window_rows = pair_window(factor, patch_size, profile, thickness, sigma)[2]
+    ny, nx = shape[-2:]
+    axes = [
+        axis
+        for axis, (rows, cols) in ((1, (ny, nx)), (2, (nx, ny)))
+        if rows >= window_rows and cols >= patch_size
+    ]
+    if not axes:
+        raise InputError(
+            f"The volume's lateral size ({ny}x{nx}) is smaller than the {stage} patch ({patch_size}) "
+            f"with its interpolation context ({window_rows}x{patch_size} at factor {factor}); "
+            "use a smaller --patch-size."
+        )
+    return axes
+
+
 class PairSampler:
     """Draw batches of ``(U, P)`` pairs from lateral slices of a (lazy) volume.
 
@@ -96,24 +133,13 @@ class PairSampler:
                 f"The training patch size must be at least 2 voxels, got {patch_size}."
             )
         self.profile, self.thickness, self.sigma = profile, thickness, sigma
-        kernel = slice_profile_kernel(profile, self.factor, thickness, sigma)
-        self.radius = 0 if kernel is None else kernel.size // 2
-        s, p = self.factor, self.patch_size
-        # crop start a = s + phase <= 2s - 1; the last crop row needs taps up to its interval + 2
-        self.region_intervals = (2 * s - 1 + p - 1) // s + 2  # m: region = s * m + 1 rows
-        self.region_rows = s * self.region_intervals + 1
-        self.window_rows = self.region_rows + 2 * self.radius
-        ny, nx = self.shape[1:]
-        self.orientations = [
-            axis
-            for axis, (rows, cols) in ((1, (ny, nx)), (2, (nx, ny)))
-            if rows >= self.window_rows and cols >= p
-        ]
-        if not self.orientations:
-            raise InputError(
-                f"The volume's lateral size ({ny}x{nx}) is smaller than the training patch ({p}) with "
-                f"its interpolation context ({self.window_rows}x{p} at factor {s}); use a smaller --patch-size."
-            )
+        self.radius, self.region_intervals, self.window_rows = pair_window(
+            self.factor, self.patch_size, profile, thickness, sigma
+        )
+        self.region_rows = self.factor * self.region_intervals + 1
+        self.orientations = pair_orientations(
+            self.shape, self.factor, self.patch_size, profile, thickness, sigma
+        )
         self.normalizer = (
             normalizer if normalizer is not None else PercentileNormalizer.fit(self.array)
         )

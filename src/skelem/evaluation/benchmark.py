@@ -89,10 +89,12 @@ class BenchmarkSpec:
     def from_cli(cls, report_dir, data, factors, quick, labels, membrane_train, paired, overwrite) -> BenchmarkSpec:
         from skelem.sample_data import sample_path
 
-        try:
-            factor_list = [int(f) for f in str(factors).replace(" ", ",").split(",") if f]
-        except ValueError:
-            raise ConfigError(f"--factors must be integers like 4,8, got {factors!r}.") from None
+        from skelem.config.models import check_factor
+
+        parts = [f for f in str(factors).replace(" ", ",").split(",") if f]
+        if not parts:
+            raise ConfigError("--factors needs at least one factor, e.g. 4,8.")
+        factor_list = [check_factor(f) for f in parts]
         datasets = [Dataset(Path(d).stem.replace(".ome", ""), Path(d)) for d in data]
         if labels:
             if len(datasets) != 1:
@@ -244,10 +246,11 @@ def run_benchmark(spec: BenchmarkSpec, progress: ProgressCallback = no_progress)
     report = spec.report_dir
     if (report / "report.md").exists() and not spec.overwrite:
         raise OutputExistsError(f"{report} already holds a report; pass --overwrite to replace it.")
-    report.mkdir(parents=True, exist_ok=True)
     for ds in spec.datasets:
-        if not ds.reference.exists():
-            raise InputError(f"Benchmark data {ds.reference} does not exist.")
+        for path in (ds.reference, ds.labels, ds.acquired):
+            if path is not None and not path.exists():
+                raise InputError(f"Benchmark data {path} does not exist.")
+    report.mkdir(parents=True, exist_ok=True)
     membrane = None
     if spec.membrane_train:
         from skelem.evaluation.membrane import MembranePredictor

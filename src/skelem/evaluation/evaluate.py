@@ -47,6 +47,12 @@ def evaluate_volumes(
         acq = np.asarray(acq_vol.data[...], dtype=np.float32)
         if factor is None:
             factor = (pred.shape[0] - 1) / max(acq.shape[0] - 1, 1)
+        expected = int(round(factor)) * (acq.shape[0] - 1) + 1
+        if acq.shape[1:] != pred.shape[1:] or expected != pred.shape[0]:
+            raise InputError(
+                f"The acquisition {acquired} {acq.shape} does not fit the prediction {pred.shape} at "
+                f"factor {factor:g} (it would restore to {expected} slices)."
+            )
     result: dict = {"prediction": prediction, "reference": reference, "data_range": data_range, "border": border,
                     "reference_slices_used": nz}
     result.update(evaluate_arrays(pred, ref, data_range, border=border,

@@ -17,7 +17,7 @@ import torch
 
 from skelem.config.models import ExperimentConfig, save_config
 from skelem.data.normalize import PercentileNormalizer
-from skelem.data.pairs import PairSampler
+from skelem.data.pairs import PairSampler, pair_orientations
 from skelem.errors import ConfigError, ModelError
 from skelem.events import ProgressCallback, no_progress
 from skelem.io import Volume
@@ -65,8 +65,8 @@ def train_model(
     another configuration.
     """
     model_dir = Path(model_dir)
-    largest_patch = max(config.skeleton_training.patch_size, config.refiner_training.patch_size)
-    validate_volume(volume, min_slices=3, min_lateral=largest_patch + 2 * config.degradation.factor)
+    validate_volume(volume, min_slices=3)
+    _check_patches(volume, config, stages)
     device = resolve_device(config.device)
     artifact = _open_or_create(volume, model_dir, config)
     config = artifact.config
@@ -127,6 +127,20 @@ def train_model(
             ema = train_stage("align-refiner", model, st.alignment_step(sampler, cross, skeleton, config, device), tc, ckpt / "alignment.pt", progress)
             finish(stage, "refiner", ema, time.perf_counter() - t0)
     return artifact
+
+
+def _check_patches(volume: Volume, config: ExperimentConfig, stages) -> None:
+    """Refuse, before anything is written, a volume too small for any requested stage's patches."""
+    d = config.degradation
+    patches = {
+        "skeleton": ("skeleton training", config.skeleton_training.patch_size),
+        "refiner": ("refiner training", config.refiner_training.patch_size),
+        "diffusion_peer": ("diffusion-peer training", config.refiner_training.patch_size),
+        "alignment": ("alignment", config.alignment_training.patch_size),
+    }
+    for stage in stages:
+        what, patch = patches[stage]
+        pair_orientations(volume.shape, d.factor, patch, d.profile, d.thickness, d.sigma, stage=what)
 
 
 def _cross_sampler(volume: Volume, artifact: ModelArtifact, size: int) -> st.CrossPlaneSampler | None:
