@@ -58,7 +58,8 @@ class Budget:
             "degradation": {"factor": factor, **(profile or {})},
             "skeleton_training": {**train, "iterations": self.skeleton_iterations, "checkpoint_every": 100},
             "refiner_training": {**train, "iterations": self.refiner_iterations, "learning_rate": 1e-3, "checkpoint_every": 100},
-            "alignment_training": {"iterations": self.alignment_iterations, "batch_size": 4, "patch_size": 64,
+            "alignment_training": {"iterations": self.alignment_iterations, "batch_size": 4,
+                                   "patch_size": min(64, self.patch_size),
                                    "learning_rate": 2e-4, "checkpoint_every": 20},
         })
 
@@ -87,9 +88,8 @@ class BenchmarkSpec:
 
     @classmethod
     def from_cli(cls, report_dir, data, factors, quick, labels, membrane_train, paired, overwrite) -> BenchmarkSpec:
-        from skelem.sample_data import sample_path
-
         from skelem.config.models import check_factor
+        from skelem.sample_data import sample_path
 
         parts = [f for f in str(factors).replace(" ", ",").split(",") if f]
         if not parts:
@@ -322,7 +322,7 @@ def run_demo(out_dir: str | Path, factor: int = 4, overwrite: bool = False, prog
     if out_dir.exists() and overwrite:
         shutil.rmtree(out_dir)
     budget = Budget.quick()
-    budget.step_sweep = (1, 10)
+    budget.ablations, budget.step_sweep, budget.eval_lateral = False, (), 80  # every method, no sweeps
     spec = BenchmarkSpec(out_dir, [Dataset("sample", sample_path())], [factor], budget, overwrite=overwrite)
     if (out_dir / "report.md").exists():
         raise OutputExistsError(f"{out_dir} already holds a demo report; pass --overwrite to run it again.")
