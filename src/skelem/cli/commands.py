@@ -114,13 +114,16 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
 @click.option("--samples", type=int, default=1, show_default=True, help="K > 1: mean of K seeds, std written beside.")
 @click.option("--block", help="Output block Z,Y,X for tiled processing.")
 @click.option("--dtype", type=click.Choice(["input", "float32"]), default="input", show_default=True)
+@click.option("--normalize", type=click.Choice(["model", "input"]), default="model", show_default=True,
+              help="Intensity normalisation: the model's training statistics, or the input's own "
+              "percentiles (for a volume from another instrument or modality).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--voxel-size", help="Override the voxel size Z,Y,X.")
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 @_handle_errors
 def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_consistency, unaligned, seed,
-            samples, block, dtype, device, voxel_size, overwrite, quiet):
+            samples, block, dtype, normalize, device, voxel_size, overwrite, quiet):
     """Restore VOLUME to isotropic resolution along Z."""
     from skelem.inference.restore import RestoreOptions, restore_to_file
     from skelem.training.artifact import load_artifact
@@ -134,7 +137,7 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
     vol = _open(volume, voxel_size)
     options = RestoreOptions(method=method, steps=steps, t0=t0, use_prior=not no_prior,
                              use_consistency=not no_consistency, aligned=not unaligned, seed=seed, samples=samples,
-                             block_shape=_triple(block, "--block", int), device=device)
+                             block_shape=_triple(block, "--block", int), normalize=normalize, device=device)
     std_out = None
     if samples > 1:
         out = Path(output)

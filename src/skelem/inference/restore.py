@@ -52,6 +52,7 @@ class RestoreOptions:
     seed: int = 0
     samples: int = 1
     block_shape: tuple[int, int, int] | None = None
+    normalize: str = "model"  # "input": the volume's own percentiles (another instrument, zero-shot)
     device: str = "auto"
     batch_size: int = 8
 
@@ -142,10 +143,11 @@ def _prepare(volume: Volume, artifact: ModelArtifact | None, factor: float | Non
     validate_volume(volume, min_slices=3)
     factor_int = volume.anisotropy_factor(factor if factor is not None else (artifact.factor if artifact and volume.voxel_size is None else None))
     restorer = Restorer(artifact, check_factor(factor_int), options)
-    if artifact is not None:
+    if artifact is not None and options.normalize == "model":
         normalizer = artifact.normalizer
     else:
-        normalizer = PercentileNormalizer.fit(volume.data)
+        percentiles = artifact.config.percentiles if artifact is not None else (0.5, 99.5)
+        normalizer = PercentileNormalizer.fit(volume.data, percentiles=percentiles)
     return restorer, normalizer
 
 
@@ -156,15 +158,22 @@ def restore_volume(
     options: RestoreOptions | None = None,
     progress: ProgressCallback = no_progress,
     return_std: bool = False,
+    input_units: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Restore ``volume`` in memory; returns normalised float32 ``(s*(Z-1)+1, Y, X)`` (and std).
+    """Restore ``volume`` in memory; returns float32 ``(s*(Z-1)+1, Y, X)`` (and the per-voxel std).
 
-    Intensities are in the model's normalised units (use the normaliser to map them back).
+    Intensities are in normalised units (percentile 0.5 -> 0, 99.5 -> 1), or with ``input_units``
+    in the input's intensity units (float32, not rounded or clipped).
     """
     options = options or RestoreOptions()
     restorer, normalizer = _prepare(volume, artifact, factor, options)
     plan, out_shape = _plan(restorer, volume.shape, options.block_shape)
-    return _run_memory(volume, restorer, normalizer, plan, out_shape, progress, return_std)
+    result = _run_memory(volume, restorer, normalizer, plan, out_shape, progress, return_std)
+    if not input_units:
+        return result
+    if return_std:
+        return normalizer.denormalize(result[0]).astype(np.float32), result[1] * np.float32(normalizer.scale)
+    return normalizer.denormalize(result).astype(np.float32)
 
 
 def _run_memory(volume, restorer, normalizer, plan, out_shape, progress, return_std):
