@@ -173,16 +173,9 @@ def run_case(
     for i, m in enumerate(methods, 1):
         torch.manual_seed(spec.seed)
         t = time.perf_counter()
-        pred_norm = restore_volume(eval_in, artifact if m.method not in ("nearest", "linear", "cubic") else None,
-                                   factor, m.options(spec.seed))
+        learned = m.method not in ("nearest", "linear", "cubic")
+        pred = restore_volume(eval_in, artifact if learned else None, factor, m.options(spec.seed), input_units=True)
         seconds = time.perf_counter() - t
-        normalizer = artifact.normalizer
-        if m.method in ("nearest", "linear", "cubic"):
-            from skelem.data.interpolation import upsample
-
-            pred = upsample(eval_in.data.astype(np.float32), factor, axis=0, method=m.method)
-        else:
-            pred = normalizer.denormalize(pred_norm).astype(np.float32)
         scores = evaluate_arrays(pred, eval_gt, data_range=data_range, border=8, factor=factor,
                                  acquired=eval_in.data.astype(np.float32))
         scores["seconds"] = seconds

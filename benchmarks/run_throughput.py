@@ -1,0 +1,84 @@
+"""Restoration throughput and peak memory, streamed block by block to OME-Zarr.
+
+Input: the real FIB-SEM ``fibsem_medulla_t2`` (250^3, 10 nm), simulated x4 acquisition (63 slices,
+every 4th), written as OME-Zarr; a second input twice as large (the volume mirrored and
+concatenated along Y: 63 x 500 x 250). Each is restored with ``skelem restore -o out.ome.zarr``
+(same block size) for the given methods, in a fresh process measured by ``/usr/bin/time``:
+output voxels per second and peak resident memory. Peak memory should not grow with volume size.
+
+Usage::
+
+    .venv/bin/python benchmarks/run_throughput.py --model bench-out/fibsem/models/fibsem_t2_yhalf_x4 \
+        -o bench-out/throughput [--methods skeleton skelem cubic] [--block 64,128,128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from skelem.evaluation.benchmark import machine_description
+from skelem.io import write_volume
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
+
+
+def run(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of a command."""
+    t = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return seconds, int(proc.stderr.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("-o", "--output", default="bench-out/throughput")
+    parser.add_argument("--methods", nargs="+", default=["cubic", "skeleton", "skelem"])
+    parser.add_argument("--block", default="64,128,128")
+    args = parser.parse_args()
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    iso = tifffile.imread(DATA)
+    acquired = iso[::4]
+    inputs = {"63x250x250": acquired, "63x500x250": np.concatenate([acquired, acquired[:, ::-1]], axis=1)}
+    skelem = str(Path(sys.executable).with_name("skelem"))
+    rows = []
+    for name, data in inputs.items():
+        src = out / f"input_{name}.ome.zarr"
+        if not src.exists():
+            write_volume(src, data, (0.04, 0.01, 0.01))
+        n_out = (4 * (data.shape[0] - 1) + 1) * data.shape[1] * data.shape[2]
+        for method in args.methods:
+            dst = out / f"restored_{name}_{method}.ome.zarr"
+            shutil.rmtree(dst, ignore_errors=True)
+            cmd = [skelem, "restore", str(src), "-o", str(dst), "--method", method, "--block", args.block, "-q"]
+            if method not in ("cubic", "linear", "nearest"):
+                cmd += ["--model", args.model]
+            seconds, peak_kib = run(cmd)
+            row = {"input": name, "method": method, "output_voxels": n_out, "seconds": round(seconds, 1),
+                   "voxels_per_second": round(n_out / seconds), "peak_rss_mib": round(peak_kib / 1024)}
+            rows.append(row)
+            print(row, flush=True)
+            shutil.rmtree(dst, ignore_errors=True)
+    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_description(),
+            "command": " ".join(sys.argv), "block": args.block, "threads": os.environ.get("OMP_NUM_THREADS", "default")}
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
