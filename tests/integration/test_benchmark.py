@@ -16,7 +16,9 @@ from skelem.evaluation.benchmark import (
     run_benchmark,
     simulate_acquisition,
 )
-from skelem.io import write_volume
+from skelem.evaluation.evaluate import evaluate_volumes
+from skelem.evaluation.membrane import load_membrane_predictor
+from skelem.io import open_volume, write_volume
 
 from .helpers import single_thread
 
@@ -73,6 +75,12 @@ def test_benchmark_writes_report_results_and_figures(phantom_files, tmp_path) ->
     for fig in cases["phantom"]["figures"].values():
         assert (tmp_path / "report" / fig).stat().st_size > 1000
     assert "phantom x4 PSNR" in summary
+    # the membrane predictor is saved and scores a restored volume through `skelem evaluate`
+    restored = tmp_path / "restored.tif"
+    write_volume(restored, np.asarray(open_volume(phantom_files / "iso.tif").data[...]), (0.01,) * 3)
+    result = evaluate_volumes(str(restored), str(phantom_files / "iso.tif"), labels=str(phantom_files / "labels.tif"),
+                              membrane=load_membrane_predictor(tmp_path / "report" / "membrane"))
+    assert result["psnr"] == float("inf") and 0.0 <= result["adapted_rand"] <= 1.0
 
 
 def test_benchmark_refuses_missing_data_before_creating_anything(tmp_path) -> None:

@@ -157,16 +157,24 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
 @click.argument("prediction")
 @click.option("--reference", required=True, help="Isotropic ground-truth volume.")
 @click.option("--labels", help="Instance labels of the reference for the membrane-segmentation score.")
+@click.option("--membrane-model", help="Membrane predictor directory (`skelem benchmark --membrane-train` "
+              "writes REPORT/membrane), trained on another volume; needed with --labels.")
 @click.option("--factor", type=float, help="Anisotropy factor of the acquisition (for measured-slice errors).")
 @click.option("--acquired", help="The anisotropic input volume (for the measured-slice error).")
 @click.option("--border", type=int, default=8, show_default=True, help="Voxels excluded at every border.")
 @click.option("--json", "json_out", help="Write all measures to this JSON file.")
 @_handle_errors
-def evaluate(prediction, reference, labels, factor, acquired, border, json_out):
+def evaluate(prediction, reference, labels, membrane_model, factor, acquired, border, json_out):
     """Compare a restored PREDICTION with an isotropic reference."""
     from skelem.evaluation.evaluate import evaluate_volumes, format_summary
 
-    result = evaluate_volumes(prediction, reference, labels=labels, factor=factor, acquired=acquired, border=border)
+    membrane = None
+    if membrane_model:
+        from skelem.evaluation.membrane import load_membrane_predictor
+
+        membrane = load_membrane_predictor(membrane_model)
+    result = evaluate_volumes(prediction, reference, labels=labels, factor=factor, acquired=acquired,
+                              border=border, membrane=membrane)
     click.echo(format_summary(result))
     if json_out:
         Path(json_out).write_text(json.dumps(result, indent=2, default=float))

@@ -246,11 +246,12 @@ def run_benchmark(spec: BenchmarkSpec, progress: ProgressCallback = no_progress)
     report.mkdir(parents=True, exist_ok=True)
     membrane = None
     if spec.membrane_train:
-        from skelem.evaluation.membrane import MembranePredictor
+        from skelem.evaluation.membrane import MembranePredictor, save_membrane_predictor
 
         image, _ = _load(spec.membrane_train[0], spec.membrane_crop)
         labels, _ = _load(spec.membrane_train[1], spec.membrane_crop)
         membrane = MembranePredictor.train(image, labels, spec.budget.membrane_iterations, progress=progress)
+        save_membrane_predictor(membrane, report / "membrane")
     cases = []
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     for ds in spec.datasets:

@@ -65,7 +65,7 @@ def evaluate_volumes(
         if lab.shape != ref.shape:
             raise InputError(f"The labels {lab.shape} and the reference {ref.shape} differ in shape.")
         if membrane is None:
-            raise InputError("Segmentation scores need a membrane predictor; use `skelem benchmark --membrane-train`.")
+            raise InputError("Segmentation scores need a membrane predictor trained on another volume: pass --membrane-model (written by `skelem benchmark --membrane-train`).")
         from skelem.evaluation.benchmark import segmentation_scores
 
         result.update(segmentation_scores(membrane, pred, lab))

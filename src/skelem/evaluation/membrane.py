@@ -8,6 +8,9 @@ watershed gives instances, scored against ground-truth labels with VI and adapte
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -15,6 +18,7 @@ from skimage.segmentation import find_boundaries
 
 from skelem.config.models import NetworkConfig, TrainingConfig
 from skelem.data.normalize import PercentileNormalizer
+from skelem.errors import ModelError
 from skelem.events import ProgressCallback, no_progress
 from skelem.models.unet import UNet2D, pad_to_multiple
 from skelem.training.loop import train_stage
@@ -94,3 +98,32 @@ class MembranePredictor:
                 pred[start : start + 16] = torch.sigmoid(self.model(xp))[:, 0, :h, :w].numpy()
             out += np.moveaxis(pred, 0, axis)
         return out / 3.0
+
+
+def save_membrane_predictor(predictor: MembranePredictor, directory: str | Path) -> Path:
+    """Write ``membrane.safetensors`` and ``membrane.json`` (normaliser) into ``directory``."""
+    from skelem.models.factory import save_weights
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_weights(predictor.model, directory / "membrane.safetensors")
+    payload = {"format": "skelem-membrane", "network": NET.model_dump(), "normalizer": predictor.normalizer.to_dict()}
+    tmp = directory / ".membrane.json.partial"
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(directory / "membrane.json")
+    return directory
+
+
+def load_membrane_predictor(directory: str | Path) -> MembranePredictor:
+    """Load a predictor saved by :func:`save_membrane_predictor` (``ModelError`` when unusable)."""
+    from skelem.models.factory import load_weights
+
+    directory = Path(directory)
+    try:
+        payload = json.loads((directory / "membrane.json").read_text())
+        normalizer = PercentileNormalizer.from_dict(payload["normalizer"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ModelError(f"{directory} is not a membrane predictor saved by `skelem benchmark`.") from None
+    model = UNet2D(1, 1, channels=NET.channels, depth=NET.depth)
+    load_weights(model, directory / "membrane.safetensors")
+    return MembranePredictor(model, normalizer)
