@@ -23,6 +23,7 @@ import torch
 from skelem.config.models import ExperimentConfig, build_config
 from skelem.data.degradation import degrade
 from skelem.errors import ConfigError, InputError, OutputExistsError
+from skelem.evaluation.evaluate import reference_free_resolution
 from skelem.evaluation.methods import MethodSpec, benchmark_methods
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
 from skelem.inference.restore import restore_volume
@@ -178,6 +179,7 @@ def run_case(
         seconds = time.perf_counter() - t
         scores = evaluate_arrays(pred, eval_gt, data_range=data_range, border=8, factor=factor,
                                  acquired=eval_in.data.astype(np.float32))
+        scores.update(reference_free_resolution(pred))
         scores["seconds"] = seconds
         scores["voxels_per_second"] = float(pred.size / max(seconds, 1e-9))
         if membrane is not None and labels is not None:

@@ -28,7 +28,6 @@ def evaluate_volumes(
     float data; it is reported in the result.
     """
     from skelem.metrics import evaluate_arrays
-    from skelem.metrics.fourier import self_fsc
 
     pred_vol, ref_vol = open_volume(prediction), open_volume(reference)
     for vol in (pred_vol, ref_vol):
@@ -57,9 +56,7 @@ def evaluate_volumes(
                     "reference_slices_used": nz}
     result.update(evaluate_arrays(pred, ref, data_range, border=border,
                                   factor=int(round(factor)) if factor else None, acquired=acq))
-    for direction in ("z", "xy"):
-        curve = self_fsc(pred, direction=direction)
-        result[f"self_fsc_{direction}_resolution_1_7"] = float(curve.resolution_1_7)
+    result.update(reference_free_resolution(pred))
     if labels is not None:
         lab = np.asarray(open_volume(labels).data[...])
         if lab.shape != ref.shape:
@@ -70,6 +67,13 @@ def evaluate_volumes(
 
         result.update(segmentation_scores(membrane, pred, lab))
     return result
+
+
+def reference_free_resolution(volume: np.ndarray) -> dict:
+    """Directional self-FSC (1/7 threshold, cycles/voxel) along Z and in XY, needing no reference."""
+    from skelem.metrics.fourier import self_fsc
+
+    return {f"self_fsc_{d}_resolution_1_7": float(self_fsc(volume, direction=d).resolution_1_7) for d in ("z", "xy")}
 
 
 def format_summary(result: dict) -> str:

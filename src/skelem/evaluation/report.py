@@ -13,6 +13,7 @@ COLUMNS = [
     ("log_spectral_distance", "Z-spectrum LSD", "{:.3f}"),
     ("hf_energy_ratio", "HF energy ratio", "{:.2f}"),
     ("frc_z_resolution_1_7", "FRC 1/7 (cyc/vox)", "{:.3f}"),
+    ("self_fsc_z_resolution_1_7", "self-FSC Z 1/7", "{:.3f}"),
     ("measured_max_abs", "max err measured", "{:.2f}"),
     ("between_psnr", "PSNR between", "{:.2f}"),
     ("vi", "VI", "{:.3f}"),
