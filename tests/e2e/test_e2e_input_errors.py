@@ -129,7 +129,7 @@ CASES = {
     # --- sizes ---
     "train-smaller-than-patch": (
         ("train", "{bad}/thin16.npy", "-o", "{tmp}/model", "-q", "--factor", "4"),
-        ["48x48", "136x136"],
+        ["48x48", "patch (128)", "--patch-size"],
     ),
     "train-patch-not-multiple": (
         (*TRAIN[:-2], "{aniso}", "--patch-size", "20"),

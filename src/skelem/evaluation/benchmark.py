@@ -93,8 +93,12 @@ class BenchmarkSpec:
         from skelem.sample_data import sample_path
 
         parts = [f for f in str(factors).replace(" ", ",").split(",") if f]
+        try:
+            [float(f) for f in parts]
+        except ValueError:
+            parts = []
         if not parts:
-            raise ConfigError("--factors needs at least one factor, e.g. 4,8.")
+            raise ConfigError(f"--factors must be integers like 4,8, got {factors!r}.")
         factor_list = [check_factor(f) for f in parts]
         datasets = [Dataset(Path(d).stem.replace(".ome", ""), Path(d)) for d in data]
         if labels:
