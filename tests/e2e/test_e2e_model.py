@@ -280,3 +280,14 @@ def test_train_takes_the_factor_from_the_voxel_size(volumes: Volumes, tmp_path: 
     )
     assert "(factor 2;" in out
     assert _manifest(tmp_path / "m2")["config"]["degradation"]["factor"] == 2
+
+
+def test_restore_refuses_a_missing_output_folder_before_any_work(
+    model_dir: Path, volumes: Volumes, tmp_path: Path
+) -> None:
+    """A network restore into a folder that does not exist fails at once, not after restoring."""
+    message = assert_user_error(
+        skelem("restore", volumes.aniso, "--model", model_dir, "-o", tmp_path / "nowhere" / "o.tif", "-q"),
+        "does not exist",
+    )
+    assert "nowhere" in message

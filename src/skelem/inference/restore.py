@@ -20,7 +20,7 @@ import torch
 from skelem.config.models import check_factor
 from skelem.data.interpolation import upsample
 from skelem.data.normalize import PercentileNormalizer
-from skelem.errors import ConfigError, ModelError, OutputExistsError
+from skelem.errors import ConfigError, InputError, ModelError, OutputExistsError
 from skelem.events import ProgressCallback, no_progress
 from skelem.inference.engine import SliceEngine
 from skelem.inference.planner import block_output_origin, output_shape, plan_blocks
@@ -229,6 +229,9 @@ def restore_to_file(
     output = Path(output)
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} exists; pass --overwrite to replace it.")
+    folder = Path(str(output).split(":/")[0]).parent
+    if not folder.is_dir():
+        raise InputError(f"The output folder {folder} does not exist; create it first.")
     restorer, normalizer = _prepare(volume, artifact, factor, options)
     out_dtype = _output_dtype(volume, dtype)
     voxel = restored_voxel_size(volume.voxel_size, restorer.factor) if volume.voxel_size else None
