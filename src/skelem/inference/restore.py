@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,9 +260,7 @@ def restore_to_file(
 
         run_streaming(read, process, plan, partial, out_shape, out_dtype, chunks, progress,
                       create_store=create, run_key=run_key, on_mismatch="restart")
-        if output.exists() and overwrite:
-            shutil.rmtree(output) if output.is_dir() else output.unlink()
-        finalize_store(partial, output, overwrite=True)
+        finalize_store(partial, output, overwrite=overwrite)
         return {"output": str(output), "shape": list(out_shape), **restorer.describe()}
 
     plan, out_shape = _plan(restorer, volume.shape, options.block_shape)
@@ -273,12 +270,11 @@ def restore_to_file(
     write_volume(output, to_output(result), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
     summary = {"output": str(output), "shape": list(out_shape), **restorer.describe()}
     if std_output is not None:
-        scale = float(normalizer.high - normalizer.low)
-        write_volume(std_output, (std * scale).astype(np.float32), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
+        write_volume(std_output, (std * np.float32(normalizer.scale)).astype(np.float32), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
         summary["std_output"] = str(std_output)
     return summary
 
 
 def _is_zarr(path: Path) -> bool:
-    return path.suffix == ".zarr" or path.name.endswith(".ome.zarr")
+    return path.suffix == ".zarr"  # also ".ome.zarr"
 
