@@ -23,7 +23,7 @@ from skelem.io import open_volume, write_volume
 from .helpers import single_thread
 
 TINY = Budget(skeleton_iterations=3, refiner_iterations=3, alignment_iterations=2, patch_size=16,
-              batch_size=2, membrane_iterations=3, eval_lateral=None, step_sweep=(2,), ablations=True)
+              batch_size=2, membrane_iterations=3, eval_lateral=None, step_sweep=(2,), t0_sweep=(50,), ablations=True)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,14 @@ def test_benchmark_writes_report_results_and_figures(phantom_files, tmp_path) ->
     assert set(cases) == {"phantom", "paired"}
     methods = cases["phantom"]["methods"]
     expected = {"nearest", "linear", "cubic", "skeleton", "diffusion-50", "skelem", "skelem-no-prior",
-                "skelem-no-consistency", "skelem-no-alignment", "skelem-2-steps"}
+                "skelem-no-consistency", "skelem-no-alignment", "skelem-no-alignment-no-prior", "skelem-2-steps",
+                "skelem-t0-50"}
     assert expected <= set(methods)
+    # cross-plane measures: the stripe index for every method, the XZ/YZ disagreement where asked
+    assert all(np.isfinite(row["stripe_index"]) and row["stripe_index"] > 0 for row in methods.values())
+    assert {"skeleton", "skelem", "skelem-no-alignment"} <= {k for k, r in methods.items() if "pass_disagreement" in r}
+    assert methods["cubic"].get("pass_disagreement") is None
+    assert all(methods[k]["pass_disagreement"] > 0 for k in ("skeleton", "skelem"))
     # interpolation and SkelEM reproduce the acquired slices; the pure-diffusion peer does not
     assert methods["cubic"]["measured_max_abs"] == 0
     assert methods["skelem"]["measured_max_abs"] < 1.0
@@ -71,7 +77,7 @@ def test_benchmark_writes_report_results_and_figures(phantom_files, tmp_path) ->
     # the paired entry used the real acquisition: same slices as the simulation here
     assert cases["paired"]["methods"]["cubic"]["psnr"] == pytest.approx(methods["cubic"]["psnr"])
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "| skelem |" in report and "phantom x4" in report
+    assert "| skelem |" in report and "phantom x4" in report and "XY stripe index" in report
     for fig in cases["phantom"]["figures"].values():
         assert (tmp_path / "report" / fig).stat().st_size > 1000
     assert "phantom x4 PSNR" in summary

@@ -190,3 +190,24 @@ def test_no_prior_ablation_changes_the_output(
     assert np.abs(without[~rows] - with_prior[~rows]).max() > 1e-3
     # the ablation keeps data consistency
     assert np.abs(without[rows] - with_prior[rows]).max() < 1e-5
+
+
+@pytest.mark.parametrize("method", ["skeleton", "skelem"])
+def test_single_plane_passes_fuse_to_the_default_output(trained_model: TrainedModel, small_volume: Volume, method: str) -> None:
+    """``planes="xz"`` and ``"yz"`` are the two passes the default output averages; they differ."""
+    art = trained_model.artifact
+    both, xz, yz = (restore_volume(small_volume, art, FACTOR, RestoreOptions(method=method, device="cpu", planes=p))
+                    for p in ("both", "xz", "yz"))
+    np.testing.assert_allclose(both, 0.5 * (xz + yz), atol=1e-5)
+    assert np.abs(xz - yz).max() > 1e-3
+    if method == "skelem":  # each pass alone keeps the measured slices
+        rows = measured(both.shape[0])
+        for single in (xz, yz):
+            np.testing.assert_allclose(single[rows], both[rows], atol=1e-5)
+
+
+def test_unknown_planes_are_refused(trained_model: TrainedModel) -> None:
+    from skelem.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="planes"):
+        Restorer(trained_model.artifact, FACTOR, RestoreOptions(method="skeleton", planes="xy"))

@@ -110,6 +110,8 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
 @click.option("--no-prior", is_flag=True, help="Start from noise only, without the measured residual prior.")
 @click.option("--no-consistency", is_flag=True, help="Do not enforce the measured slices after each step.")
 @click.option("--unaligned", is_flag=True, help="Use the refiner from before alignment (ablation).")
+@click.option("--planes", type=click.Choice(["both", "xz", "yz"]), default="both", show_default=True,
+              help="Restore along both cross-planes and fuse them, or one plane only (half the time).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--samples", type=int, default=1, show_default=True, help="K > 1: mean of K seeds, std written beside.")
 @click.option("--block", help="Output block Z,Y,X for tiled processing.")
@@ -122,7 +124,7 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 @_handle_errors
-def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_consistency, unaligned, seed,
+def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_consistency, unaligned, planes, seed,
             samples, block, dtype, normalize, device, voxel_size, overwrite, quiet):
     """Restore VOLUME to isotropic resolution along Z."""
     from skelem.inference.restore import RestoreOptions, restore_to_file
@@ -136,7 +138,7 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
     _check_sampling(artifact, method, steps, t0)
     vol = _open(volume, voxel_size)
     options = RestoreOptions(method=method, steps=steps, t0=t0, use_prior=not no_prior,
-                             use_consistency=not no_consistency, aligned=not unaligned, seed=seed, samples=samples,
+                             use_consistency=not no_consistency, aligned=not unaligned, planes=planes, seed=seed, samples=samples,
                              block_shape=_triple(block, "--block", int), normalize=normalize, device=device)
     std_out = None
     if samples > 1:

@@ -154,6 +154,18 @@ class TrainingConfig(_Strict):
     seed: int = 0
 
 
+class AlignmentConfig(_Strict):
+    """Weights of the alignment loss terms (Stage 3.3); each can be set to 0 to ablate it."""
+
+    hr_weight: float = Field(default=1.0, ge=0.0, description="HR->LR->HR cycle on real XY patches")
+    lr_weight: float = Field(default=1.0, ge=0.0, description="LR->HR->LR cycle on real XZ/YZ slices")
+    agree_weight: float = Field(default=0.5, ge=0.0, description="agreement of the XZ-pass and the YZ-pass")
+    anchor_weight: float = Field(
+        default=0.0, ge=0.0,
+        description="the refiner's own denoising loss on XY pairs, kept during alignment so it stays a denoiser",
+    )
+
+
 class InferenceConfig(_Strict):
     """Restoration settings."""
 
@@ -177,8 +189,13 @@ class ExperimentConfig(_Strict):
     diffusion_peer: NetworkConfig = NetworkConfig(channels=16, depth=3)
     diffusion: DiffusionConfig = DiffusionConfig()
     skeleton_training: TrainingConfig = TrainingConfig()
+    skeleton_loss: Literal["mse_ssim", "l1_ssim"] = Field(
+        default="mse_ssim",
+        description="10*MSE + 0.2*(1-SSIM) (default), or L1 + 0.2*(1-SSIM) (collapsed to cubic at x8, kept for comparison)",
+    )
     refiner_training: TrainingConfig = TrainingConfig(iterations=2000, learning_rate=1e-3)
     alignment_training: TrainingConfig = TrainingConfig(iterations=200, batch_size=4, patch_size=64, learning_rate=2e-4)
+    alignment: AlignmentConfig = AlignmentConfig()
     inference: InferenceConfig = InferenceConfig()
     percentiles: tuple[float, float] = (0.5, 99.5)
     device: str = "auto"

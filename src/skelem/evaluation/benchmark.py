@@ -45,13 +45,14 @@ class Budget:
     membrane_iterations: int = 600
     eval_lateral: int | None = 96  # evaluate on a central lateral crop of this size (None: all)
     step_sweep: tuple[int, ...] = (1, 2, 10, 50)
+    t0_sweep: tuple[int, ...] = (100, 400)
     ablations: bool = True
 
     @classmethod
     def quick(cls) -> Budget:
         return cls(skeleton_iterations=300, refiner_iterations=300, alignment_iterations=30,
                    patch_size=64, batch_size=8, membrane_iterations=200, eval_lateral=96,
-                   step_sweep=(1, 2, 10), ablations=True)
+                   step_sweep=(1, 2, 10), t0_sweep=(100,), ablations=True)
 
     def config(self, factor: int, profile: dict | None = None) -> ExperimentConfig:
         train = {"patch_size": self.patch_size, "batch_size": self.batch_size}
@@ -160,7 +161,7 @@ def run_case(
     methods: list[MethodSpec] | None = None,
 ) -> dict:
     """Train on ``acquired``, restore with each method on the evaluation crop, evaluate against ``gt``."""
-    from skelem.metrics import evaluate_arrays
+    from skelem.metrics import crop_border, evaluate_arrays, pass_disagreement, stripe_index
 
     budget = spec.budget
     case_dir = spec.report_dir / "models" / f"{name}_x{factor}"
@@ -173,7 +174,7 @@ def run_case(
     eval_in = Volume(np.ascontiguousarray(acquired[crop]), voxel_size, "micrometer", name)
     eval_gt = gt[crop].astype(np.float32)
     data_range = float(np.iinfo(gt.dtype).max) if gt.dtype.kind in "ui" else float(gt.max() - gt.min())
-    methods = methods or benchmark_methods(budget.ablations, budget.step_sweep)
+    methods = methods or benchmark_methods(budget.ablations, budget.step_sweep, budget.t0_sweep)
     rows, outputs = {}, {}
     for i, m in enumerate(methods, 1):
         torch.manual_seed(spec.seed)
@@ -184,6 +185,11 @@ def run_case(
         scores = evaluate_arrays(pred, eval_gt, data_range=data_range, border=8, factor=factor,
                                  acquired=eval_in.data.astype(np.float32))
         scores.update(reference_free_resolution(pred))
+        scores["stripe_index"] = stripe_index(crop_border(pred, (0, 8, 8)), crop_border(eval_gt, (0, 8, 8)), factor)
+        if m.crossplane:
+            xz, yz = (restore_volume(eval_in, artifact, factor, m.options(spec.seed, planes), input_units=True)
+                      for planes in ("xz", "yz"))
+            scores["pass_disagreement"] = pass_disagreement(crop_border(xz, (0, 8, 8)), crop_border(yz, (0, 8, 8)), factor)
         scores["seconds"] = seconds
         scores["voxels_per_second"] = float(pred.size / max(seconds, 1e-9))
         if membrane is not None and labels is not None:
@@ -322,7 +328,7 @@ def run_demo(out_dir: str | Path, factor: int = 4, overwrite: bool = False, prog
     if out_dir.exists() and overwrite:
         shutil.rmtree(out_dir)
     budget = Budget.quick()
-    budget.ablations, budget.step_sweep, budget.eval_lateral = False, (), 80  # every method, no sweeps
+    budget.ablations, budget.step_sweep, budget.t0_sweep, budget.eval_lateral = False, (), (), 80  # no sweeps
     spec = BenchmarkSpec(out_dir, [Dataset("sample", sample_path())], [factor], budget, overwrite=overwrite)
     if (out_dir / "report.md").exists():
         raise OutputExistsError(f"{out_dir} already holds a demo report; pass --overwrite to run it again.")

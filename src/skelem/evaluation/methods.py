@@ -12,7 +12,8 @@ class MethodSpec:
     """One restoration setting of a benchmark.
 
     ``group`` is ``baseline`` (interpolation), ``peer`` (skeleton = regression peer, diffusion =
-    pure-diffusion peer), ``skelem`` or ``ablation``.
+    pure-diffusion peer), ``skelem`` or ``ablation``. ``crossplane``: also restore the XZ and YZ
+    passes separately to measure their disagreement (costs one more restoration).
     """
 
     name: str
@@ -22,27 +23,33 @@ class MethodSpec:
     use_prior: bool = True
     use_consistency: bool = True
     aligned: bool = True
+    t0: int | None = None
+    crossplane: bool = False
 
-    def options(self, seed: int = 0) -> RestoreOptions:
-        return RestoreOptions(method=self.method, steps=self.steps, use_prior=self.use_prior,
-                              use_consistency=self.use_consistency, aligned=self.aligned, seed=seed)
+    def options(self, seed: int = 0, planes: str = "both") -> RestoreOptions:
+        return RestoreOptions(method=self.method, steps=self.steps, t0=self.t0, use_prior=self.use_prior,
+                              use_consistency=self.use_consistency, aligned=self.aligned, seed=seed, planes=planes)
 
 
-def benchmark_methods(ablations: bool = True, step_sweep: tuple[int, ...] = (1, 2, 10, 50)) -> list[MethodSpec]:
-    """Interpolation baselines, the two peers, SkelEM, then its ablations and the step sweep."""
+def benchmark_methods(
+    ablations: bool = True, step_sweep: tuple[int, ...] = (1, 2, 10, 50), t0_sweep: tuple[int, ...] = (100, 400)
+) -> list[MethodSpec]:
+    """Interpolation baselines, the two peers, SkelEM, then its ablations, the step and ``t0`` sweeps."""
     methods = [
         MethodSpec("nearest", "nearest", "baseline"),
         MethodSpec("linear", "linear", "baseline"),
         MethodSpec("cubic", "cubic", "baseline"),
-        MethodSpec("skeleton", "skeleton", "peer"),
+        MethodSpec("skeleton", "skeleton", "peer", crossplane=True),
         MethodSpec("diffusion-50", "diffusion", "peer"),
-        MethodSpec("skelem", "skelem", "skelem"),
+        MethodSpec("skelem", "skelem", "skelem", crossplane=ablations),
     ]
     if ablations:
         methods += [
             MethodSpec("skelem-no-prior", "skelem", "ablation", use_prior=False),
             MethodSpec("skelem-no-consistency", "skelem", "ablation", use_consistency=False),
-            MethodSpec("skelem-no-alignment", "skelem", "ablation", aligned=False),
+            MethodSpec("skelem-no-alignment", "skelem", "ablation", aligned=False, crossplane=True),
+            MethodSpec("skelem-no-alignment-no-prior", "skelem", "ablation", aligned=False, use_prior=False),
         ]
         methods += [MethodSpec(f"skelem-{k}-steps", "skelem", "ablation", steps=k) for k in step_sweep]
+        methods += [MethodSpec(f"skelem-t0-{t}", "skelem", "ablation", t0=t) for t in t0_sweep]
     return methods

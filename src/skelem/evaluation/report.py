@@ -16,6 +16,8 @@ COLUMNS = [
     ("self_fsc_z_resolution_1_7", "self-FSC Z 1/7", "{:.3f}"),
     ("measured_max_abs", "max err measured", "{:.2f}"),
     ("between_psnr", "PSNR between", "{:.2f}"),
+    ("stripe_index", "XY stripe index", "{:.2f}"),
+    ("pass_disagreement", "XZ/YZ RMS diff", "{:.2f}"),
     ("vi", "VI", "{:.3f}"),
     ("adapted_rand", "ARand err", "{:.3f}"),
     ("seconds", "restore s", "{:.1f}"),
@@ -59,7 +61,10 @@ def write_report(report_dir: Path, meta: dict, cases: list[dict]) -> Path:
         "with the isotropic original (borders of 8 voxels excluded; data range stated per case).",
         "Lower is better for GMSD, KID, Z-spectrum LSD (log-spectral distance of the Z power spectrum",
         "to the reference's), VI and adapted Rand error; an HF energy ratio near 1 means the restored",
-        "volume has the reference's high-frequency energy along Z (below 1: too smooth).",
+        "volume has the reference's high-frequency energy along Z (below 1: too smooth). XY stripe index:",
+        "share of the XY error spectrum on the k_x = 0 / k_y = 0 lines relative to an error without",
+        "stripes (1 = none); XZ/YZ RMS diff: disagreement of the XZ-only and YZ-only passes between",
+        "measured slices (intensity units).",
         "",
     ]
     for case in cases:

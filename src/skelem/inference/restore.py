@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 INTERPOLATION_METHODS = ("nearest", "linear", "cubic")
 NETWORK_METHODS = ("skeleton", "skelem", "diffusion")
 METHODS = INTERPOLATION_METHODS + NETWORK_METHODS
+PLANES = ("both", "xz", "yz")
 SINGLE_BLOCK_VOXELS = 96 * 2**20  # in-memory outputs up to this size run as one block
 
 
@@ -54,6 +56,7 @@ class RestoreOptions:
     normalize: str = "model"  # "input": the volume's own percentiles (another instrument, zero-shot)
     device: str = "auto"
     batch_size: int = 8
+    planes: str = "both"  # "xz" or "yz": one cross-plane pass only (half the cost; no fusion)
 
 
 def default_method(artifact: ModelArtifact | None) -> str:
@@ -69,6 +72,8 @@ class Restorer:
         method = options.method or default_method(artifact)
         if method not in METHODS:
             raise ConfigError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+        if options.planes not in PLANES:
+            raise ConfigError(f"Unknown planes {options.planes!r}; choose one of {', '.join(PLANES)}.")
         self.method, self.factor, self.options = method, factor, options
         self.halo = (2 * factor, 0, 0)
         self.align = 1
@@ -108,6 +113,8 @@ class Restorer:
     def describe(self) -> dict:
         o = self.options
         out = {"method": self.method, "factor": self.factor}
+        if o.planes != "both":
+            out["planes"] = o.planes
         if self.engine is not None and self.method != "skeleton":
             out.update(timesteps=self.engine.timesteps, seed=o.seed, samples=o.samples)
         if self.method == "skelem":
@@ -122,9 +129,15 @@ class Restorer:
         seed = self.options.seed if seed is None else seed
         z0, y0, x0 = origin
         ny, nx = interp.shape[1:]
-        xz = self.engine.restore(interp.transpose(1, 0, 2), z0, self.factor, "xz", np.arange(y0, y0 + ny), x0, seed)
+        planes = self.options.planes
+        if planes in ("both", "xz"):
+            xz = self.engine.restore(interp.transpose(1, 0, 2), z0, self.factor, "xz", np.arange(y0, y0 + ny), x0, seed)
+            xz = xz.transpose(1, 0, 2)
+            if planes == "xz":
+                return xz
         yz = self.engine.restore(interp.transpose(2, 0, 1), z0, self.factor, "yz", np.arange(x0, x0 + nx), y0, seed)
-        return 0.5 * (xz.transpose(1, 0, 2) + yz.transpose(1, 2, 0))
+        yz = yz.transpose(1, 2, 0)
+        return yz if planes == "yz" else 0.5 * (xz + yz)
 
 
 def _receptive_field(model: torch.nn.Module, multiple: int, is_skeleton: bool) -> int:
@@ -244,8 +257,9 @@ def restore_to_file(
     if _is_zarr(output):
         if options.samples > 1:
             raise ConfigError("--samples is supported for in-memory outputs (.tif, .h5, .npy), not OME-Zarr streaming yet.")
-        chunks = (32, 256, 256)
-        plan, out_shape = _plan(restorer, volume.shape, options.block_shape or (128, 512, 512), chunks=chunks)
+        block_shape = options.block_shape or (128, 512, 512)
+        chunks = output_chunks(block_shape)
+        plan, out_shape = _plan(restorer, volume.shape, block_shape, chunks=chunks)
         partial = output.with_name(output.name + ".partial")
         run_key = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -273,6 +287,22 @@ def restore_to_file(
         write_volume(std_output, (std * np.float32(normalizer.scale)).astype(np.float32), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
         summary["std_output"] = str(std_output)
     return summary
+
+
+def output_chunks(block_shape: tuple[int, int, int], target: tuple[int, int, int] = (32, 256, 256)) -> tuple[int, int, int]:
+    """OME-Zarr chunks of about ``target`` that tile ``block_shape`` exactly.
+
+    Each block axis is cut into the fewest equal chunks no larger than the target (a few more when
+    that divides it exactly), so the planner need not round the requested block up to a chunk
+    multiple: a 128-voxel block gets 128-voxel chunks, not a 256-voxel block.
+    """
+
+    def chunk(b: int, t: int) -> int:
+        n = math.ceil(b / t)
+        exact = [b // k for k in range(n, n + 4) if b % k == 0]
+        return exact[0] if exact else math.ceil(b / n)
+
+    return tuple(chunk(b, t) for b, t in zip(block_shape, target, strict=True))
 
 
 def _is_zarr(path: Path) -> bool:

@@ -23,6 +23,9 @@ block rewritten after an interruption never touches the chunks of a block alread
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import json
 import logging
@@ -121,6 +124,7 @@ def run_in_memory(
             )
             accumulator.add(block_output[crop], region, weights)
         del block_output
+        release_free_memory()
         emit(ProgressEvent(task="blocks", step=step, total=total))
     if accumulator is not None:
         return accumulator.result(dtype=dtype)
@@ -207,6 +211,7 @@ def run_streaming(
         block_output = _process_block(read_block, process, block)
         array[block.write] = np.asarray(block_output[block.crop], dtype=dtype)
         del block_output
+        release_free_memory()
         done[position] = True
         _write_state(progress_path, fingerprint, run_key, array.path, done)
         step += 1
@@ -327,6 +332,28 @@ def read_done_positions(
 
 # --------------------------------------------------------------------------------------------
 # helpers
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None on other C libraries (macOS, Windows, musl)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Give the heap memory freed by the last block back to the operating system.
+
+    Without it glibc keeps the freed block buffers (hundreds of MB of torch activations and slice
+    arrays, allocated in varying sizes) in fragmented arenas, and the resident size of a long run
+    creeps up block after block: measured +500 MB over 8 blocks of a 63 x 500 x 250 restoration.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _process_block(read_block: ReadBlock, process: ProcessBlock, block: Block) -> np.ndarray:

@@ -7,9 +7,11 @@
 - :mod:`~skelem.metrics.segmentation`: variation of information, adapted Rand error, membrane
   watershed.
 - :mod:`~skelem.metrics.measured`: errors on the measured rows and on the rows in between.
+- :mod:`~skelem.metrics.crossplane`: XZ-pass vs YZ-pass disagreement and XY stripe index.
 - :func:`evaluate_arrays`: all of the above as one flat dict.
 """
 
+from .crossplane import pass_disagreement, stripe_index
 from .distribution import kid
 from .evaluate import evaluate_arrays
 from .fidelity import crop_border, gmsd, per_plane, psnr, ssim
@@ -43,12 +45,14 @@ __all__ = [
     "log_spectral_distance",
     "measured_slice_error",
     "membrane_watershed",
+    "pass_disagreement",
     "per_plane",
     "psnr",
     "resolution_from_fsc",
     "self_fsc",
     "spectrum_ratio",
     "ssim",
+    "stripe_index",
     "variation_of_information",
     "z_power_spectrum",
 ]

@@ -44,3 +44,11 @@ def skeleton_loss(
     optimum is the conditional median, which is zero when the missing detail is uncertain.
     """
     return mse_weight * F.mse_loss(pred, target) + ssim_weight * (1.0 - ssim_torch(pred, target))
+
+
+def skeleton_loss_l1(pred: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.2) -> torch.Tensor:
+    """``L1 + ssim_weight * (1 - SSIM)``: the loss the skeleton used first (see :func:`skeleton_loss`)."""
+    return F.l1_loss(pred, target) + ssim_weight * (1.0 - ssim_torch(pred, target))
+
+
+SKELETON_LOSSES = {"mse_ssim": skeleton_loss, "l1_ssim": skeleton_loss_l1}

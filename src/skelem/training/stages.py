@@ -15,7 +15,7 @@ from skelem.data.interpolation import upsample
 from skelem.data.pairs import PairSampler
 from skelem.diffusion.schedule import NoiseSchedule
 from skelem.inference.engine import SliceEngine
-from skelem.training.losses import skeleton_loss
+from skelem.training.losses import SKELETON_LOSSES
 
 
 def _batch(sampler: PairSampler, batch_size: int, seed: int, step: int, device: torch.device):
@@ -24,12 +24,13 @@ def _batch(sampler: PairSampler, batch_size: int, seed: int, step: int, device: 
 
 
 def skeleton_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device):
-    """``U -> P`` with L1 + SSIM (Stage 1)."""
+    """``U -> P`` with a fidelity + SSIM loss (Stage 1; ``cfg.skeleton_loss``)."""
     tcfg = cfg.skeleton_training
+    loss = SKELETON_LOSSES[cfg.skeleton_loss]
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         u, p = _batch(sampler, tcfg.batch_size, tcfg.seed, step, device)
-        return skeleton_loss(model(u), p)
+        return loss(model(u), p)
 
     return step_loss
 
@@ -46,21 +47,24 @@ def refiner_step(sampler: PairSampler, skeleton: torch.nn.Module, cfg: Experimen
     """
     tcfg, dcfg = cfg.refiner_training, cfg.diffusion
     schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
-    t_max = _t_max(cfg)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         u, p = _batch(sampler, tcfg.batch_size, tcfg.seed, step, device)
         with torch.no_grad():
             skel = skeleton(u)
-        residual = p - skel
         gen = torch.Generator().manual_seed(tcfg.seed * 7919 + step)
-        t = torch.randint(1, t_max + 1, (u.shape[0],), generator=gen).to(device)
-        noise = torch.randn(residual.shape, generator=gen).to(device)
-        x_t = schedule.q_sample(residual, t, noise)
-        out = model(torch.cat([x_t, skel, u], dim=1), t)
-        return F.mse_loss(out, schedule.model_target(residual, noise, t, dcfg.prediction))
+        return _denoising_loss(model, schedule, p - skel, skel, u, cfg, gen)
 
     return step_loss
+
+
+def _denoising_loss(model, schedule: NoiseSchedule, residual, skel, u, cfg: ExperimentConfig, gen: torch.Generator):
+    """The diffusion objective on ``x_0 = residual`` at ``t`` drawn from ``1..t_max``."""
+    t = torch.randint(1, _t_max(cfg) + 1, (u.shape[0],), generator=gen).to(u.device)
+    noise = torch.randn(residual.shape, generator=gen).to(u.device)
+    x_t = schedule.q_sample(residual, t, noise)
+    out = model(torch.cat([x_t, skel, u], dim=1), t)
+    return F.mse_loss(out, schedule.model_target(residual, noise, t, cfg.diffusion.prediction))
 
 
 def peer_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device):
@@ -107,15 +111,17 @@ def alignment_step(
     skeleton: torch.nn.Module,
     cfg: ExperimentConfig,
     device: torch.device,
-    weights: tuple[float, float, float] = (1.0, 1.0, 0.5),
 ):
     """Bidirectional alignment of the refiner through the truncated sampler (Stage 3.3).
 
     Loss = ``w_hr * L1(HR->LR->HR on real XY patches)`` + ``w_lr * L1(LR->HR->LR on real
     cross-plane slices, restored without data consistency, against the acquired rows)`` +
-    ``w_agree * L1(XZ-pass - YZ-pass on the same sub-volume)``. Only the refiner is optimised.
+    ``w_agree * L1(XZ-pass - YZ-pass on the same sub-volume)`` + ``w_anchor * (the Stage 2
+    denoising loss on the same XY patches)``, weights from ``cfg.alignment``. Only the refiner is
+    optimised.
     """
-    tcfg = cfg.alignment_training
+    tcfg, acfg = cfg.alignment_training, cfg.alignment
+    schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
     factor = cfg.degradation.factor
     multiple = max(cfg.skeleton.multiple, cfg.refiner.multiple)
 
@@ -133,7 +139,9 @@ def alignment_step(
         with torch.no_grad():
             skel = skeleton(u)
         x0 = engine(model, True).refine(u, skel, mask, torch.randn(u.shape, generator=gen).to(device))
-        loss = weights[0] * F.l1_loss(skel + x0, p)
+        loss = acfg.hr_weight * F.l1_loss(skel + x0, p)
+        if acfg.anchor_weight > 0:
+            loss = loss + acfg.anchor_weight * _denoising_loss(model, schedule, p - skel, skel, u, cfg, gen)
         if cross is None:
             return loss
         sub, _ = cross.sample(rng)
@@ -147,9 +155,9 @@ def alignment_step(
                 sk = skeleton(uu)
             out = sk + eng.refine(uu, sk, row_mask, torch.randn(uu.shape, generator=gen).to(device))
             # LR -> HR -> LR: re-degrade along Z (keep measured rows) and compare with acquisition
-            loss = loss + weights[1] * 0.5 * F.l1_loss(out[:, :, row_mask], uu[:, :, row_mask])
+            loss = loss + acfg.lr_weight * 0.5 * F.l1_loss(out[:, :, row_mask], uu[:, :, row_mask])
             passes.append(out[:, 0])
         xz, yz = passes[0].permute(1, 0, 2), passes[1].permute(1, 2, 0)  # both (rows, y, x)
-        return loss + weights[2] * F.l1_loss(xz, yz)
+        return loss + acfg.agree_weight * F.l1_loss(xz, yz)
 
     return step_loss

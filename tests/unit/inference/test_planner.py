@@ -268,3 +268,17 @@ def test_blocks_are_immutable_and_numpy_integers_are_accepted():
     assert isinstance(plan[0], Block)
     with pytest.raises(AttributeError):
         plan[0].index = (9, 9, 9)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("block", [(64, 128, 128), (128, 512, 512), (16, 64, 96), (48, 384, 640)])
+def test_output_chunks_keep_the_requested_block(block):
+    """OME-Zarr chunks must tile the user's block, so the planner does not enlarge it (memory)."""
+    from skelem.inference.restore import output_chunks
+
+    chunks = output_chunks(block)
+    assert all(b % c == 0 for b, c in zip(block, chunks))
+    assert all(c <= t for c, t in zip(chunks, (32, 256, 256)))
+    plan = plan_blocks((40, 700, 900), 4, block, (2, 8, 8), chunks=chunks)
+    writes = {tuple(s.stop - s.start for s in b.write) for b in plan}
+    assert tuple(block) in writes
+    assert all(w[i] <= block[i] for w in writes for i in range(3))

@@ -311,3 +311,32 @@ def test_streaming_peak_memory_does_not_grow_with_the_volume(tmp_path):
     large, n_large = peak_for((5, 128, 256), "large.zarr")
     assert n_large == 4 * n_small
     assert large < 1.3 * small, (small, large)
+
+
+@pytest.mark.parametrize("streaming", (False, True))
+def test_freed_heap_is_returned_after_every_block(tmp_path, streaming, monkeypatch):
+    """Each finished block gives its freed memory back (glibc arenas otherwise creep up, block by block)."""
+    import skelem.inference.runner as runner
+
+    calls = []
+    monkeypatch.setattr(runner, "release_free_memory", lambda: calls.append(1))
+    input_shape = (5, 32, 32)
+    plan = plan_blocks(input_shape, 2, (8, 16, 16), (1, 2, 2), chunks=(8, 16, 16))
+    out_shape = output_shape(input_shape, 2)
+    base = np.random.default_rng(0).random(input_shape)
+    if streaming:
+        run_streaming(array_reader(base), affine_model(2), plan, tmp_path / "o.zarr", out_shape, np.float32, (8, 16, 16))
+    else:
+        run_in_memory(array_reader(base), affine_model(2), plan, out_shape)
+    assert len(calls) == len(plan) > 1
+
+
+def test_release_free_memory_finds_glibc_on_linux():
+    import platform
+
+    from skelem.inference.runner import _malloc_trim, release_free_memory
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim exists only in glibc")
+    assert _malloc_trim() is not None
+    release_free_memory()  # must not raise

@@ -1,0 +1,53 @@
+"""Cross-plane artifact measures on analytic cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skelem.errors import InputError
+from skelem.metrics import pass_disagreement, stripe_index
+
+SHAPE = (17, 64, 64)
+
+
+@pytest.fixture
+def reference():
+    return np.random.default_rng(0).normal(size=SHAPE)
+
+
+def test_identical_passes_agree(reference):
+    assert pass_disagreement(reference, reference.copy(), 4) == 0.0
+
+
+def test_disagreement_ignores_measured_rows_and_is_rms(reference):
+    other = reference.copy()
+    other[::4] += 100.0  # measured rows: ignored
+    rows = np.arange(SHAPE[0]) % 4 != 0
+    other[rows] += 2.0
+    assert pass_disagreement(reference, other, 4) == pytest.approx(2.0)
+
+
+def test_white_error_has_no_stripes(reference):
+    noise = np.random.default_rng(1).normal(size=SHAPE)
+    assert stripe_index(reference + noise, reference, 4) == pytest.approx(1.0, abs=0.15)
+
+
+def test_slice_by_slice_error_shows_stripes(reference):
+    """An error constant along x that changes from one y to the next: what independent XZ slices leave."""
+    rng = np.random.default_rng(2)
+    stripes = np.broadcast_to(rng.normal(size=(SHAPE[0], SHAPE[1], 1)), SHAPE)
+    noise = rng.normal(size=SHAPE)
+    assert stripe_index(reference + noise + stripes, reference, 4) > 10.0
+    assert stripe_index(reference + noise + 0.2 * stripes, reference, 4) > stripe_index(reference + noise, reference, 4)
+
+
+def test_exact_prediction_has_undefined_stripe_index(reference):
+    assert np.isnan(stripe_index(reference, reference, 4))
+
+
+def test_shape_mismatch_and_tiny_slices_are_refused(reference):
+    with pytest.raises(InputError):
+        pass_disagreement(reference, reference[:, :10], 4)
+    with pytest.raises(InputError):
+        stripe_index(reference[:, :3, :3], reference[:, :3, :3], 4)
