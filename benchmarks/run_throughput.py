@@ -2,9 +2,10 @@
 
 Input: the real FIB-SEM ``fibsem_medulla_t2`` (250^3, 10 nm), simulated x4 acquisition (63 slices,
 every 4th), written as OME-Zarr; a second input twice as large (the volume mirrored and
-concatenated along Y: 63 x 500 x 250). Each is restored with ``skelem restore -o out.ome.zarr``
-(same block size; the larger one for --memory-methods only), in a fresh process measured by ``/usr/bin/time``:
-output voxels per second and peak resident memory. Peak memory should not grow with volume size.
+concatenated along Y). Each is restored with ``skelem restore -o out.ome.zarr`` in a fresh process
+measured by ``/usr/bin/time``: output voxels per second and peak resident memory. The memory check
+restores an X band (``--memory-x``) of the volume and the same band mirrored to twice its Y size with
+the same block (``--memory-block``): peak memory should not grow with volume size.
 
 Usage::
 
@@ -49,35 +50,43 @@ def main() -> int:
     parser.add_argument("-o", "--output", default="bench-out/throughput")
     parser.add_argument("--methods", nargs="+", default=["cubic", "skeleton", "skelem"])
     parser.add_argument("--memory-methods", nargs="+", default=["skeleton"],
-                        help="methods also run on the 2x larger input (peak memory vs volume size)")
+                        help="methods run on a volume and on the same volume twice as wide (peak memory vs size)")
     parser.add_argument("--block", default="64,256,256")
+    parser.add_argument("--memory-x", type=int, default=128,
+                        help="X width of the two memory-check inputs (one block across X keeps them cheap)")
+    parser.add_argument("--memory-block", default="64,64,128",
+                        help="block of the memory check: several blocks along Z and Y for both inputs, so both "
+                             "have interior blocks (halo on both sides) and the same largest block")
     args = parser.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     iso = tifffile.imread(DATA)
     acquired = iso[::4]
-    inputs = {"63x250x250": acquired, "63x500x250": np.concatenate([acquired, acquired[:, ::-1]], axis=1)}
+    narrow = acquired[:, :, : args.memory_x]
+    runs = [("63x250x250", acquired, args.methods, args.block)]
+    for data in (narrow, np.concatenate([narrow, narrow[:, ::-1]], axis=1)):
+        runs.append(("x".join(map(str, data.shape)), data, args.memory_methods, args.memory_block))
     skelem = str(Path(sys.executable).with_name("skelem"))
     rows = []
-    for name, data in inputs.items():
+    for name, data, methods, block in runs:
         src = out / f"input_{name}.ome.zarr"
         if not src.exists():
             write_volume(src, data, (0.04, 0.01, 0.01))
         n_out = (4 * (data.shape[0] - 1) + 1) * data.shape[1] * data.shape[2]
-        for method in args.methods if name == "63x250x250" else args.memory_methods:
+        for method in methods:
             dst = out / f"restored_{name}_{method}.ome.zarr"
             shutil.rmtree(dst, ignore_errors=True)
-            cmd = [skelem, "restore", str(src), "-o", str(dst), "--method", method, "--block", args.block, "-q"]
+            cmd = [skelem, "restore", str(src), "-o", str(dst), "--method", method, "--block", block, "-q"]
             if method not in ("cubic", "linear", "nearest"):
                 cmd += ["--model", args.model]
             seconds, peak_kib = run(cmd)
-            row = {"input": name, "method": method, "output_voxels": n_out, "seconds": round(seconds, 1),
+            row = {"input": name, "method": method, "block": block, "output_voxels": n_out, "seconds": round(seconds, 1),
                    "voxels_per_second": round(n_out / seconds), "peak_rss_mib": round(peak_kib / 1024)}
             rows.append(row)
             print(row, flush=True)
             shutil.rmtree(dst, ignore_errors=True)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_description(),
-            "command": " ".join(sys.argv), "block": args.block, "threads": os.environ.get("OMP_NUM_THREADS", "default")}
+            "command": " ".join(sys.argv), "threads": os.environ.get("OMP_NUM_THREADS", "default")}
     (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     return 0
 

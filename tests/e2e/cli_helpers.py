@@ -11,13 +11,12 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import torch
 from click.testing import CliRunner, Result
 
 import skelem.cli.commands  # noqa: F401  (registers train/restore/evaluate/... on the group)
 from skelem.cli.main import cli
+from skelem.models.device import torch_threads
 
 #: Subprocesses run torch on one thread: the machine is shared, and two OpenMP threads spinning
 #: against a busy neighbour make these tiny networks 10-50x slower.
@@ -27,15 +26,9 @@ SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 _CLICK_USAGE_LINES = re.compile(r"^(Usage: |Try '|$)")
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block, restoring the previous setting afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+def single_thread() -> contextlib.AbstractContextManager[None]:
+    """Torch on one thread inside the block (see :func:`skelem.models.device.torch_threads`)."""
+    return torch_threads(1)
 
 
 def skelem(*args: object) -> Result:

@@ -220,11 +220,15 @@ def test_bad_input_gives_one_sentence_and_exit_2(
 
 
 def test_info_reports_a_volume_with_nan_without_failing(volumes: Volumes) -> None:
-    """``info`` only describes; the finite range is reported (train/restore refuse, see above)."""
+    """``info`` only describes: the finite range and how many voxels are NaN (train/restore refuse)."""
     result = skelem("info", volumes.bad / "nan.npy")
     assert result.exit_code == 0, result.output
     assert "shape:       9 x 48 x 48" in result.stdout
-    assert "intensity:" in result.stdout and "nan" not in result.stdout.split("intensity:")[1]
+    intensity = result.stdout.split("intensity:")[1].splitlines()[0]
+    assert "nan" not in intensity.lower() and "finite values" in intensity
+    assert "non-finite:  1 voxels are NaN or Inf" in result.stdout  # one NaN, at z=5
+    clean = skelem("info", volumes.iso)
+    assert "non-finite" not in clean.stdout
 
 
 BENCHMARK_CASES = {

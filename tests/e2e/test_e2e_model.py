@@ -182,6 +182,8 @@ BROKEN_MODELS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         ["invalid configuration"],
     ),
     "no-normalizer": (_edit_manifest(lambda m: m.pop("normalizer")), ["incomplete or corrupt"]),
+    "negative-residual-scale": (_edit_manifest(lambda m: m.update(residual_scale=-1.0)), ["incomplete or corrupt"]),
+    "text-residual-scale": (_edit_manifest(lambda m: m.update(residual_scale="big")), ["incomplete or corrupt"]),
     "truncated-weights": (
         _truncate("skeleton.safetensors"),
         ["skeleton.safetensors", "corrupt or not a safetensors file"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 
 from skelem.config.models import ExperimentConfig, build_config
 from skelem.io import Volume
+from skelem.models.device import torch_threads
 from skelem.training.artifact import ModelArtifact
 
 FACTOR = 4
@@ -52,19 +52,9 @@ def tiny_config(**overrides: dict) -> ExperimentConfig:
     return build_config(data)
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread inside the block, restoring the previous setting afterwards.
-
-    The machine has 2 cores shared with other work; an over-subscribed thread pool makes these
-    tiny networks 10-25x slower than a single thread.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+def single_thread() -> contextlib.AbstractContextManager[None]:
+    """Torch on one thread inside the block (see :func:`skelem.models.device.torch_threads`)."""
+    return torch_threads(1)
 
 
 def assert_one_sentence(message: str) -> None:

@@ -59,17 +59,17 @@ def _skelem(**kwargs: object) -> RestoreOptions:
 
 
 @pytest.mark.parametrize("factor", [2, 3, 4, 8])
-@pytest.mark.parametrize("first_row", [5, 13])
-def test_measured_rows_are_reproduced_exactly(random_networks, factor: int, first_row: int) -> None:
-    """Random inputs, random weights, a block starting at global row ``first_row``: every measured
-    row of the output equals the input; without data consistency they do not."""
+@pytest.mark.parametrize(("first_row", "residual_scale"), [(5, 1.0), (13, 1.0), (13, 0.05)])
+def test_measured_rows_are_reproduced_exactly(random_networks, factor: int, first_row: int, residual_scale: float) -> None:
+    """Random inputs, random weights, a block starting at global row ``first_row``, with or without a
+    residual scale: every measured row of the output equals the input; without data consistency not."""
     rng = np.random.default_rng(factor * 100 + first_row)
     slices = rng.random((5, 37, 30), dtype=np.float32)  # H, W not multiples of the U-Net's 4
     rows = measured(37, factor, first_row)
     assert rows.sum() >= 4 and not rows[0]
 
     def run(consistency: bool) -> np.ndarray:
-        engine = _engine(random_networks, use_consistency=consistency)
+        engine = _engine(random_networks, use_consistency=consistency, residual_scale=residual_scale)
         return engine.restore(
             slices, first_row, factor, "xz", np.arange(20, 25), col_origin=7, seed=3
         )
@@ -211,3 +211,61 @@ def test_unknown_planes_are_refused(trained_model: TrainedModel) -> None:
 
     with pytest.raises(ConfigError, match="planes"):
         Restorer(trained_model.artifact, FACTOR, RestoreOptions(method="skeleton", planes="xy"))
+
+
+def test_refiner_residual_scale_is_measured_and_saved(trained_model: TrainedModel) -> None:
+    """The refiner diffuses the residual divided by its RMS on the training pairs, saved with the model."""
+    from skelem.training.artifact import load_artifact
+    from skelem.training.pipeline import _pair_sampler
+    from skelem.training.stages import residual_rms
+
+    art = trained_model.artifact
+    assert art.config.diffusion.residual_scale is None  # "measure it"
+    cfg = art.config
+    sampler = _pair_sampler(trained_model.phantom.volume.data, cfg, art.normalizer, cfg.refiner_training.patch_size,
+                            cfg.refiner_training.seed)
+    expected = residual_rms(sampler, art.load_network("skeleton"), cfg, CPU)
+    assert 1e-3 < art.residual_scale < 1.0
+    assert art.residual_scale == pytest.approx(expected, rel=1e-6)
+    assert load_artifact(art.directory).residual_scale == art.residual_scale
+
+
+def test_residual_scale_changes_the_refined_output(random_networks) -> None:
+    """The same refiner weights give another restoration at another scale (the scale is not ignored)."""
+    slices = np.random.default_rng(0).random((3, 33, 24), dtype=np.float32)
+    a, b = (_engine(random_networks, residual_scale=s).restore(slices, 0, 4, "xz", np.arange(3), 0, seed=1)
+            for s in (1.0, 0.1))
+    assert np.abs(a - b).max() > 1e-3
+
+
+def test_alignment_loss_is_the_weighted_sum_of_its_terms(trained_model: TrainedModel) -> None:
+    """Each term of the alignment loss obeys its weight (0 switches it off); the anchor term trains."""
+    from skelem.training import stages as st
+    from skelem.training.pipeline import _cross_sampler, _pair_sampler
+
+    art = trained_model.artifact
+    volume = trained_model.phantom.volume
+    tc = art.config.alignment_training
+    sampler = _pair_sampler(volume.data, art.config, art.normalizer, tc.patch_size, tc.seed + 2)
+    cross = _cross_sampler(volume, art, tc.patch_size // 2)
+    assert cross is not None
+    skeleton = art.load_network("skeleton")
+    refiner = art.load_network("refiner")
+    for p in refiner.parameters():
+        p.requires_grad_(True)
+    terms = ("hr_weight", "lr_weight", "agree_weight", "anchor_weight")
+
+    def loss(**weights: float) -> torch.Tensor:
+        cfg = art.config.model_copy(update={"alignment": art.config.alignment.model_copy(
+            update={t: weights.get(t, 0.0) for t in terms})})
+        with torch.random.fork_rng():
+            return st.alignment_step(sampler, cross, skeleton, cfg, CPU, art.residual_scale)(refiner, 3)
+
+    assert float(loss().detach()) == 0.0
+    parts = [float(loss(**{t: 1.0}).detach()) for t in terms]
+    assert all(v > 0 for v in parts)
+    total = float(loss(**{t: 1.0 for t in terms}).detach())
+    assert total == pytest.approx(sum(parts), rel=1e-3)  # float32 sums
+    anchor = loss(anchor_weight=1.0)
+    anchor.backward()
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in refiner.parameters())

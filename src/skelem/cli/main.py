@@ -69,10 +69,10 @@ def cli(verbose: bool) -> None:
 @_handle_errors
 def info(volume: str, voxel_size: str | None) -> None:
     """Shape, dtype, voxel size, anisotropy and intensity range of VOLUME."""
-    from skelem.io.validate import intensity_range
+    from skelem.io.validate import intensity_summary
 
     vol = _open(volume, voxel_size)
-    lo, hi = intensity_range(vol)
+    lo, hi, non_finite = intensity_summary(vol)
     click.echo(f"volume:      {vol.source}")
     click.echo(f"shape:       {' x '.join(map(str, vol.shape))} (Z, Y, X)")
     click.echo(f"dtype:       {vol.dtype}")
@@ -82,7 +82,10 @@ def info(volume: str, voxel_size: str | None) -> None:
         z, y, x = vol.voxel_size
         click.echo(f"voxel size:  {z:g} x {y:g} x {x:g} {vol.unit} (Z, Y, X)")
         click.echo(f"anisotropy:  {vol.anisotropy:.3g} (Z / X)")
-    click.echo(f"intensity:   {lo:g} .. {hi:g}")
+    click.echo(f"intensity:   {lo:g} .. {hi:g}" + (" (finite values)" if non_finite else ""))
+    if non_finite:
+        click.echo(f"non-finite:  {non_finite} voxels are NaN or Inf; train and restore refuse this volume "
+                   "until they are replaced (e.g. by the background value)")
 
 
 @cli.command()

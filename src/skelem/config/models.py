@@ -132,6 +132,11 @@ class DiffusionConfig(_Strict):
         default=1.0, ge=0.0, le=1.0, description="scale of the propagated residual prior at the midpoint between measured rows"
     )
     diffusion_peer_steps: int = Field(default=50, ge=1)
+    residual_scale: float | None = Field(
+        default=None, gt=0,
+        description="the refiner diffuses residual / residual_scale; None: the residual's RMS measured on the "
+        "training pairs when the refiner is trained (so the start noise at t0 does not drown the residual prior)",
+    )
 
     @model_validator(mode="after")
     def _t0(self) -> DiffusionConfig:
@@ -161,8 +166,9 @@ class AlignmentConfig(_Strict):
     lr_weight: float = Field(default=1.0, ge=0.0, description="LR->HR->LR cycle on real XZ/YZ slices")
     agree_weight: float = Field(default=0.5, ge=0.0, description="agreement of the XZ-pass and the YZ-pass")
     anchor_weight: float = Field(
-        default=0.0, ge=0.0,
-        description="the refiner's own denoising loss on XY pairs, kept during alignment so it stays a denoiser",
+        default=0.1, ge=0.0,
+        description="the refiner's own denoising loss on XY pairs, kept during alignment so it stays a denoiser "
+        "(0: the cycles alone pull it towards a second regression and its texture is lost)",
     )
 
 

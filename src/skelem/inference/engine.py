@@ -36,6 +36,8 @@ class SliceEngine:
         Overrides of the sampler's number of steps and start timestep.
     use_prior, use_consistency : bool
         Ablation switches of the cycle-consistent mechanism (SkelEM only).
+    residual_scale : float
+        The refiner works on ``residual / residual_scale`` (the scale it was trained with).
     multiple : int
         Spatial sizes fed to the networks are padded to a multiple of this.
     """
@@ -52,6 +54,7 @@ class SliceEngine:
     use_prior: bool = True
     use_consistency: bool = True
     batch_size: int = 8
+    residual_scale: float = 1.0
 
     def __post_init__(self) -> None:
         self.schedule = NoiseSchedule(self.diffusion.timesteps, self.diffusion.schedule)
@@ -133,7 +136,7 @@ class SliceEngine:
         Returns the residual ``x_0`` to add to the skeleton.
         """
         row_mask = mask.view(1, 1, -1, 1)
-        measured_residual = torch.where(row_mask, u - skel, torch.zeros_like(u))
+        measured_residual = torch.where(row_mask, (u - skel) / self.residual_scale, torch.zeros_like(u))
         if self.use_prior and bool(mask.any()):
             prior = propagate_residual(measured_residual, row_mask, self.diffusion.prior_attenuation)
         else:
@@ -150,4 +153,5 @@ class SliceEngine:
             def consistency(x0: torch.Tensor) -> torch.Tensor:
                 return apply_consistency(x0, measured_residual, row_mask)
 
-        return ddim_sample(denoise, x_start, self.timesteps, self.schedule, self.diffusion.prediction, consistency=consistency)
+        x0 = ddim_sample(denoise, x_start, self.timesteps, self.schedule, self.diffusion.prediction, consistency=consistency)
+        return x0 * self.residual_scale

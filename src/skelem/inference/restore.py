@@ -108,6 +108,7 @@ class Restorer:
             skeleton=nets.get("skeleton"), refiner=nets.get("refiner"), peer=nets.get("diffusion_peer"),
             steps=options.steps, t0=options.t0, use_prior=options.use_prior,
             use_consistency=options.use_consistency, batch_size=options.batch_size,
+            residual_scale=artifact.residual_scale,
         )
 
     def describe(self) -> dict:

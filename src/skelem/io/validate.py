@@ -80,20 +80,28 @@ def intensity_range(volume: Volume | Any, chunk_slices: int | None = None) -> tu
 
     Returns ``(nan, nan)`` when the volume holds no finite value.
     """
+    low, high, _ = intensity_summary(volume, chunk_slices)
+    return low, high
+
+
+def intensity_summary(volume: Volume | Any, chunk_slices: int | None = None) -> tuple[float, float, int]:
+    """``(min, max, non_finite)``: the finite range and the number of NaN/Inf voxels, in one pass."""
     volume = _as_volume(volume)
     data = volume.data
     step = _slab_slices(data, chunk_slices)
     floating = np.issubdtype(np.dtype(data.dtype), np.floating)
-    low, high = np.inf, -np.inf
+    low, high, bad = np.inf, -np.inf, 0
     for start in range(0, int(data.shape[0]), step):
         slab = np.asarray(data[start : start + step])
         if floating:
-            slab = slab[np.isfinite(slab)]
+            finite = np.isfinite(slab)
+            bad += int(finite.size - np.count_nonzero(finite))
+            slab = slab[finite]
         if slab.size:
             low, high = min(low, float(slab.min())), max(high, float(slab.max()))
     if low > high:
-        return float("nan"), float("nan")
-    return low, high
+        return float("nan"), float("nan"), bad
+    return low, high, bad
 
 
 def validate_volume(

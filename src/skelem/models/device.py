@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from skelem.errors import ConfigError
@@ -52,3 +55,18 @@ def resolve_device(name: str = "auto") -> torch.device:
             f"Device {name!r} was requested but MPS is not available on this machine; use cpu or auto."
         )
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch on ``count`` CPU threads inside the block, restoring the previous setting after.
+
+    On a machine shared with other work an over-subscribed thread pool makes small networks 10-25x
+    slower than a single thread; tests and parallel benchmark jobs use ``torch_threads(1)``.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(count)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

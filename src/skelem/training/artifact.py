@@ -43,6 +43,7 @@ class ModelArtifact:
     normalizer: PercentileNormalizer
     stages: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    residual_scale: float = 1.0  # the refiner's residual scale (set when the refiner is trained)
 
     @property
     def factor(self) -> int:
@@ -65,6 +66,7 @@ class ModelArtifact:
             "config": self.config.model_dump(mode="json"),
             "normalizer": self.normalizer.to_dict(),
             "provenance": self.provenance,
+            "residual_scale": self.residual_scale,
         }
         path = self.directory / MANIFEST
         tmp = path.with_name(f".{MANIFEST}.partial-{os.getpid()}")
@@ -120,8 +122,11 @@ def load_artifact(directory: str | Path) -> ModelArtifact:
         config = build_config(payload["config"])
         normalizer = PercentileNormalizer.from_dict(payload["normalizer"])
         stages = [str(s) for s in payload.get("stages", [])]
+        residual_scale = float(payload.get("residual_scale", 1.0))
+        if not residual_scale > 0 or residual_scale == float("inf"):
+            raise ValueError("residual_scale")
     except ConfigError as err:
         raise ModelError(f"The model manifest {path} holds an invalid configuration: {err}") from None
     except (KeyError, TypeError, ValueError):
         raise ModelError(f"The model manifest {path} is incomplete or corrupt.") from None
-    return ModelArtifact(directory, config, normalizer, stages, dict(payload.get("provenance", {})))
+    return ModelArtifact(directory, config, normalizer, stages, dict(payload.get("provenance", {})), residual_scale)

@@ -103,7 +103,10 @@ def train_model(
             sampler = _pair_sampler(data, config, artifact.normalizer, tc.patch_size, tc.seed)
             torch.manual_seed(tc.seed)
             model = build_refiner(config.refiner).to(device)
-            ema = train_stage("train-refiner", model, st.refiner_step(sampler, skeleton, config, device), tc, ckpt / "refiner.pt", progress)
+            scale = config.diffusion.residual_scale or st.residual_rms(sampler, skeleton, config, device)
+            artifact.residual_scale = scale
+            log.info("refiner residual scale %.4f", scale)
+            ema = train_stage("train-refiner", model, st.refiner_step(sampler, skeleton, config, device, scale), tc, ckpt / "refiner.pt", progress)
             finish(stage, "refiner", ema, time.perf_counter() - t0)
         elif stage == "diffusion_peer":
             tc = config.refiner_training
@@ -124,7 +127,7 @@ def train_model(
             model = artifact.load_network("refiner", device)
             for p in model.parameters():
                 p.requires_grad_(True)
-            ema = train_stage("align-refiner", model, st.alignment_step(sampler, cross, skeleton, config, device), tc, ckpt / "alignment.pt", progress)
+            ema = train_stage("align-refiner", model, st.alignment_step(sampler, cross, skeleton, config, device, artifact.residual_scale), tc, ckpt / "alignment.pt", progress)
             finish(stage, "refiner", ema, time.perf_counter() - t0)
     return artifact
 

@@ -40,8 +40,24 @@ def _t_max(cfg: ExperimentConfig) -> int:
     return min(cfg.diffusion.timesteps, 2 * cfg.diffusion.t0)
 
 
-def refiner_step(sampler: PairSampler, skeleton: torch.nn.Module, cfg: ExperimentConfig, device: torch.device):
-    """Denoising objective on the residual ``r = P - S(U)``, conditioned on ``[S(U), U]`` (Stage 2).
+def residual_rms(sampler: PairSampler, skeleton: torch.nn.Module, cfg: ExperimentConfig, device: torch.device,
+                 batches: int = 8) -> float:
+    """RMS of the residual ``P - S(U)`` over a few training batches (the refiner's residual scale)."""
+    tcfg = cfg.refiner_training
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for b in range(batches):
+            u, p = _batch(sampler, tcfg.batch_size, tcfg.seed + 104729, b, device)
+            r = p - skeleton(u)
+            total += float((r.double() ** 2).sum())
+            count += r.numel()
+    return max(float(np.sqrt(total / max(count, 1))), 1e-3)
+
+
+def refiner_step(sampler: PairSampler, skeleton: torch.nn.Module, cfg: ExperimentConfig, device: torch.device,
+                 residual_scale: float = 1.0):
+    """Denoising objective on the residual ``r = (P - S(U)) / residual_scale``, conditioned on
+    ``[S(U), U]`` (Stage 2).
 
     The skeleton runs under ``no_grad``: it never sees this loss (training-signal decoupling).
     """
@@ -53,7 +69,7 @@ def refiner_step(sampler: PairSampler, skeleton: torch.nn.Module, cfg: Experimen
         with torch.no_grad():
             skel = skeleton(u)
         gen = torch.Generator().manual_seed(tcfg.seed * 7919 + step)
-        return _denoising_loss(model, schedule, p - skel, skel, u, cfg, gen)
+        return _denoising_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
 
     return step_loss
 
@@ -111,6 +127,7 @@ def alignment_step(
     skeleton: torch.nn.Module,
     cfg: ExperimentConfig,
     device: torch.device,
+    residual_scale: float = 1.0,
 ):
     """Bidirectional alignment of the refiner through the truncated sampler (Stage 3.3).
 
@@ -127,7 +144,7 @@ def alignment_step(
 
     def engine(model: torch.nn.Module, consistency: bool) -> SliceEngine:
         return SliceEngine(method="skelem", device=device, multiple=multiple, diffusion=cfg.diffusion,
-                           skeleton=skeleton, refiner=model, use_consistency=consistency)
+                           skeleton=skeleton, refiner=model, use_consistency=consistency, residual_scale=residual_scale)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(tcfg.seed * 15485863 + step)
@@ -141,7 +158,7 @@ def alignment_step(
         x0 = engine(model, True).refine(u, skel, mask, torch.randn(u.shape, generator=gen).to(device))
         loss = acfg.hr_weight * F.l1_loss(skel + x0, p)
         if acfg.anchor_weight > 0:
-            loss = loss + acfg.anchor_weight * _denoising_loss(model, schedule, p - skel, skel, u, cfg, gen)
+            loss = loss + acfg.anchor_weight * _denoising_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
         if cross is None:
             return loss
         sub, _ = cross.sample(rng)

@@ -276,8 +276,8 @@ def test_output_chunks_keep_the_requested_block(block):
     from skelem.inference.restore import output_chunks
 
     chunks = output_chunks(block)
-    assert all(b % c == 0 for b, c in zip(block, chunks))
-    assert all(c <= t for c, t in zip(chunks, (32, 256, 256)))
+    assert all(b % c == 0 for b, c in zip(block, chunks, strict=True))
+    assert all(c <= t for c, t in zip(chunks, (32, 256, 256), strict=True))
     plan = plan_blocks((40, 700, 900), 4, block, (2, 8, 8), chunks=chunks)
     writes = {tuple(s.stop - s.start for s in b.write) for b in plan}
     assert tuple(block) in writes
