@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from skelem.config.models import DiffusionConfig
-from skelem.diffusion.noise import coordinate_noise
+from skelem.diffusion.noise import coordinate_noise_batch
 from skelem.diffusion.prior import apply_consistency, propagate_residual
 from skelem.diffusion.sampler import ddim_sample, start_from
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
@@ -110,11 +110,8 @@ class SliceEngine:
 
     def _noise(self, shape: tuple[int, ...], first_row: int, plane: str, indices: np.ndarray, col_origin: int, seed: int) -> torch.Tensor:
         _, _, h, w = shape
-        noise = [
-            coordinate_noise((h, w), (first_row, col_origin), (PLANE_KEYS[plane], int(i)), seed)
-            for i in indices
-        ]
-        return torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in noise])[:, None].to(self.device)
+        keys = [(PLANE_KEYS[plane], int(i)) for i in indices]
+        return coordinate_noise_batch((h, w), [(first_row, col_origin)] * len(keys), keys, seed, device=self.device)
 
     def _restore_batch(self, u: torch.Tensor, mask: torch.Tensor, first_row: int, plane: str, indices: np.ndarray, col_origin: int, seed: int) -> torch.Tensor:
         if self.method == "skeleton":
