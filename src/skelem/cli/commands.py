@@ -143,7 +143,8 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
     std_out = None
     if samples > 1:
         out = Path(output)
-        std_out = out.with_name(out.name.removesuffix(out.suffix) + "_std" + out.suffix)
+        suffix = ".ome.zarr" if out.name.endswith(".ome.zarr") else out.suffix
+        std_out = out.with_name(out.name.removesuffix(suffix) + "_std" + suffix)
         if std_out.exists() and not overwrite:  # refuse before hours of work, not after writing OUTPUT
             raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")
     progress = _progress(quiet)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,22 +190,36 @@ def restore_volume(
     return normalizer.denormalize(result).astype(np.float32)
 
 
-def _run_memory(volume, restorer, normalizer, plan, out_shape, progress, return_std):
-    samples = restorer.options.samples
-    std_out = np.zeros(out_shape, np.float32) if return_std or samples > 1 else None
+def _block_processor(restorer: Restorer, store_std=None):
+    """``process(block_in, block)`` -> the restored block (mean of ``samples`` seeds, normalised units).
 
-    def read(sl):
-        return normalizer.normalize(np.asarray(volume.data[sl]))
+    With several samples, ``store_std(block, std)`` receives the per-voxel standard deviation of the
+    block's write region before the mean is returned (so a resumed run never has a mean without it).
+    """
+    samples = restorer.options.samples
 
     def process(block_in, block):
         origin = block_output_origin(block, restorer.factor)
         if samples == 1:
             return restorer.restore_block(block_in, origin)
         runs = np.stack([restorer.restore_block(block_in, origin, restorer.options.seed + k) for k in range(samples)])
-        if std_out is not None:
-            std_out[block.write] = runs.std(axis=0)[block.crop]
+        if store_std is not None:
+            store_std(block, runs.std(axis=0)[block.crop])
         return runs.mean(axis=0)
 
+    return process
+
+
+def _run_memory(volume, restorer, normalizer, plan, out_shape, progress, return_std):
+    std_out = np.zeros(out_shape, np.float32) if return_std or restorer.options.samples > 1 else None
+
+    def read(sl):
+        return normalizer.normalize(np.asarray(volume.data[sl]))
+
+    def store_std(block, std):
+        std_out[block.write] = std
+
+    process = _block_processor(restorer, store_std if std_out is not None else None)
     result = run_in_memory(read, process, plan, out_shape, np.float32, progress)
     if return_std:
         return result, std_out
@@ -256,8 +271,6 @@ def restore_to_file(
         return normalizer.denormalize(values, out_dtype)
 
     if _is_zarr(output):
-        if options.samples > 1:
-            raise ConfigError("--samples is supported for in-memory outputs (.tif, .h5, .npy), not OME-Zarr streaming yet.")
         block_shape = options.block_shape or (128, 512, 512)
         chunks = output_chunks(block_shape)
         plan, out_shape = _plan(restorer, volume.shape, block_shape, chunks=chunks)
@@ -270,13 +283,34 @@ def restore_to_file(
         def read(sl):
             return normalizer.normalize(np.asarray(volume.data[sl]))
 
+        std_partial = store_std = None
+        if std_output is not None:
+            if not _is_zarr(Path(std_output)):
+                raise ConfigError(f"The per-voxel std of an OME-Zarr output must be OME-Zarr too, not {std_output}.")
+            std_partial = Path(std_output).with_name(Path(std_output).name + ".partial")
+            std_meta = {**meta, "content": f"per-voxel standard deviation over {options.samples} samples"}
+
+            def create_std(path, shape, dt, ch):
+                return create_ome_zarr(path, shape, dt, ch, voxel or (1.0, 1.0, 1.0), unit=volume.unit, metadata=std_meta)
+
+            std_array = _std_store(std_partial, partial, out_shape, chunks, create_std)
+
+            def store_std(block, std):
+                std_array[block.write] = (std * np.float32(normalizer.scale)).astype(np.float32)
+
+        restore_block = _block_processor(restorer, store_std)
+
         def process(block_in, block):
-            return to_output(restorer.restore_block(block_in, block_output_origin(block, restorer.factor)))
+            return to_output(restore_block(block_in, block))
 
         run_streaming(read, process, plan, partial, out_shape, out_dtype, chunks, progress,
                       create_store=create, run_key=run_key, on_mismatch="restart")
+        summary = {"output": str(output), "shape": list(out_shape), **restorer.describe()}
+        if std_partial is not None:  # the std first: the mean's final name is the last thing written
+            finalize_store(std_partial, std_output, overwrite=overwrite, require_complete=False)
+            summary["std_output"] = str(std_output)
         finalize_store(partial, output, overwrite=overwrite)
-        return {"output": str(output), "shape": list(out_shape), **restorer.describe()}
+        return summary
 
     plan, out_shape = _plan(restorer, volume.shape, options.block_shape)
     result = _run_memory(volume, restorer, normalizer, plan, out_shape, progress, std_output is not None)
@@ -288,6 +322,26 @@ def restore_to_file(
         write_volume(std_output, (std * np.float32(normalizer.scale)).astype(np.float32), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
         summary["std_output"] = str(std_output)
     return summary
+
+
+def _std_store(std_partial: Path, partial: Path, shape, chunks, create):
+    """The partial store of the per-voxel std, reused when the mean's run resumes.
+
+    When the std store cannot be reused (missing, or another shape), the mean's partial store is
+    removed too, so that no finished block is left without its std.
+    """
+    import zarr
+
+    if partial.exists() and std_partial.exists():
+        try:
+            array = zarr.open_group(str(std_partial), mode="r+")["0"]
+            if tuple(array.shape) == tuple(shape) and array.dtype == np.float32:
+                return array
+        except (KeyError, ValueError, OSError, zarr.errors.BaseZarrError):
+            pass
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(std_partial, ignore_errors=True)
+    return create(std_partial, shape, np.float32, chunks)
 
 
 def output_chunks(block_shape: tuple[int, int, int], target: tuple[int, int, int] = (32, 256, 256)) -> tuple[int, int, int]:
