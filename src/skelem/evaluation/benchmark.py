@@ -224,7 +224,7 @@ def segmentation_scores(membrane, pred: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def _case_figures(report_dir: Path, name: str, factor: int, gt, acquired, outputs: dict, result: dict) -> None:
-    from skelem.metrics.fourier import frc_z, z_power_spectrum
+    from skelem.metrics import frc_z, z_power_spectrum
     from skelem.viz.figures import curves, fidelity_perception_plane, orthoviews
 
     fig_dir = report_dir / "figures"

@@ -1,8 +1,8 @@
 """Measurement functions on numpy volumes ``(Z, Y, X)`` (float64 internally).
 
 - :mod:`~skelem.metrics.fidelity`: PSNR, SSIM, GMSD, per-orientation evaluation, border crop.
-- :mod:`~skelem.metrics.fourier`: FSC (full and directional), FRC of cross-planes, self-FSC,
-  Z power spectra and their comparison.
+- :mod:`~skelem.metrics.fourier`: FSC (full and directional), FRC of cross-planes, self-FSC.
+- :mod:`~skelem.metrics.spectra`: Z power spectra and their comparison with a reference.
 - :mod:`~skelem.metrics.distribution`: a KID-style score on fixed, weight-free patch features.
 - :mod:`~skelem.metrics.segmentation`: variation of information, adapted Rand error, membrane
   watershed.
@@ -20,15 +20,17 @@ from .fourier import (
     frc_z,
     frequency_to_length,
     fsc,
-    high_frequency_energy_ratio,
-    log_spectral_distance,
     resolution_from_fsc,
     self_fsc,
-    spectrum_ratio,
-    z_power_spectrum,
 )
 from .measured import between_slice_error, measured_slice_error
 from .segmentation import adapted_rand_error, membrane_watershed, variation_of_information
+from .spectra import (
+    high_frequency_energy_ratio,
+    log_spectral_distance,
+    spectrum_ratio,
+    z_power_spectrum,
+)
 
 __all__ = [
     "CorrelationCurve",

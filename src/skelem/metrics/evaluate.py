@@ -11,8 +11,9 @@ from skelem.errors import InputError
 from ._arrays import as_float_pair, check_data_range
 from .distribution import kid
 from .fidelity import crop_border, gmsd, psnr, ssim
-from .fourier import frc_z, high_frequency_energy_ratio, log_spectral_distance
+from .fourier import frc_z
 from .measured import between_slice_error, measured_slice_error
+from .spectra import high_frequency_energy_ratio, log_spectral_distance
 
 PLANES = ("xy", "xz", "yz")
 
