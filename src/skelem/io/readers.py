@@ -8,17 +8,17 @@ with a one-sentence message.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from skelem.errors import InputError, SkelEMError
+from skelem.io._meta import Meta, as_str, json_dict
 from skelem.io.lazy import AxisView
+from skelem.io.tiff_reader import open_tiff
 from skelem.io.units import check_voxel_size, convert_length, normalize_unit
 from skelem.io.volume import Volume
 
@@ -38,8 +38,6 @@ _FORMAT_NAMES = {".tif": "TIFF", ".tiff": "TIFF", ".npy": "NumPy"} | dict.fromke
 )
 _ZARR_MARKERS = (".zgroup", ".zarray", ".zattrs", "zarr.json")
 
-# File metadata: voxel size (z, y, x) or None, its unit, and the SkelEM metadata dict or None.
-_Meta = tuple[tuple[float, float, float] | None, str | None, dict | None]
 
 
 def open_volume(
@@ -94,7 +92,7 @@ def open_volume(
         if path.is_dir() or suffix == ".zarr":
             data, meta = _open_zarr(path, level)
         elif suffix in TIFF_SUFFIXES:
-            data, meta = _open_tiff(path, level)
+            data, meta = open_tiff(path, level)
         elif suffix in HDF5_SUFFIXES:
             data, meta = _open_hdf5(path, dataset)
             text = f"{path}:{_h5_name(dataset or '')}"
@@ -175,141 +173,7 @@ def _resolve_voxel_size(
 # --------------------------------------------------------------------------------------- TIFF
 
 
-def _open_tiff(path: Path, level: int) -> tuple[Any, _Meta]:
-    import tifffile
-
-    tif = tifffile.TiffFile(path)  # kept open: the lazy array reads from it
-    try:
-        return _tiff_volume(tif, path, level)
-    except BaseException:
-        tif.close()
-        raise
-
-
-def _tiff_volume(tif: Any, path: Path, level: int) -> tuple[Any, _Meta]:
-    import tifffile
-
-    if not tif.series:
-        raise InputError(f"{path} contains no image.")
-    series = tif.series[0]
-    if level >= len(series.levels):
-        raise InputError(
-            f"{path} has {len(series.levels)} resolution level(s); level {level} does not exist."
-        )
-    axes = series.axes
-    data: Any = None
-    if level == 0 and series.dataoffset is not None:
-        try:
-            data = tifffile.memmap(path, series=0, mode="r")
-        except Exception:  # not memory-mappable after all (e.g. odd strides): fall back to zarr
-            data = None
-        if data is not None and data.shape != series.shape:
-            data = data.reshape(series.shape)
-    if data is None:
-        import zarr
-
-        data = zarr.open(series.aszarr(level=level), mode="r")
-    data = _select_tiff_axes(data, axes, path)
-    return data, _tiff_metadata(tif, path)
-
-
-def _select_tiff_axes(data: Any, axes: str, path: Path) -> Any:
-    """Keep Z, Y, X (a generic page axis Q/I stands for Z); refuse real channel/time axes."""
-    shape = tuple(int(n) for n in data.shape)
-    if len(axes) != len(shape):
-        return data
-    z_axis = "Z" if "Z" in axes else next((a for a in "QIP" if a in axes), None)
-    stacked = [a for a, n in zip(axes, shape, strict=True) if a not in ("Y", "X") and n > 1]
-    if z_axis is None and len(stacked) == 1 and stacked[0] in "CT":
-        # A plain stack labelled as channels or frames (tifffile's ImageJ default for 3-D data,
-        # or an ImageJ stack saved as a time series): its only stacking axis is Z.
-        logger.warning("%s stores its stack along axis %s; reading it as Z", path, stacked[0])
-        z_axis = stacked[0]
-    extra = [a for a in stacked if a != z_axis]
-    if extra:
-        raise InputError(
-            f"{path} has axes {axes} with shape {shape}; SkelEM needs a single-channel (Z, Y, X) stack, "
-            "so save one channel or time point per file (or relabel frames as slices)."
-        )
-    if z_axis is None or "Y" not in axes or "X" not in axes:
-        return data  # 2-D or unnamed: check_array reports the shape
-    spatial = (axes.index(z_axis), axes.index("Y"), axes.index("X"))
-    if spatial == (0, 1, 2) and len(shape) == 3:
-        return data
-    fixed = {i: 0 for i in range(len(shape)) if i not in spatial}
-    return AxisView(data, spatial, fixed)
-
-
-def _tiff_metadata(tif: Any, path: Path) -> _Meta:
-    page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
-    if tif.is_imagej and tif.imagej_metadata is not None:
-        ij = tif.imagej_metadata
-        unit = normalize_unit(ij.get("unit"), strict=False)
-        y_size, x_size = _tiff_pixel_size(page)
-        voxel = (float(ij.get("spacing", 1.0)), y_size, x_size)
-        metadata = _json_dict(ij.get("Info"), key="skelem")
-        if unit is None:
-            if voxel == (1.0, 1.0, 1.0):
-                return None, None, metadata
-            logger.warning(
-                "%s has a calibration without a unit; voxel size %s is in pixels", path, voxel
-            )
-            return voxel, "pixel", metadata
-        return voxel, unit, metadata
-    if tif.is_ome and tif.ome_metadata:
-        return (*_ome_tiff_voxel_size(tif.ome_metadata), None)
-    if tif.is_shaped and tif.shaped_metadata:
-        shaped = tif.shaped_metadata[0]
-        metadata = shaped.get("skelem") if isinstance(shaped.get("skelem"), dict) else None
-        if "voxel_size" in shaped:
-            try:
-                voxel = check_voxel_size(shaped["voxel_size"], str(path))
-            except InputError:
-                return None, None, metadata
-            return voxel, normalize_unit(shaped.get("unit"), strict=False) or "pixel", metadata
-        return None, None, metadata
-    return None, None, None
-
-
-def _tiff_pixel_size(page: Any) -> tuple[float, float]:
-    """``(y, x)`` pixel size from the Y/XResolution tags (pixels per unit); 1.0 when absent."""
-    sizes = []
-    for name in ("YResolution", "XResolution"):
-        tag = page.tags.get(name)
-        size = 1.0
-        if tag is not None:
-            numerator, denominator = tag.value
-            if numerator and denominator:
-                size = float(denominator) / float(numerator)
-        sizes.append(size)
-    return sizes[0], sizes[1]
-
-
-def _ome_tiff_voxel_size(xml: str) -> tuple[tuple[float, float, float] | None, str | None]:
-    """Physical sizes from OME-XML ``Pixels`` (all three must be present, in one unit)."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
-        return None, None
-    pixels = next((el for el in root.iter() if el.tag.endswith("Pixels")), None)
-    if pixels is None:
-        return None, None
-    sizes, units = [], set()
-    for axis in "ZYX":
-        value = pixels.get(f"PhysicalSize{axis}")
-        if value is None:
-            return None, None
-        sizes.append(float(value))
-        units.add(normalize_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm"), strict=False))
-    if len(units) != 1 or None in units:
-        return None, None
-    return (sizes[0], sizes[1], sizes[2]), units.pop()
-
-
-# ----------------------------------------------------------------------------------- OME-Zarr
-
-
-def _open_zarr(path: Path, level: int) -> tuple[Any, _Meta]:
+def _open_zarr(path: Path, level: int) -> tuple[Any, Meta]:
     import zarr
 
     if not any((path / marker).exists() for marker in _ZARR_MARKERS):
@@ -381,7 +245,7 @@ def _parent_multiscales(path: Path) -> tuple[dict, int] | None:
 
 def _open_multiscale_level(
     array: Any, multiscales: dict, level: int, path: Path
-) -> tuple[Any, _Meta]:
+) -> tuple[Any, Meta]:
     axes = multiscales.get("axes")
     if axes is None:  # NGFF <= 0.3: the last three axes are z, y, x
         axes = [{"name": n} for n in ("t", "c", "z", "y", "x")[-array.ndim :]]
@@ -463,7 +327,7 @@ def _h5_listing(group: Any) -> str:
     return ", ".join(names) if names else "none"
 
 
-def _open_hdf5(path: Path, dataset: str | None) -> tuple[Any, _Meta]:
+def _open_hdf5(path: Path, dataset: str | None) -> tuple[Any, Meta]:
     import h5py
 
     handle = h5py.File(path, "r")  # stays open while the dataset is used (it holds a reference)
@@ -487,12 +351,12 @@ def _open_hdf5(path: Path, dataset: str | None) -> tuple[Any, _Meta]:
         raise
 
 
-def _h5_metadata(dataset: Any, path: Path) -> _Meta:
+def _h5_metadata(dataset: Any, path: Path) -> Meta:
     """Voxel size from ``voxel_size``+``unit`` (SkelEM), ``element_size_um`` or ``resolution`` (nm, CREMI)."""
     attrs = dataset.attrs
-    metadata = _json_dict(attrs.get("skelem"))
+    metadata = json_dict(attrs.get("skelem"))
     candidates: list[tuple[str, str | None]] = [
-        ("voxel_size", _as_str(attrs.get("unit"))),
+        ("voxel_size", as_str(attrs.get("unit"))),
         ("element_size_um", "micrometer"),
         ("resolution", "nanometer"),
     ]
@@ -509,7 +373,7 @@ def _h5_metadata(dataset: Any, path: Path) -> _Meta:
 # ---------------------------------------------------------------------------------------- NPY
 
 
-def _open_npy(path: Path) -> tuple[Any, _Meta]:
+def _open_npy(path: Path) -> tuple[Any, Meta]:
     with open(path, "rb") as handle:
         if handle.read(6) != b"\x93NUMPY":
             raise ValueError("not a .npy file")
@@ -533,25 +397,3 @@ def _close(data: Any) -> None:
             file.close()
         except Exception:  # pragma: no cover - closing is a courtesy
             pass
-
-
-def _as_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _json_dict(value: Any, key: str | None = None) -> dict | None:
-    """Parse a JSON text into a dict (optionally taking ``key`` from it); ``None`` when not JSON."""
-    text = _as_str(value)
-    if not text:
-        return None
-    try:
-        parsed = json.loads(text)
-    except (ValueError, TypeError):
-        return None
-    if key is not None:
-        parsed = parsed.get(key) if isinstance(parsed, dict) else None
-    return parsed if isinstance(parsed, dict) else None
