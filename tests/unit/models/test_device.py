@@ -32,3 +32,24 @@ def test_cuda_requested_without_cuda_raises() -> None:
         resolve_device("cuda")
     with pytest.raises(ConfigError):
         resolve_device("cuda:1")
+
+
+def test_torch_threads_sets_and_restores_the_thread_count():
+    import torch
+
+    from skelem.models.device import torch_threads
+
+    original = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        try:
+            with torch_threads(1):
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(original)
