@@ -251,7 +251,7 @@ def restore_to_file(
     a run killed midway resumes from its finished blocks. Other formats are assembled in memory and
     written atomically. Returns a JSON-friendly summary.
     """
-    from skelem.io import create_ome_zarr, restored_voxel_size, write_volume
+    from skelem.io import restored_voxel_size, write_volume
 
     options = options or RestoreOptions()
     output = Path(output)
@@ -264,63 +264,71 @@ def restore_to_file(
     out_dtype = _output_dtype(volume, dtype)
     voxel = restored_voxel_size(volume.voxel_size, restorer.factor) if volume.voxel_size else None
     meta = {"restore": restorer.describe(), "source": volume.source,
-                       "model": str(artifact.directory) if artifact else None,
-                       "config": artifact.config.model_dump(mode="json") if artifact else None}
-
-    def to_output(values: np.ndarray) -> np.ndarray:
-        return normalizer.denormalize(values, out_dtype)
-
+            "model": str(artifact.directory) if artifact else None,
+            "config": artifact.config.model_dump(mode="json") if artifact else None}
     if _is_zarr(output):
-        block_shape = options.block_shape or (128, 512, 512)
-        chunks = output_chunks(block_shape)
-        plan, out_shape = _plan(restorer, volume.shape, block_shape, chunks=chunks)
-        partial = output.with_name(output.name + ".partial")
-        run_key = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()
-
-        def create(path, shape, dt, ch):
-            return create_ome_zarr(path, shape, dt, ch, voxel or (1.0, 1.0, 1.0), unit=volume.unit, metadata=meta)
-
-        def read(sl):
-            return normalizer.normalize(np.asarray(volume.data[sl]))
-
-        std_partial = store_std = None
-        if std_output is not None:
-            if not _is_zarr(Path(std_output)):
-                raise ConfigError(f"The per-voxel std of an OME-Zarr output must be OME-Zarr too, not {std_output}.")
-            std_partial = Path(std_output).with_name(Path(std_output).name + ".partial")
-            std_meta = {**meta, "content": f"per-voxel standard deviation over {options.samples} samples"}
-
-            def create_std(path, shape, dt, ch):
-                return create_ome_zarr(path, shape, dt, ch, voxel or (1.0, 1.0, 1.0), unit=volume.unit, metadata=std_meta)
-
-            std_array = _std_store(std_partial, partial, out_shape, chunks, create_std)
-
-            def store_std(block, std):
-                std_array[block.write] = (std * np.float32(normalizer.scale)).astype(np.float32)
-
-        restore_block = _block_processor(restorer, store_std)
-
-        def process(block_in, block):
-            return to_output(restore_block(block_in, block))
-
-        run_streaming(read, process, plan, partial, out_shape, out_dtype, chunks, progress,
-                      create_store=create, run_key=run_key, on_mismatch="restart")
-        summary = {"output": str(output), "shape": list(out_shape), **restorer.describe()}
-        if std_partial is not None:  # the std first: the mean's final name is the last thing written
-            finalize_store(std_partial, std_output, overwrite=overwrite, require_complete=False)
-            summary["std_output"] = str(std_output)
-        finalize_store(partial, output, overwrite=overwrite)
-        return summary
+        return _stream_to_zarr(volume, output, restorer, normalizer, options, out_dtype, voxel, meta, overwrite,
+                               progress, std_output)
 
     plan, out_shape = _plan(restorer, volume.shape, options.block_shape)
     result = _run_memory(volume, restorer, normalizer, plan, out_shape, progress, std_output is not None)
     if std_output is not None:
         result, std = result
-    write_volume(output, to_output(result), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
+    write_volume(output, normalizer.denormalize(result, out_dtype), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
     summary = {"output": str(output), "shape": list(out_shape), **restorer.describe()}
     if std_output is not None:
         write_volume(std_output, (std * np.float32(normalizer.scale)).astype(np.float32), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
         summary["std_output"] = str(std_output)
+    return summary
+
+
+def _stream_to_zarr(volume, output: Path, restorer: Restorer, normalizer, options: RestoreOptions, out_dtype, voxel,
+                    meta: dict, overwrite: bool, progress: ProgressCallback, std_output) -> dict:
+    """Stream the restoration block by block into ``OUTPUT.partial`` (and the std beside it); resumable."""
+    from skelem.io import create_ome_zarr
+
+    def to_output(values: np.ndarray) -> np.ndarray:
+        return normalizer.denormalize(values, out_dtype)
+
+    block_shape = options.block_shape or (128, 512, 512)
+    chunks = output_chunks(block_shape)
+    plan, out_shape = _plan(restorer, volume.shape, block_shape, chunks=chunks)
+    partial = output.with_name(output.name + ".partial")
+    run_key = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()
+
+    def create(path, shape, dt, ch):
+        return create_ome_zarr(path, shape, dt, ch, voxel or (1.0, 1.0, 1.0), unit=volume.unit, metadata=meta)
+
+    def read(sl):
+        return normalizer.normalize(np.asarray(volume.data[sl]))
+
+    std_partial = store_std = None
+    if std_output is not None:
+        if not _is_zarr(Path(std_output)):
+            raise ConfigError(f"The per-voxel std of an OME-Zarr output must be OME-Zarr too, not {std_output}.")
+        std_partial = Path(std_output).with_name(Path(std_output).name + ".partial")
+        std_meta = {**meta, "content": f"per-voxel standard deviation over {options.samples} samples"}
+
+        def create_std(path, shape, dt, ch):
+            return create_ome_zarr(path, shape, dt, ch, voxel or (1.0, 1.0, 1.0), unit=volume.unit, metadata=std_meta)
+
+        std_array = _std_store(std_partial, partial, out_shape, chunks, create_std)
+
+        def store_std(block, std):
+            std_array[block.write] = (std * np.float32(normalizer.scale)).astype(np.float32)
+
+    restore_block = _block_processor(restorer, store_std)
+
+    def process(block_in, block):
+        return to_output(restore_block(block_in, block))
+
+    run_streaming(read, process, plan, partial, out_shape, out_dtype, chunks, progress,
+                  create_store=create, run_key=run_key, on_mismatch="restart")
+    summary = {"output": str(output), "shape": list(out_shape), **restorer.describe()}
+    if std_partial is not None:  # the std first: the mean's final name is the last thing written
+        finalize_store(std_partial, std_output, overwrite=overwrite, require_complete=False)
+        summary["std_output"] = str(std_output)
+    finalize_store(partial, output, overwrite=overwrite)
     return summary
 
 
