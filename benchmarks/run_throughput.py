@@ -49,9 +49,9 @@ def main() -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("-o", "--output", default="bench-out/throughput")
     parser.add_argument("--methods", nargs="+", default=["cubic", "skeleton", "skelem"])
-    parser.add_argument("--memory-methods", nargs="+", default=["skeleton"],
+    parser.add_argument("--memory-methods", nargs="*", default=["skeleton"],
                         help="methods run on a volume and on the same volume twice as wide (peak memory vs size)")
-    parser.add_argument("--block", default="64,256,256")
+    parser.add_argument("--block", default=None, help="block of the throughput runs (default: the CLI's, 128,512,512)")
     parser.add_argument("--memory-x", type=int, default=128,
                         help="X width of the two memory-check inputs (one block across X keeps them cheap)")
     parser.add_argument("--memory-block", default="64,64,128",
@@ -76,11 +76,13 @@ def main() -> int:
         for method in methods:
             dst = out / f"restored_{name}_{method}.ome.zarr"
             shutil.rmtree(dst, ignore_errors=True)
-            cmd = [skelem, "restore", str(src), "-o", str(dst), "--method", method, "--block", block, "-q"]
+            cmd = [skelem, "restore", str(src), "-o", str(dst), "--method", method, "-q"]
+            if block:
+                cmd += ["--block", block]
             if method not in ("cubic", "linear", "nearest"):
                 cmd += ["--model", args.model]
             seconds, peak_kib = run(cmd)
-            row = {"input": name, "method": method, "block": block, "output_voxels": n_out, "seconds": round(seconds, 1),
+            row = {"input": name, "method": method, "block": block or "default", "output_voxels": n_out, "seconds": round(seconds, 1),
                    "voxels_per_second": round(n_out / seconds), "peak_rss_mib": round(peak_kib / 1024)}
             rows.append(row)
             print(row, flush=True)
