@@ -39,7 +39,7 @@ def benchmark_methods(
         MethodSpec("nearest", "nearest", "baseline"),
         MethodSpec("linear", "linear", "baseline"),
         MethodSpec("cubic", "cubic", "baseline"),
-        MethodSpec("skeleton", "skeleton", "peer", crossplane=True),
+        MethodSpec("skeleton", "skeleton", "peer", crossplane=ablations),
         MethodSpec("diffusion-50", "diffusion", "peer"),
         MethodSpec("skelem", "skelem", "skelem", crossplane=ablations),
     ]
