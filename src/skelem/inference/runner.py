@@ -233,7 +233,8 @@ def release_free_memory() -> None:
 
     Without it glibc keeps the freed block buffers (hundreds of MB of torch activations and slice
     arrays, allocated in varying sizes) in fragmented arenas, and the resident size of a long run
-    creeps up block after block: measured +500 MB over 8 blocks of a 63 x 500 x 250 restoration.
+    creeps up block after block: measured 478 -> 812 MiB between blocks 1 and 8 of a
+    63 x 500 x 250 restoration (benchmarks/RESULTS.md, peak memory).
     """
     trim = _malloc_trim()
     if trim is not None:

@@ -18,15 +18,7 @@ import numpy as np
 from skelem.errors import InputError
 
 from ._arrays import as_float_pair
-from .measured import _check_rows
-
-
-def _between_rows(n_rows: int, factor: int, offset: int) -> np.ndarray:
-    factor = _check_rows(n_rows, factor, offset)
-    rows = np.nonzero((np.arange(n_rows) - offset) % factor != 0)[0]
-    if rows.size == 0:
-        raise InputError(f"a volume of {n_rows} rows has no row between measured rows.")
-    return rows
+from .measured import between_rows
 
 
 def pass_disagreement(xz_pass: np.ndarray, yz_pass: np.ndarray, factor: int, offset: int = 0) -> float:
@@ -45,7 +37,7 @@ def pass_disagreement(xz_pass: np.ndarray, yz_pass: np.ndarray, factor: int, off
         RMS difference in intensity units (0 when the two passes agree everywhere).
     """
     a, b = as_float_pair(xz_pass, yz_pass)
-    rows = _between_rows(a.shape[0], factor, offset)
+    rows = between_rows(a.shape[0], factor, offset)
     return float(np.sqrt(np.mean((a[rows] - b[rows]) ** 2)))
 
 
@@ -65,7 +57,7 @@ def stripe_index(pred: np.ndarray, ref: np.ndarray, factor: int, offset: int = 0
     p, r = as_float_pair(pred, ref)
     if p.shape[1] < 4 or p.shape[2] < 4:
         raise InputError(f"XY slices of {p.shape[1:]} are too small to measure stripes (need 4 x 4).")
-    rows = _between_rows(p.shape[0], factor, offset)
+    rows = between_rows(p.shape[0], factor, offset)
     error = p[rows] - r[rows]
     error -= error.mean(axis=(1, 2), keepdims=True)
     power = np.abs(np.fft.fft2(error, axes=(1, 2))) ** 2

@@ -25,6 +25,15 @@ def _check_rows(n_rows: int, factor: int, offset: int) -> int:
     return factor
 
 
+def between_rows(n_rows: int, factor: int, offset: int = 0) -> np.ndarray:
+    """Indices of the rows between measured rows (``offset, offset + s, ...`` are measured)."""
+    factor = _check_rows(n_rows, factor, offset)
+    rows = np.nonzero((np.arange(n_rows) - offset) % factor != 0)[0]
+    if rows.size == 0:
+        raise InputError(f"a volume of {n_rows} rows has no row between measured rows.")
+    return rows
+
+
 def measured_slice_error(
     pred: np.ndarray, acquired: np.ndarray, factor: int, offset: int = 0
 ) -> dict[str, float]:
@@ -90,10 +99,7 @@ def between_slice_error(
         units and PSNR in dB (``inf`` when they match exactly).
     """
     pred64, ref64 = as_float_pair(pred, ref)
-    factor = _check_rows(pred64.shape[0], factor, offset)
-    rows = np.nonzero((np.arange(pred64.shape[0]) - offset) % factor != 0)[0]
-    if rows.size == 0:
-        raise InputError(f"a volume of {pred64.shape[0]} rows has no row between measured rows.")
+    rows = between_rows(pred64.shape[0], factor, offset)
     if data_range is None:
         data_range = float(ref64.max() - ref64.min()) or 1.0
     data_range = check_data_range(data_range)
