@@ -1,16 +1,16 @@
 """Restoration throughput and peak memory, streamed block by block to OME-Zarr.
 
 Input: the real FIB-SEM ``fibsem_medulla_t2`` (250^3, 10 nm), simulated x4 acquisition (63 slices,
-every 4th), written as OME-Zarr; a second input twice as large (the volume mirrored and
-concatenated along Y). Each is restored with ``skelem restore -o out.ome.zarr`` in a fresh process
+every 4th), written as OME-Zarr. Each input is restored with ``skelem restore -o out.ome.zarr`` in a fresh process
 measured by ``/usr/bin/time``: output voxels per second and peak resident memory. The memory check
-restores an X band (``--memory-x``) of the volume and the same band mirrored to twice its Y size with
-the same block (``--memory-block``): peak memory should not grow with volume size.
+restores an X band (``--memory-x``) of the volume and the same band mirrored and tiled to 2 and 4
+times its Y size (``--memory-scales``) with the same block (``--memory-block``): peak memory should
+not grow with volume size.
 
 Usage::
 
     .venv/bin/python benchmarks/run_throughput.py --model bench-out/fibsem/models/fibsem_t2_yhalf_x4 \
-        -o bench-out/throughput [--methods cubic skeleton skelem] [--block 64,256,256]
+        -o bench-out/throughput [--methods cubic skeleton skelem] [--block 64,256,256] [--memory-scales 1 2 4]
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def main() -> int:
     parser.add_argument("--block", default=None, help="block of the throughput runs (default: the CLI's, 128,512,512)")
     parser.add_argument("--memory-x", type=int, default=128,
                         help="X width of the two memory-check inputs (one block across X keeps them cheap)")
+    parser.add_argument("--memory-scales", nargs="+", type=int, default=[1, 2, 4],
+                        help="sizes of the memory-check inputs, in multiples of the band (mirrored copies along Y)")
     parser.add_argument("--memory-block", default="64,64,128",
                         help="block of the memory check: several blocks along Z and Y for both inputs, so both "
                              "have interior blocks (halo on both sides) and the same largest block")
@@ -64,7 +66,8 @@ def main() -> int:
     acquired = iso[::4]
     narrow = acquired[:, :, : args.memory_x]
     runs = [("63x250x250", acquired, args.methods, args.block)]
-    for data in (narrow, np.concatenate([narrow, narrow[:, ::-1]], axis=1)):
+    for scale in args.memory_scales:
+        data = np.concatenate([narrow if k % 2 == 0 else narrow[:, ::-1] for k in range(scale)], axis=1)
         runs.append(("x".join(map(str, data.shape)), data, args.memory_methods, args.memory_block))
     skelem = str(Path(sys.executable).with_name("skelem"))
     rows = []

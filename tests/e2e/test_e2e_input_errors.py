@@ -152,6 +152,10 @@ CASES = {
         (*RESTORE, "{aniso}", "--samples", "0"),
         ["--samples must be at least 1"],
     ),
+    "restore-batch-size-0": (
+        (*RESTORE, "{aniso}", "--batch-size", "0"),
+        ["--batch-size must be at least 1"],
+    ),
     "restore-bad-block": (
         (*RESTORE, "{aniso}", "--block", "16,32"),
         ["--block", "three positive numbers"],

@@ -115,6 +115,8 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--samples", type=int, default=1, show_default=True, help="K > 1: mean of K seeds, std written beside.")
 @click.option("--block", help="Output block Z,Y,X for tiled processing.")
+@click.option("--batch-size", type=int, default=8, show_default=True,
+              help="Slices per network call at most (on CPU also at most 2^17 pixels per call).")
 @click.option("--dtype", type=click.Choice(["input", "float32"]), default="input", show_default=True)
 @click.option("--normalize", type=click.Choice(["model", "input"]), default="model", show_default=True,
               help="Intensity normalisation: the model's training statistics, or the input's own "
@@ -125,7 +127,7 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
 @click.option("-q", "--quiet", is_flag=True)
 @_handle_errors
 def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_consistency, unaligned, planes, seed,
-            samples, block, dtype, normalize, device, voxel_size, overwrite, quiet):
+            samples, block, batch_size, dtype, normalize, device, voxel_size, overwrite, quiet):
     """Restore VOLUME to isotropic resolution along Z."""
     from skelem.inference.restore import RestoreOptions, restore_to_file
     from skelem.training.artifact import load_artifact
@@ -134,12 +136,15 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
         raise SkelEMError("--samples must be at least 1.")
     if steps is not None and steps < 1:
         raise SkelEMError("--steps must be at least 1.")
+    if batch_size < 1:
+        raise SkelEMError("--batch-size must be at least 1.")
     artifact = load_artifact(model_dir) if model_dir else None
     _check_sampling(artifact, method, steps, t0)
     vol = _open(volume, voxel_size)
     options = RestoreOptions(method=method, steps=steps, t0=t0, use_prior=not no_prior,
                              use_consistency=not no_consistency, aligned=not unaligned, planes=planes, seed=seed, samples=samples,
-                             block_shape=_triple(block, "--block", int), normalize=normalize, device=device)
+                             block_shape=_triple(block, "--block", int), normalize=normalize, device=device,
+                             batch_size=batch_size)
     std_out = None
     if samples > 1:
         out = Path(output)

@@ -139,7 +139,11 @@ class Restorer:
                 return xz
         yz = self.engine.restore(interp.transpose(2, 0, 1), z0, self.factor, "yz", np.arange(x0, x0 + nx), y0, seed)
         yz = yz.transpose(1, 2, 0)
-        return yz if planes == "yz" else 0.5 * (xz + yz)
+        if planes == "yz":
+            return yz
+        xz += yz  # fused in place: one block-sized temporary less at the peak
+        xz *= 0.5
+        return xz
 
 
 def _receptive_field(model: torch.nn.Module, multiple: int, is_skeleton: bool) -> int:
