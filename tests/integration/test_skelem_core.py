@@ -289,3 +289,28 @@ def test_pixel_budget_bounds_the_slices_per_call_without_changing_the_result(ran
     b = wide.restore(slices, 1, 4, "xz", np.arange(7), 0, seed=2)
     # the batch size changes float rounding only (random networks reach values of ~1e3)
     assert np.abs(a - b).max() <= 1e-4 * max(1.0, np.abs(b).max())
+
+
+def _end_fusion(engine: SliceEngine, block: np.ndarray, origin: tuple[int, int, int], factor: int, seed: int) -> np.ndarray:
+    """The default fusion, as ``Restorer.restore_block`` does it: two passes averaged at the end."""
+    z0, y0, x0 = origin
+    nz, ny, nx = block.shape
+    xz = engine.restore(block.transpose(1, 0, 2), z0, factor, "xz", np.arange(y0, y0 + ny), x0, seed)
+    yz = engine.restore(block.transpose(2, 0, 1), z0, factor, "yz", np.arange(x0, x0 + nx), y0, seed)
+    return 0.5 * (xz.transpose(1, 0, 2) + yz.transpose(1, 2, 0))
+
+
+def test_joint_sampling_keeps_measured_rows_and_equals_end_fusion_at_one_step(random_networks) -> None:
+    """``fuse="steps"``: with one step there is nothing to fuse in between (same as the end fusion);
+    with five the passes see each other and the result differs; measured rows stay exact."""
+    block = np.random.default_rng(7).random((29, 10, 12), dtype=np.float32)  # Z, Y, X
+    origin = (5, 3, 8)
+    one = _engine(random_networks, steps=1, residual_scale=0.2)
+    joint, end = one.restore_joint(block, origin, 4, seed=1), _end_fusion(one, block, origin, 4, seed=1)
+    assert joint.shape == block.shape
+    assert np.abs(joint - end).max() <= 1e-5 * max(1.0, np.abs(end).max())
+    five = _engine(random_networks, residual_scale=0.2)
+    joint, end = five.restore_joint(block, origin, 4, seed=1), _end_fusion(five, block, origin, 4, seed=1)
+    rows = measured(29, 4, 5)
+    assert np.abs(joint[rows] - block[rows]).max() <= 1e-5 * max(1.0, np.abs(joint).max())
+    assert np.abs(joint - end).max() > 1e-3 * max(1.0, np.abs(end).max())

@@ -79,22 +79,22 @@ def wide_volume() -> Volume:
     )
 
 
-@pytest.mark.parametrize("method", ["skeleton", "skelem"])
+@pytest.mark.parametrize(("method", "fuse"), [("skeleton", "end"), ("skelem", "end"), ("skelem", "steps")])
 def test_tiled_restoration_equals_untiled(
-    trained_model: TrainedModel, wide_volume: Volume, method: str
+    trained_model: TrainedModel, wide_volume: Volume, method: str, fuse: str
 ) -> None:
     """Small blocks with a halo reproduce the one-block result (skelem: noise keyed globally)."""
     artifact = trained_model.artifact
-    restorer = Restorer(artifact, FACTOR, _options(method))
+    restorer = Restorer(artifact, FACTOR, _options(method, fuse=fuse))
     block_shape = (32, 16, 32)
     plan = plan_blocks(wide_volume.shape, FACTOR, block_shape, restorer.halo, align=restorer.align)
     # the test is only meaningful if some blocks read a region that starts away from the origin
     assert len(plan) == 9
     assert any(b.read[0].start > 0 for b in plan) and any(b.read[2].start > 0 for b in plan)
 
-    whole = restore_volume(wide_volume, artifact, options=_options(method, seed=5))
+    whole = restore_volume(wide_volume, artifact, options=_options(method, seed=5, fuse=fuse))
     tiled = restore_volume(
-        wide_volume, artifact, options=_options(method, seed=5, block_shape=block_shape)
+        wide_volume, artifact, options=_options(method, seed=5, fuse=fuse, block_shape=block_shape)
     )
     assert whole.shape == tiled.shape == (93, 16, 96)
     np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5)

@@ -112,6 +112,9 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
 @click.option("--unaligned", is_flag=True, help="Use the refiner from before alignment (ablation).")
 @click.option("--planes", type=click.Choice(["both", "xz", "yz"]), default="both", show_default=True,
               help="Restore along both cross-planes and fuse them, or one plane only (half the time).")
+@click.option("--fuse", type=click.Choice(["end", "steps"]), default="end", show_default=True,
+              help="skelem, both planes: average the XZ and YZ passes at the end, or after every sampling "
+              "step (the passes then agree; holds more memory per block).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--samples", type=int, default=1, show_default=True, help="K > 1: mean of K seeds, std written beside.")
 @click.option("--block", help="Output block Z,Y,X for tiled processing.")
@@ -126,7 +129,7 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 @_handle_errors
-def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_consistency, unaligned, planes, seed,
+def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_consistency, unaligned, planes, fuse, seed,
             samples, block, batch_size, dtype, normalize, device, voxel_size, overwrite, quiet):
     """Restore VOLUME to isotropic resolution along Z."""
     from skelem.inference.restore import RestoreOptions, restore_to_file
@@ -142,7 +145,7 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
     _check_sampling(artifact, method, steps, t0)
     vol = _open(volume, voxel_size)
     options = RestoreOptions(method=method, steps=steps, t0=t0, use_prior=not no_prior,
-                             use_consistency=not no_consistency, aligned=not unaligned, planes=planes, seed=seed, samples=samples,
+                             use_consistency=not no_consistency, aligned=not unaligned, planes=planes, fuse=fuse, seed=seed, samples=samples,
                              block_shape=_triple(block, "--block", int), normalize=normalize, device=device,
                              batch_size=batch_size)
     std_out = None

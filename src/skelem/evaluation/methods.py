@@ -25,10 +25,12 @@ class MethodSpec:
     aligned: bool = True
     t0: int | None = None
     crossplane: bool = False
+    fuse: str = "end"
 
     def options(self, seed: int = 0, planes: str = "both") -> RestoreOptions:
         return RestoreOptions(method=self.method, steps=self.steps, t0=self.t0, use_prior=self.use_prior,
-                              use_consistency=self.use_consistency, aligned=self.aligned, seed=seed, planes=planes)
+                              use_consistency=self.use_consistency, aligned=self.aligned, seed=seed, planes=planes,
+                              fuse=self.fuse)
 
 
 def benchmark_methods(
@@ -49,6 +51,7 @@ def benchmark_methods(
             MethodSpec("skelem-no-consistency", "skelem", "ablation", use_consistency=False),
             MethodSpec("skelem-no-alignment", "skelem", "ablation", aligned=False, crossplane=True),
             MethodSpec("skelem-no-alignment-no-prior", "skelem", "ablation", aligned=False, use_prior=False),
+            MethodSpec("skelem-fuse-steps", "skelem", "ablation", fuse="steps"),
         ]
         methods += [MethodSpec(f"skelem-{k}-steps", "skelem", "ablation", steps=k) for k in step_sweep]
         methods += [MethodSpec(f"skelem-t0-{t}", "skelem", "ablation", t0=t) for t in t0_sweep]

@@ -178,3 +178,80 @@ class SliceEngine:
 
         x0 = ddim_sample(denoise, x_start, self.timesteps, self.schedule, self.diffusion.prediction, consistency=consistency)
         return x0 * self.residual_scale
+
+    @torch.inference_mode()
+    def restore_joint(self, interp: np.ndarray, origin: tuple[int, int, int], factor: int, seed: int = 0) -> np.ndarray:
+        """SkelEM on a block with its XZ and YZ passes sampled jointly (``fuse="steps"``).
+
+        Both passes start as in :meth:`restore`. After every step each pass's image estimate
+        (skeleton + residual) is formed over the whole block, the two are averaged, and each pass
+        continues from the average (its residual becomes the average minus its own skeleton). The
+        passes thus end identical: detail drawn in one plane is seen by the other at the next step,
+        instead of two independent drawings being averaged at the end. Measured rows stay exact
+        (both passes hold the measured value there).
+
+        ``interp`` is the interpolated block ``(Z, Y, X)`` with global output origin ``origin``;
+        returns the restored block ``(Z, Y, X)``. Holds about ten block-sized float32 arrays.
+        """
+        if self.method != "skelem":
+            raise ValueError("joint sampling needs the skelem method")
+        z0, y0, x0 = origin
+        nz, ny, nx = interp.shape
+        passes = [
+            self._joint_pass(interp, "xz", (1, 0, 2), np.arange(y0, y0 + ny), z0, x0, factor, seed),
+            self._joint_pass(interp, "yz", (2, 0, 1), np.arange(x0, x0 + nx), z0, y0, factor, seed),
+        ]
+        to_block = {"xz": (1, 0, 2), "yz": (1, 2, 0)}
+        from_block = {"xz": (1, 0, 2), "yz": (2, 0, 1)}
+        steps = self.timesteps
+        for t, t_prev in zip(steps[:-1], steps[1:], strict=True):
+            fused = None
+            for p in passes:
+                p["x0"] = self._joint_x0(p, t)
+                image = (p["skel"] + p["x0"] * self.residual_scale)[:, 0, :nz, : p["w"]].permute(*to_block[p["plane"]])
+                fused = image if fused is None else 0.5 * (fused + image)
+            if t_prev == 0:
+                return fused.float().cpu().numpy()
+            for p in passes:
+                x0_p = p["x0"]
+                own = fused.permute(*from_block[p["plane"]])
+                x0_p[:, 0, :nz, : own.shape[-1]] = (own - p["skel"][:, 0, :nz, : own.shape[-1]]) / self.residual_scale
+                if self.use_consistency:
+                    x0_p = apply_consistency(x0_p, p["measured"], p["row_mask"])
+                eps = self.schedule.eps_from_x0(p["x_t"], t, x0_p)
+                a_prev = self.schedule.alpha_bar(t_prev, like=x0_p)
+                p["x_t"] = a_prev.sqrt() * x0_p + (1 - a_prev).sqrt() * eps
+        raise AssertionError("unreachable: the timestep list ends at 0")
+
+    def _joint_pass(self, interp: np.ndarray, plane: str, perm: tuple[int, int, int], indices: np.ndarray,
+                    first_row: int, col_origin: int, factor: int, seed: int) -> dict:
+        """Start state of one pass of :meth:`restore_joint`: padded slices, skeleton, prior, ``x_t0``."""
+        slices = torch.from_numpy(np.ascontiguousarray(interp.transpose(perm), dtype=np.float32))[:, None]
+        u, (h, w) = pad_to_multiple(slices.to(self.device), self.multiple)
+        mask = torch.zeros(u.shape[-2], dtype=torch.bool, device=self.device)
+        mask[:h] = torch.from_numpy((first_row + np.arange(h)) % factor == 0).to(self.device)
+        row_mask = mask.view(1, 1, -1, 1)
+        step = self.slices_per_call(h, w)
+        skel = torch.cat([self.skeleton(u[i : i + step]) for i in range(0, u.shape[0], step)])
+        measured = torch.where(row_mask, (u - skel) / self.residual_scale, torch.zeros_like(u))
+        if self.use_prior and bool(mask.any()):
+            prior = propagate_residual(measured, row_mask, self.diffusion.prior_attenuation)
+        else:
+            prior = torch.zeros_like(u)
+        noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
+        x_t = start_from(prior, noise, self.timesteps[0], self.schedule)
+        return {"plane": plane, "u": u, "skel": skel, "measured": measured, "row_mask": row_mask,
+                "use_rows": bool(mask.any()), "x_t": x_t, "step": step, "w": w}
+
+    def _joint_x0(self, p: dict, t: int) -> torch.Tensor:
+        """The refiner's clean estimate of one pass at step ``t``, batch by batch (consistent)."""
+        x0 = torch.empty_like(p["x_t"])
+        for i in range(0, x0.shape[0], p["step"]):
+            sl = slice(i, i + p["step"])
+            x_t = p["x_t"][sl]
+            t_tensor = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
+            out = self.refiner(torch.cat([x_t, p["skel"][sl], p["u"][sl]], dim=1), t_tensor)
+            x0[sl] = self.schedule.predict_x0(x_t, t, out, self.diffusion.prediction)
+        if self.use_consistency and p["use_rows"]:
+            x0 = apply_consistency(x0, p["measured"], p["row_mask"])
+        return x0

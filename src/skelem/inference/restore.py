@@ -38,6 +38,7 @@ INTERPOLATION_METHODS = ("nearest", "linear", "cubic")
 NETWORK_METHODS = ("skeleton", "skelem", "diffusion")
 METHODS = INTERPOLATION_METHODS + NETWORK_METHODS
 PLANES = ("both", "xz", "yz")
+FUSE = ("end", "steps")
 SINGLE_BLOCK_VOXELS = 96 * 2**20  # in-memory outputs up to this size run as one block
 
 
@@ -58,6 +59,7 @@ class RestoreOptions:
     device: str = "auto"
     batch_size: int = 8
     planes: str = "both"  # "xz" or "yz": one cross-plane pass only (half the cost; no fusion)
+    fuse: str = "end"  # skelem with both planes: "end" averages the passes, "steps" after every step
 
 
 def default_method(artifact: ModelArtifact | None) -> str:
@@ -75,6 +77,8 @@ class Restorer:
             raise ConfigError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
         if options.planes not in PLANES:
             raise ConfigError(f"Unknown planes {options.planes!r}; choose one of {', '.join(PLANES)}.")
+        if options.fuse not in FUSE:
+            raise ConfigError(f"Unknown fusion {options.fuse!r}; choose one of {', '.join(FUSE)}.")
         self.method, self.factor, self.options = method, factor, options
         self.halo = (2 * factor, 0, 0)
         self.align = 1
@@ -121,6 +125,8 @@ class Restorer:
             out.update(timesteps=self.engine.timesteps, seed=o.seed, samples=o.samples)
         if self.method == "skelem":
             out.update(prior=o.use_prior, consistency=o.use_consistency, aligned=o.aligned)
+            if o.planes == "both":
+                out["fuse"] = o.fuse
         return out
 
     def restore_block(self, block: np.ndarray, origin: tuple[int, int, int], seed: int | None = None) -> np.ndarray:
@@ -132,6 +138,8 @@ class Restorer:
         z0, y0, x0 = origin
         ny, nx = interp.shape[1:]
         planes = self.options.planes
+        if self.method == "skelem" and planes == "both" and self.options.fuse == "steps":
+            return self.engine.restore_joint(interp, origin, self.factor, seed)
         if planes in ("both", "xz"):
             xz = self.engine.restore(interp.transpose(1, 0, 2), z0, self.factor, "xz", np.arange(y0, y0 + ny), x0, seed)
             xz = xz.transpose(1, 0, 2)
@@ -153,7 +161,9 @@ def _receptive_field(model: torch.nn.Module, multiple: int, is_skeleton: bool) -
 def _plan(restorer: Restorer, shape: tuple[int, int, int], block_shape: tuple[int, int, int] | None, chunks=None):
     out_shape = output_shape(shape, restorer.factor)
     if block_shape is None:
-        block_shape = out_shape if int(np.prod(out_shape)) <= SINGLE_BLOCK_VOXELS else (128, 256, 256)
+        joint = restorer.method == "skelem" and restorer.options.fuse == "steps"  # ~10 block arrays held
+        single = SINGLE_BLOCK_VOXELS // (4 if joint else 1)
+        block_shape = out_shape if int(np.prod(out_shape)) <= single else (128, 256, 256)
     return plan_blocks(shape, restorer.factor, block_shape, restorer.halo, align=restorer.align, chunks=chunks), out_shape
 
 
