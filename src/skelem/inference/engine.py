@@ -213,9 +213,9 @@ class SliceEngine:
             if t_prev == 0:
                 return fused.float().cpu().numpy()
             for p in passes:
-                x0_p = p["x0"]
-                own = fused.permute(*from_block[p["plane"]])
-                x0_p[:, 0, :nz, : own.shape[-1]] = (own - p["skel"][:, 0, :nz, : own.shape[-1]]) / self.residual_scale
+                x0_p, w = p["x0"], p["w"]
+                own = fused.permute(*from_block[p["plane"]])  # (slices, nz, w)
+                x0_p[:, 0, :nz, :w] = (own - p["skel"][:, 0, :nz, :w]) / self.residual_scale
                 if self.use_consistency:
                     x0_p = apply_consistency(x0_p, p["measured"], p["row_mask"])
                 eps = self.schedule.eps_from_x0(p["x_t"], t, x0_p)
