@@ -90,7 +90,12 @@ def ddim_sample(
             x0_hat = consistency(x0_hat)
         if t_prev == 0:
             return x0_hat
-        eps_hat = schedule.eps_from_x0(x_t, t, x0_hat)
-        a_prev = schedule.alpha_bar(t_prev, like=x_t)
-        x_t = a_prev.sqrt() * x0_hat + (1 - a_prev).sqrt() * eps_hat
+        x_t = ddim_step(x_t, x0_hat, t, t_prev, schedule)
     return x0_hat  # unreachable: the list ends at 0
+
+
+def ddim_step(x_t: Tensor, x0_hat: Tensor, t: int, t_prev: int, schedule: NoiseSchedule) -> Tensor:
+    """One deterministic DDIM move from ``t`` to ``t_prev`` towards the clean estimate ``x0_hat``."""
+    eps_hat = schedule.eps_from_x0(x_t, t, x0_hat)
+    a_prev = schedule.alpha_bar(t_prev, like=x_t)
+    return a_prev.sqrt() * x0_hat + (1 - a_prev).sqrt() * eps_hat

@@ -14,7 +14,7 @@ import torch
 from skelem.config.models import DiffusionConfig
 from skelem.diffusion.noise import coordinate_noise_batch
 from skelem.diffusion.prior import apply_consistency, propagate_residual
-from skelem.diffusion.sampler import ddim_sample, start_from
+from skelem.diffusion.sampler import ddim_sample, ddim_step, start_from
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
 from skelem.models.unet import pad_to_multiple
 
@@ -159,12 +159,7 @@ class SliceEngine:
         Returns the residual ``x_0`` to add to the skeleton.
         """
         row_mask = mask.view(1, 1, -1, 1)
-        measured_residual = torch.where(row_mask, (u - skel) / self.residual_scale, torch.zeros_like(u))
-        if self.use_prior and bool(mask.any()):
-            prior = propagate_residual(measured_residual, row_mask, self.diffusion.prior_attenuation)
-        else:
-            prior = torch.zeros_like(u)
-        x_start = start_from(prior, noise, self.timesteps[0], self.schedule)
+        measured_residual, x_start = self._start(u, skel, row_mask, noise)
         cond = torch.cat([skel, u], dim=1)
 
         def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -178,6 +173,15 @@ class SliceEngine:
 
         x0 = ddim_sample(denoise, x_start, self.timesteps, self.schedule, self.diffusion.prediction, consistency=consistency)
         return x0 * self.residual_scale
+
+    def _start(self, u: torch.Tensor, skel: torch.Tensor, row_mask: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scaled residual on the measured rows (zero elsewhere) and ``x_t0`` from its prior."""
+        measured = torch.where(row_mask, (u - skel) / self.residual_scale, torch.zeros_like(u))
+        if self.use_prior and bool(row_mask.any()):
+            prior = propagate_residual(measured, row_mask, self.diffusion.prior_attenuation)
+        else:
+            prior = torch.zeros_like(u)
+        return measured, start_from(prior, noise, self.timesteps[0], self.schedule)
 
     @torch.inference_mode()
     def restore_joint(self, interp: np.ndarray, origin: tuple[int, int, int], factor: int, seed: int = 0) -> np.ndarray:
@@ -218,9 +222,7 @@ class SliceEngine:
                 x0_p[:, 0, :nz, :w] = (own - p["skel"][:, 0, :nz, :w]) / self.residual_scale
                 if self.use_consistency:
                     x0_p = apply_consistency(x0_p, p["measured"], p["row_mask"])
-                eps = self.schedule.eps_from_x0(p["x_t"], t, x0_p)
-                a_prev = self.schedule.alpha_bar(t_prev, like=x0_p)
-                p["x_t"] = a_prev.sqrt() * x0_p + (1 - a_prev).sqrt() * eps
+                p["x_t"] = ddim_step(p["x_t"], x0_p, t, t_prev, self.schedule)
         raise AssertionError("unreachable: the timestep list ends at 0")
 
     def _joint_pass(self, interp: np.ndarray, plane: str, perm: tuple[int, int, int], indices: np.ndarray,
@@ -233,13 +235,8 @@ class SliceEngine:
         row_mask = mask.view(1, 1, -1, 1)
         step = self.slices_per_call(h, w)
         skel = torch.cat([self.skeleton(u[i : i + step]) for i in range(0, u.shape[0], step)])
-        measured = torch.where(row_mask, (u - skel) / self.residual_scale, torch.zeros_like(u))
-        if self.use_prior and bool(mask.any()):
-            prior = propagate_residual(measured, row_mask, self.diffusion.prior_attenuation)
-        else:
-            prior = torch.zeros_like(u)
         noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
-        x_t = start_from(prior, noise, self.timesteps[0], self.schedule)
+        measured, x_t = self._start(u, skel, row_mask, noise)
         return {"plane": plane, "u": u, "skel": skel, "measured": measured, "row_mask": row_mask,
                 "use_rows": bool(mask.any()), "x_t": x_t, "step": step, "w": w}
 

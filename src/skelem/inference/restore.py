@@ -116,6 +116,11 @@ class Restorer:
             residual_scale=artifact.residual_scale,
         )
 
+    @property
+    def joint(self) -> bool:
+        """SkelEM with both passes sampled jointly (``fuse="steps"``)."""
+        return self.method == "skelem" and self.options.planes == "both" and self.options.fuse == "steps"
+
     def describe(self) -> dict:
         o = self.options
         out = {"method": self.method, "factor": self.factor}
@@ -138,7 +143,7 @@ class Restorer:
         z0, y0, x0 = origin
         ny, nx = interp.shape[1:]
         planes = self.options.planes
-        if self.method == "skelem" and planes == "both" and self.options.fuse == "steps":
+        if self.joint:
             return self.engine.restore_joint(interp, origin, self.factor, seed)
         if planes in ("both", "xz"):
             xz = self.engine.restore(interp.transpose(1, 0, 2), z0, self.factor, "xz", np.arange(y0, y0 + ny), x0, seed)
@@ -161,8 +166,7 @@ def _receptive_field(model: torch.nn.Module, multiple: int, is_skeleton: bool) -
 def _plan(restorer: Restorer, shape: tuple[int, int, int], block_shape: tuple[int, int, int] | None, chunks=None):
     out_shape = output_shape(shape, restorer.factor)
     if block_shape is None:
-        joint = restorer.method == "skelem" and restorer.options.fuse == "steps"  # ~10 block arrays held
-        single = SINGLE_BLOCK_VOXELS // (4 if joint else 1)
+        single = SINGLE_BLOCK_VOXELS // (4 if restorer.joint else 1)  # joint: ~10 block arrays held
         block_shape = out_shape if int(np.prod(out_shape)) <= single else (128, 256, 256)
     return plan_blocks(shape, restorer.factor, block_shape, restorer.halo, align=restorer.align, chunks=chunks), out_shape
 
