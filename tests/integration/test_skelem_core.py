@@ -272,20 +272,27 @@ def test_alignment_loss_is_the_weighted_sum_of_its_terms(trained_model: TrainedM
 
 
 def test_pixel_budget_bounds_the_slices_per_call_without_changing_the_result(random_networks) -> None:
-    """The network batch shrinks to the pixel budget (>= 1 slice); the restoration is the same."""
+    """Each network's batch shrinks to the pixel budget scaled to its width (>= 1 slice): the
+    8-channel skeleton gets twice, the 4-channel refiner four times the pixels of a 16-channel
+    network; the restoration is the same."""
     slices = np.random.default_rng(3).random((7, 33, 24), dtype=np.float32)  # padded to 36 x 24
     wide = _engine(random_networks, batch_size=8, max_batch_pixels=10**9)
-    tight = _engine(random_networks, batch_size=8, max_batch_pixels=2 * 36 * 24 + 5)
+    tight = _engine(random_networks, batch_size=8, max_batch_pixels=36 * 24 + 5)
     assert wide.slices_per_call(33, 24) == 8
-    assert tight.slices_per_call(33, 24) == 2
-    assert tight.slices_per_call(330, 240) == 1
-    calls: list[int] = []
-    handle = tight.refiner.register_forward_hook(lambda _m, args, _o: calls.append(args[0].shape[0]))
+    assert tight.slices_per_call(33, 24) == 1  # reference width (16 channels)
+    assert tight.slices_per_call(33, 24, tight.skeleton) == 2
+    assert tight.slices_per_call(33, 24, tight.refiner) == 4
+    assert tight.slices_per_call(330, 240, tight.refiner) == 1
+    calls: dict[str, list[int]] = {"skeleton": [], "refiner": []}
+    handles = [getattr(tight, name).register_forward_hook(lambda _m, args, _o, name=name: calls[name].append(args[0].shape[0]))
+               for name in calls]
     try:
         a = tight.restore(slices, 1, 4, "xz", np.arange(7), 0, seed=2)
     finally:
-        handle.remove()
-    assert sorted(set(calls)) == [1, 2]  # 2 + 2 + 2 + 1 slices, 5 steps each
+        for handle in handles:
+            handle.remove()
+    assert calls["refiner"] == [4] * 5 + [3] * 5  # 4 + 3 slices, 5 steps each
+    assert calls["skeleton"] == [2, 2, 2, 1]
     b = wide.restore(slices, 1, 4, "xz", np.arange(7), 0, seed=2)
     # the batch size changes float rounding only (random networks reach values of ~1e3)
     assert np.abs(a - b).max() <= 1e-4 * max(1.0, np.abs(b).max())

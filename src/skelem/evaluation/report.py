@@ -64,7 +64,9 @@ def write_report(report_dir: Path, meta: dict, cases: list[dict]) -> Path:
         "volume has the reference's high-frequency energy along Z (below 1: too smooth). XY stripe index:",
         "share of the XY error spectrum on the k_x = 0 / k_y = 0 lines relative to an error without",
         "stripes (1 = none); XZ/YZ RMS diff: disagreement of the XZ-only and YZ-only passes between",
-        "measured slices (intensity units).",
+        "measured slices (intensity units). Restore s: wall-clock seconds of the restoration, the",
+        "fastest of up to three runs for the learned headline methods (one run for ablations and",
+        "runs over a minute); time / skeleton: its ratio to the skeleton's.",
         "",
     ]
     for case in cases:

@@ -20,11 +20,14 @@ from skelem.models.unet import pad_to_multiple
 
 PLANE_KEYS = {"xz": 1, "yz": 2}
 
-# Pixels per network call (batch x height x width). On this 2-core CPU one 208 x 592 slice at a time
-# runs 1.7x faster per slice than batches of 8 and needs ~80 MiB of activations instead of ~630 MiB
+# Pixels per network call (batch x height x width) for a U-Net of REFERENCE_CHANNELS channels; a
+# network of c channels gets REFERENCE_CHANNELS / c times as many, so every network's activations
+# stay within about the same memory. On this 2-core CPU one 208 x 592 slice at a time runs 1.7x
+# faster per slice than batches of 8 and needs ~80 MiB of activations instead of ~630 MiB
 # (benchmarks/RESULTS.md, peak memory); a GPU wants larger batches.
 CPU_BATCH_PIXELS = 2**17
 CUDA_BATCH_PIXELS = 2**22
+REFERENCE_CHANNELS = 16
 
 
 def batch_pixels(device: torch.device) -> int:
@@ -54,8 +57,10 @@ class SliceEngine:
     batch_size : int
         At most this many slices per network call...
     max_batch_pixels : int, optional
-        ...and at most this many (padded) pixels, at least one slice: the activations of one call,
-        and so the peak memory, are bounded whatever the block. Default: :func:`batch_pixels`.
+        ...and at most this many (padded) pixels for a network of ``REFERENCE_CHANNELS`` channels
+        (scaled by ``REFERENCE_CHANNELS / channels`` for the others), at least one slice: the
+        activations of one call, and so the peak memory, are bounded whatever the block and the
+        network's width. Default: :func:`batch_pixels`.
     """
 
     method: str
@@ -114,7 +119,7 @@ class SliceEngine:
         n, h, w = slices.shape
         rows = (first_row + np.arange(h)) % factor == 0
         out = np.empty_like(slices, dtype=np.float32)
-        step = self.slices_per_call(h, w)
+        step = self.slices_per_call(h, w, self._main_network)
         for start in range(0, n, step):
             stop = min(n, start + step)
             batch = torch.from_numpy(np.ascontiguousarray(slices[start:stop], dtype=np.float32))[:, None]
@@ -128,11 +133,26 @@ class SliceEngine:
             out[start:stop] = restored[:, 0, :ph, :pw].float().cpu().numpy()
         return out
 
-    def slices_per_call(self, h: int, w: int) -> int:
-        """Slices of ``h x w`` per network call: within ``batch_size`` and the pixel budget, >= 1."""
+    def slices_per_call(self, h: int, w: int, network: torch.nn.Module | None = None) -> int:
+        """Slices of ``h x w`` per call of ``network``: within ``batch_size`` and the pixel budget
+        (scaled to the network's width; reference width when None), at least one."""
         m = self.multiple
         pixels = (-(-h // m) * m) * (-(-w // m) * m)
-        return max(1, min(self.batch_size, self.max_batch_pixels // pixels))
+        channels = getattr(network, "channels", REFERENCE_CHANNELS)
+        budget = self.max_batch_pixels * REFERENCE_CHANNELS // max(1, channels)
+        return max(1, min(self.batch_size, budget // pixels))
+
+    @property
+    def _main_network(self) -> torch.nn.Module | None:
+        """The network that sets the batch of :meth:`restore` (the one run most often)."""
+        return {"skeleton": self.skeleton, "skelem": self.refiner, "diffusion": self.peer}[self.method]
+
+    def _skeleton(self, u: torch.Tensor) -> torch.Tensor:
+        """The skeleton over a batch, in calls within its own pixel budget."""
+        step = self.slices_per_call(u.shape[-2], u.shape[-1], self.skeleton)
+        if u.shape[0] <= step:
+            return self.skeleton(u)
+        return torch.cat([self.skeleton(u[i : i + step]) for i in range(0, u.shape[0], step)])
 
     def _noise(self, shape: tuple[int, ...], first_row: int, plane: str, indices: np.ndarray, col_origin: int, seed: int) -> torch.Tensor:
         _, _, h, w = shape
@@ -149,7 +169,7 @@ class SliceEngine:
                 return self.peer(torch.cat([x, u], dim=1), t)
 
             return ddim_sample(denoise_peer, noise, self.timesteps, self.schedule, self.diffusion.prediction)
-        skel = self.skeleton(u)
+        skel = self._skeleton(u)
         return skel + self.refine(u, skel, mask, self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed))
 
     def refine(self, u: torch.Tensor, skel: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -233,8 +253,8 @@ class SliceEngine:
         mask = torch.zeros(u.shape[-2], dtype=torch.bool, device=self.device)
         mask[:h] = torch.from_numpy((first_row + np.arange(h)) % factor == 0).to(self.device)
         row_mask = mask.view(1, 1, -1, 1)
-        step = self.slices_per_call(h, w)
-        skel = torch.cat([self.skeleton(u[i : i + step]) for i in range(0, u.shape[0], step)])
+        skel = self._skeleton(u)
+        step = self.slices_per_call(h, w, self.refiner)
         noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
         measured, x_t = self._start(u, skel, row_mask, noise)
         return {"plane": plane, "u": u, "skel": skel, "measured": measured, "row_mask": row_mask,
