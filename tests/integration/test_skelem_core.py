@@ -321,3 +321,17 @@ def test_joint_sampling_keeps_measured_rows_and_equals_end_fusion_at_one_step(ra
     rows = measured(29, 4, 5)
     assert np.abs(joint[rows] - block[rows]).max() <= 1e-5 * max(1.0, np.abs(joint).max())
     assert np.abs(joint - end).max() > 1e-3 * max(1.0, np.abs(end).max())
+
+
+def test_streamed_default_block_is_smaller_for_joint_sampling(trained_model: TrainedModel) -> None:
+    """Joint sampling holds ~10 block arrays: its streamed default block is an eighth of the usual."""
+    from skelem.inference.restore import STREAM_BLOCK, STREAM_BLOCK_JOINT, stream_block_shape
+
+    art = trained_model.artifact
+    end = Restorer(art, art.factor, _skelem())
+    joint = Restorer(art, art.factor, _skelem(fuse="steps"))
+    given = Restorer(art, art.factor, _skelem(fuse="steps", block_shape=(32, 64, 64)))
+    assert stream_block_shape(end) == STREAM_BLOCK == (128, 512, 512)
+    assert stream_block_shape(joint) == STREAM_BLOCK_JOINT
+    assert np.prod(STREAM_BLOCK_JOINT) * 8 == np.prod(STREAM_BLOCK)
+    assert stream_block_shape(given) == (32, 64, 64)

@@ -40,6 +40,8 @@ METHODS = INTERPOLATION_METHODS + NETWORK_METHODS
 PLANES = ("both", "xz", "yz")
 FUSE = ("end", "steps")
 SINGLE_BLOCK_VOXELS = 96 * 2**20  # in-memory outputs up to this size run as one block
+STREAM_BLOCK = (128, 512, 512)  # default output block of streamed (OME-Zarr) restorations
+STREAM_BLOCK_JOINT = (64, 256, 256)  # ... with --fuse steps (joint sampling holds ~10 block arrays)
 
 
 @dataclass
@@ -161,6 +163,15 @@ class Restorer:
 
 def _receptive_field(model: torch.nn.Module, multiple: int, is_skeleton: bool) -> int:
     return int(measured_receptive_field(model, multiple, with_time=not is_skeleton))
+
+
+def stream_block_shape(restorer: Restorer) -> tuple[int, int, int]:
+    """Output block of a streamed (OME-Zarr) restoration: ``--block``, else ``STREAM_BLOCK``, or
+    ``STREAM_BLOCK_JOINT`` (an eighth of it) for joint sampling, which holds about ten block-sized
+    float32 arrays (~3 GB at 128 x 512 x 512 with its halo, ~0.4 GB at 64 x 256 x 256)."""
+    if restorer.options.block_shape is not None:
+        return tuple(restorer.options.block_shape)  # type: ignore[return-value]
+    return STREAM_BLOCK_JOINT if restorer.joint else STREAM_BLOCK
 
 
 def _plan(restorer: Restorer, shape: tuple[int, int, int], block_shape: tuple[int, int, int] | None, chunks=None):
@@ -308,7 +319,7 @@ def _stream_to_zarr(volume, output: Path, restorer: Restorer, normalizer, option
     def to_output(values: np.ndarray) -> np.ndarray:
         return normalizer.denormalize(values, out_dtype)
 
-    block_shape = options.block_shape or (128, 512, 512)
+    block_shape = stream_block_shape(restorer)
     chunks = output_chunks(block_shape)
     plan, out_shape = _plan(restorer, volume.shape, block_shape, chunks=chunks)
     partial = output.with_name(output.name + ".partial")
