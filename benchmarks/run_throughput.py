@@ -4,8 +4,9 @@ Input: the real FIB-SEM ``fibsem_medulla_t2`` (250^3, 10 nm), simulated x4 acqui
 every 4th), written as OME-Zarr. Each input is restored with ``skelem restore -o out.ome.zarr`` in a fresh process
 measured by ``/usr/bin/time``: output voxels per second and peak resident memory. The memory check
 restores an X band (``--memory-x``) of the volume and the same band mirrored and tiled to 2 and 4
-times its Y size (``--memory-scales``) with the same block (``--memory-block``): peak memory should
-not grow with volume size.
+times its Y size (``--memory-scales``) with the same block (``--memory-block``), in one process or
+in rounds of fresh processes (``--memory-rounds``, the CLI's ``--blocks-per-process``): peak memory
+should not grow with volume size.
 
 Usage::
 
@@ -59,33 +60,39 @@ def main() -> int:
     parser.add_argument("--memory-block", default="64,64,128",
                         help="block of the memory check: several blocks along Z and Y for both inputs, so both "
                              "have interior blocks (halo on both sides) and the same largest block")
+    parser.add_argument("--memory-rounds", nargs="+", type=int, default=[0],
+                        help="--blocks-per-process values of the memory check (0: the whole volume in one "
+                             "process); peak RSS is the largest of any process of the run")
+    parser.add_argument("--memory-only", action="store_true", help="skip the throughput rows")
     args = parser.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     iso = tifffile.imread(DATA)
     acquired = iso[::4]
     narrow = acquired[:, :, : args.memory_x]
-    runs = [("63x250x250", acquired, args.methods, args.block)]
+    runs = [] if args.memory_only else [("63x250x250", acquired, args.methods, args.block, [0])]
     for scale in args.memory_scales:
         data = np.concatenate([narrow if k % 2 == 0 else narrow[:, ::-1] for k in range(scale)], axis=1)
-        runs.append(("x".join(map(str, data.shape)), data, args.memory_methods, args.memory_block))
+        runs.append(("x".join(map(str, data.shape)), data, args.memory_methods, args.memory_block, args.memory_rounds))
     skelem = str(Path(sys.executable).with_name("skelem"))
     rows = []
-    for name, data, methods, block in runs:
+    for name, data, methods, block, rounds in runs:
         src = out / f"input_{name}.ome.zarr"
         if not src.exists():
             write_volume(src, data, (0.04, 0.01, 0.01))
         n_out = (4 * (data.shape[0] - 1) + 1) * data.shape[1] * data.shape[2]
-        for method in methods:
+        for method, per_process in ((m, r) for m in methods for r in rounds):
             dst = out / f"restored_{name}_{method}.ome.zarr"
             shutil.rmtree(dst, ignore_errors=True)
-            cmd = [skelem, "restore", str(src), "-o", str(dst), "--method", method, "-q"]
+            cmd = [skelem, "restore", str(src), "-o", str(dst), "--method", method, "-q",
+                   "--blocks-per-process", str(per_process)]
             if block:
                 cmd += ["--block", block]
             if method not in ("cubic", "linear", "nearest"):
                 cmd += ["--model", args.model]
             seconds, peak_kib = run(cmd)
-            row = {"input": name, "method": method, "block": block or "default", "output_voxels": n_out, "seconds": round(seconds, 1),
+            row = {"input": name, "method": method, "block": block or "default", "blocks_per_process": per_process,
+                   "output_voxels": n_out, "seconds": round(seconds, 1),
                    "voxels_per_second": round(n_out / seconds), "peak_rss_mib": round(peak_kib / 1024)}
             rows.append(row)
             print(row, flush=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
-from skelem.cli.main import _handle_errors, _open, _triple, cli
+from skelem.cli.main import EXIT_MORE_BLOCKS, _handle_errors, _open, _triple, cli, run_in_rounds
 from skelem.errors import SkelEMError
 
 
@@ -126,12 +127,23 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
               "percentiles (for a volume from another instrument or modality).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--voxel-size", help="Override the voxel size Z,Y,X.")
+@click.option("--blocks-per-process", type=int, default=64, show_default=True,
+              help="OME-Zarr outputs: restore in rounds of this many blocks, each in a fresh process, so "
+              "memory stays bounded whatever the volume's size (0: everything in this process).")
+@click.option("--max-blocks", type=int, hidden=True, help="Internal: restore at most this many blocks, then exit 75.")
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 @_handle_errors
 def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_consistency, unaligned, planes, fuse, seed,
-            samples, block, batch_size, dtype, normalize, device, voxel_size, overwrite, quiet):
+            samples, block, batch_size, dtype, normalize, device, voxel_size, blocks_per_process, max_blocks, overwrite, quiet):
     """Restore VOLUME to isotropic resolution along Z."""
+    if blocks_per_process < 0 or (max_blocks is not None and max_blocks < 1):
+        raise SkelEMError("--blocks-per-process must be 0 or more.")
+    streamed = Path(output).suffix == ".zarr"
+    argv = (click.get_current_context().find_root().obj or {}).get("argv")
+    if streamed and blocks_per_process and max_blocks is None and argv is not None:
+        sys.exit(run_in_rounds(argv, blocks_per_process))
+
     from skelem.inference.restore import RestoreOptions, restore_to_file
     from skelem.training.artifact import load_artifact
 
@@ -157,9 +169,15 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
             raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")
     progress = _progress(quiet)
     try:
-        summary = restore_to_file(vol, output, artifact, factor, options, dtype, overwrite, progress, std_out)
+        summary = restore_to_file(vol, output, artifact, factor, options, dtype, overwrite, progress, std_out,
+                                  max_blocks if streamed else None)
     finally:
         progress.close()
+    if not summary["complete"]:
+        if not quiet:
+            click.echo(f"restored {summary['blocks_done']} of {summary['blocks']} blocks; "
+                       "continuing in a new process", err=True)
+        sys.exit(EXIT_MORE_BLOCKS)
     click.echo(f"wrote {' x '.join(map(str, summary['shape']))} ({summary['method']}, factor {summary['factor']}) to {output}"
                + (f"; per-voxel std in {std_out}" if std_out else ""))
 

@@ -25,7 +25,12 @@ from skelem.errors import ConfigError, InputError, ModelError, OutputExistsError
 from skelem.events import ProgressCallback, no_progress
 from skelem.inference.engine import SliceEngine
 from skelem.inference.planner import block_output_origin, output_shape, plan_blocks
-from skelem.inference.runner import finalize_store, run_in_memory, run_streaming
+from skelem.inference.runner import (
+    finalize_store,
+    read_done_positions,
+    run_in_memory,
+    run_streaming,
+)
 from skelem.io import Volume
 from skelem.io.validate import validate_volume
 from skelem.models.device import resolve_device
@@ -273,12 +278,15 @@ def restore_to_file(
     overwrite: bool = False,
     progress: ProgressCallback = no_progress,
     std_output: str | Path | None = None,
+    max_blocks: int | None = None,
 ) -> dict:
     """Restore ``volume`` and write it to ``output`` (format by extension), voxel size updated.
 
     ``.zarr`` outputs are streamed block by block into ``OUTPUT.partial`` and renamed when complete;
     a run killed midway resumes from its finished blocks. Other formats are assembled in memory and
-    written atomically. Returns a JSON-friendly summary.
+    written atomically. Returns a JSON-friendly summary; ``summary["complete"]`` is False when
+    ``max_blocks`` (streamed outputs only: blocks to process in this call) stopped the run before
+    the end, and the same call again continues it.
     """
     from skelem.io import restored_voxel_size, write_volume
 
@@ -297,14 +305,14 @@ def restore_to_file(
             "config": artifact.config.model_dump(mode="json") if artifact else None}
     if _is_zarr(output):
         return _stream_to_zarr(volume, output, restorer, normalizer, options, out_dtype, voxel, meta, overwrite,
-                               progress, std_output)
+                               progress, std_output, max_blocks)
 
     plan, out_shape = _plan(restorer, volume.shape, options.block_shape)
     result = _run_memory(volume, restorer, normalizer, plan, out_shape, progress, std_output is not None)
     if std_output is not None:
         result, std = result
     write_volume(output, normalizer.denormalize(result, out_dtype), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
-    summary = {"output": str(output), "shape": list(out_shape), **restorer.describe()}
+    summary = {"output": str(output), "shape": list(out_shape), "complete": True, **restorer.describe()}
     if std_output is not None:
         write_volume(std_output, (std * np.float32(normalizer.scale)).astype(np.float32), voxel_size=voxel, unit=volume.unit, overwrite=overwrite, metadata=meta)
         summary["std_output"] = str(std_output)
@@ -312,7 +320,7 @@ def restore_to_file(
 
 
 def _stream_to_zarr(volume, output: Path, restorer: Restorer, normalizer, options: RestoreOptions, out_dtype, voxel,
-                    meta: dict, overwrite: bool, progress: ProgressCallback, std_output) -> dict:
+                    meta: dict, overwrite: bool, progress: ProgressCallback, std_output, max_blocks=None) -> dict:
     """Stream the restoration block by block into ``OUTPUT.partial`` (and the std beside it); resumable."""
     from skelem.io import create_ome_zarr
 
@@ -352,8 +360,12 @@ def _stream_to_zarr(volume, output: Path, restorer: Restorer, normalizer, option
         return to_output(restore_block(block_in, block))
 
     run_streaming(read, process, plan, partial, out_shape, out_dtype, chunks, progress,
-                  create_store=create, run_key=run_key, on_mismatch="restart")
-    summary = {"output": str(output), "shape": list(out_shape), **restorer.describe()}
+                  create_store=create, run_key=run_key, on_mismatch="restart", max_blocks=max_blocks)
+    done = len(read_done_positions(partial) or [])
+    summary = {"output": str(output), "shape": list(out_shape), "complete": done == len(plan),
+               "blocks_done": done, "blocks": len(plan), **restorer.describe()}
+    if done < len(plan):
+        return summary
     if std_partial is not None:  # the std first: the mean's final name is the last thing written
         finalize_store(std_partial, std_output, overwrite=overwrite, require_complete=False)
         summary["std_output"] = str(std_output)

@@ -143,6 +143,7 @@ def run_streaming(
     done_key: str = PROGRESS_FILE,
     run_key: str = "",
     on_mismatch: Literal["error", "restart"] = "error",
+    max_blocks: int | None = None,
 ) -> zarr.Array:
     """Run ``plan`` block by block, writing each write region into a zarr array; resumable.
 
@@ -174,12 +175,17 @@ def run_streaming(
     on_mismatch : {"error", "restart"}, optional
         What to do when the store exists but has no progress file or one with another fingerprint:
         raise :class:`~skelem.errors.OutputExistsError` (default) or delete the store and start over.
+    max_blocks : int, optional
+        Process at most this many blocks in this call and return, leaving the rest to a later call
+        (which resumes). A process that restores a huge volume in rounds of ``max_blocks`` blocks,
+        each in a fresh process, keeps its memory bounded whatever the allocator does across blocks.
 
     Returns
     -------
     zarr.Array
-        The array holding the complete output (the store still carries the progress file; call
-        :func:`finalize_store` to remove it and rename the store).
+        The array holding the output, complete unless ``max_blocks`` stopped the run early (the
+        store still carries the progress file; :func:`read_done_positions` tells how far it got;
+        call :func:`finalize_store` to remove it and rename the store).
     """
     out_shape = _shape3(out_shape)
     _check_plan_fits(plan, out_shape)
@@ -204,9 +210,15 @@ def run_streaming(
     if step:
         logger.info("resuming %s: %d of %d blocks already done", store_path, step, total)
         emit(ProgressEvent(task="blocks", step=step, total=total))
+    if max_blocks is not None and max_blocks < 1:
+        raise ValueError(f"max_blocks must be at least 1, got {max_blocks}.")
+    processed = 0
     for position, block in enumerate(plan):
         if done[position]:
             continue
+        if max_blocks is not None and processed >= max_blocks:
+            break
+        processed += 1
         block_output = _process_block(read_block, process, block)
         array[block.write] = np.asarray(block_output[block.crop], dtype=dtype)
         del block_output

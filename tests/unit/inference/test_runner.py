@@ -123,6 +123,25 @@ def test_interrupted_run_resumes_without_recomputing_done_blocks(volume, plan, t
     assert steps == ([done] if done else []) + list(range(done + 1, len(plan) + 1))
 
 
+def test_max_blocks_runs_in_rounds_that_resume_to_the_same_result(volume, plan, tmp_path):
+    """``max_blocks``: each call processes at most that many new blocks; rounds add up to a full run."""
+    path = tmp_path / "out.zarr.partial"
+    model = affine_model(FACTOR)
+    expected = stream(volume, plan, tmp_path / "reference.zarr", model)[:]
+    assert len(plan) > 4
+    rounds = []
+    while len(read_done_positions(path) or []) < len(plan):
+        counting = CountingModel(model)
+        array = stream(volume, plan, path, counting, max_blocks=2)
+        rounds.append(counting.calls)
+        assert len(rounds) <= len(plan)
+    assert [len(r) for r in rounds[:-1]] == [2] * (len(rounds) - 1) and 1 <= len(rounds[-1]) <= 2
+    assert sorted(i for r in rounds for i in r) == sorted(b.index for b in plan)  # each block once
+    np.testing.assert_array_equal(array[:], expected)
+    with pytest.raises(ValueError, match="max_blocks"):
+        stream(volume, plan, tmp_path / "other.zarr", model, max_blocks=0)
+
+
 def test_finished_store_is_not_recomputed(volume, plan, tmp_path):
     path = tmp_path / "out.zarr.partial"
     stream(volume, plan, path, affine_model(FACTOR))
