@@ -99,3 +99,55 @@ def test_killed_training_resumes_to_the_same_weights(
     assert not differing, (
         f"resumed from step {step}, {len(differing)} tensors differ, e.g. {differing[0]}"
     )
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(c) for c in path.read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the round's process")
+def test_killing_a_restore_in_rounds_kills_its_round_and_the_rerun_completes(volumes: Volumes, tmp_path: Path) -> None:
+    """A round runs in a child process; SIGKILL of ``skelem restore`` must not leave that child
+    writing to the store, and the same command again finishes the output."""
+    import numpy as np
+
+    from skelem.io import open_volume
+
+    out = tmp_path / "cubic.ome.zarr"
+    args = ["restore", volumes.aniso, "-o", out, "--method", "cubic", "--block", "4,8,8", "-q",
+            "--blocks-per-process", 1000]  # ~300 tiny blocks: one long round
+    parent = subprocess.Popen(skelem_command(*args), env=SUBPROCESS_ENV, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    try:
+        while not (children := _children(parent.pid)):
+            assert parent.poll() is None, f"the restore ended before its round started: {parent.communicate()}"
+            assert time.monotonic() < deadline, "no round process appeared"
+            time.sleep(0.01)
+        child = children[0]
+        parent.kill()
+        parent.communicate(timeout=30)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    deadline = time.monotonic() + 20
+    while _alive(child):
+        assert time.monotonic() < deadline, "the round kept running after its parent was killed"
+        time.sleep(0.05)
+    assert not out.exists()  # nothing that looks complete
+    done = subprocess.run(skelem_command(*args), env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    reference = tmp_path / "reference.ome.zarr"
+    assert_success(skelem("restore", volumes.aniso, "-o", reference, "--method", "cubic", "--block", "4,8,8", "-q"))
+    assert np.array_equal(np.asarray(open_volume(out).read()), np.asarray(open_volume(reference).read()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -176,7 +177,8 @@ def run_in_rounds(argv: list[str], blocks: int) -> int:
     """
     cmd = [sys.executable, "-m", "skelem.cli.main", *argv, "--max-blocks", str(blocks)]
     while True:
-        child = subprocess.Popen(cmd, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        watch = functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None
+        child = subprocess.Popen(cmd, preexec_fn=watch)
         try:
             code = child.wait()
         except KeyboardInterrupt:  # the child got the same signal: let it stop cleanly and report
@@ -187,7 +189,7 @@ def run_in_rounds(argv: list[str], blocks: int) -> int:
 
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """In a round's process (Linux): be killed when the parent dies, so that a killed ``skelem
     restore`` never leaves a round writing to the store while the next run resumes it."""
     import ctypes
@@ -195,7 +197,9 @@ def _die_with_parent() -> None:
     try:
         ctypes.CDLL(None).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
     except (OSError, AttributeError):  # pragma: no cover - not glibc
-        pass
+        return
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
 
 
 if __name__ == "__main__":
