@@ -95,6 +95,25 @@ def test_samples_streamed_to_ome_zarr_write_the_std_beside_the_mean(
     assert std[::FACTOR].max() <= 1e-3 * 255 and std.max() > 0
 
 
+def test_samples_streamed_in_rounds_equal_one_process(model_dir: Path, volumes: Volumes, tmp_path: Path) -> None:
+    """``--samples`` with rounds of fresh processes: the std store resumes with the mean's, and both
+    equal a one-process run exactly (the noise is keyed by coordinates, not by process)."""
+    from .cli_helpers import skelem_subprocess
+
+    common = ("--model", model_dir, "--samples", 2, "--dtype", "float32", "--block", "12,48,48")  # 3 blocks
+    rounds = skelem_subprocess("restore", volumes.aniso, "-o", tmp_path / "r.ome.zarr", *common,
+                               "--blocks-per-process", 1, timeout=300)
+    assert rounds.returncode == 0, rounds.stderr
+    assert rounds.stderr.count("continuing in a new process") == 2
+    with single_thread():
+        assert_success(skelem("restore", volumes.aniso, "-o", tmp_path / "one.ome.zarr", *common, "-q"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.ome.zarr", "one_std.ome.zarr", "r.ome.zarr", "r_std.ome.zarr"]
+    for name in ("", "_std"):
+        np.testing.assert_array_equal(np.asarray(open_volume(tmp_path / f"r{name}.ome.zarr").read()),
+                                      np.asarray(open_volume(tmp_path / f"one{name}.ome.zarr").read()))
+    assert np.asarray(open_volume(tmp_path / "r_std.ome.zarr").read()).max() > 0
+
+
 def test_skeleton_streamed_and_tiled_equals_in_memory(
     model_dir: Path, volumes: Volumes, tmp_path: Path
 ) -> None:
