@@ -137,9 +137,11 @@ def _check_sampling(artifact, method: str | None, steps: int | None, t0: int | N
 def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_consistency, unaligned, planes, fuse, seed,
             samples, block, batch_size, dtype, normalize, device, voxel_size, blocks_per_process, max_blocks, overwrite, quiet):
     """Restore VOLUME to isotropic resolution along Z."""
-    if blocks_per_process < 0 or (max_blocks is not None and max_blocks < 1):
+    if blocks_per_process < 0:
         raise SkelEMError("--blocks-per-process must be 0 or more.")
-    streamed = Path(output).suffix == ".zarr"
+    if max_blocks is not None and max_blocks < 1:
+        raise SkelEMError("--max-blocks must be at least 1.")
+    streamed = Path(output).suffix == ".zarr"  # as restore._is_zarr, without importing torch here
     argv = (click.get_current_context().find_root().obj or {}).get("argv")
     if streamed and blocks_per_process and max_blocks is None and argv is not None:
         sys.exit(run_in_rounds(argv, blocks_per_process))
@@ -169,8 +171,7 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
             raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")
     progress = _progress(quiet)
     try:
-        summary = restore_to_file(vol, output, artifact, factor, options, dtype, overwrite, progress, std_out,
-                                  max_blocks if streamed else None)
+        summary = restore_to_file(vol, output, artifact, factor, options, dtype, overwrite, progress, std_out, max_blocks)
     finally:
         progress.close()
     if not summary["complete"]:

@@ -176,8 +176,8 @@ def run_in_rounds(argv: list[str], blocks: int) -> int:
     growth, ~1 MiB per block measured here) is returned to the system at every round.
     """
     cmd = [sys.executable, "-m", "skelem.cli.main", *argv, "--max-blocks", str(blocks)]
+    watch = functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None
     while True:
-        watch = functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None
         child = subprocess.Popen(cmd, preexec_fn=watch)
         try:
             code = child.wait()
@@ -186,7 +186,6 @@ def run_in_rounds(argv: list[str], blocks: int) -> int:
             return 130
         if code != EXIT_MORE_BLOCKS:
             return code if code >= 0 else 128 - code
-
 
 
 def _die_with_parent(parent: int) -> None:

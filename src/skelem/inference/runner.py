@@ -189,6 +189,8 @@ def run_streaming(
     """
     out_shape = _shape3(out_shape)
     _check_plan_fits(plan, out_shape)
+    if max_blocks is not None and max_blocks < 1:
+        raise ValueError(f"max_blocks must be at least 1, got {max_blocks}.")
     dtype = np.dtype(dtype)
     chunks = _shape3(chunks) if chunks is not None else _write_shape(plan[0]) if plan else out_shape
     store_path = Path(out_store_path)
@@ -210,8 +212,6 @@ def run_streaming(
     if step:
         logger.info("resuming %s: %d of %d blocks already done", store_path, step, total)
         emit(ProgressEvent(task="blocks", step=step, total=total))
-    if max_blocks is not None and max_blocks < 1:
-        raise ValueError(f"max_blocks must be at least 1, got {max_blocks}.")
     processed = 0
     for position, block in enumerate(plan):
         if done[position]:

@@ -140,6 +140,7 @@ def test_max_blocks_runs_in_rounds_that_resume_to_the_same_result(volume, plan, 
     np.testing.assert_array_equal(array[:], expected)
     with pytest.raises(ValueError, match="max_blocks"):
         stream(volume, plan, tmp_path / "other.zarr", model, max_blocks=0)
+    assert not (tmp_path / "other.zarr").exists()  # refused before any store is created
 
 
 def test_finished_store_is_not_recomputed(volume, plan, tmp_path):
