@@ -30,7 +30,7 @@ from skelem.evaluation.report import method_table
 from skelem.inference.restore import RestoreOptions, restore_volume
 from skelem.io import Volume
 from skelem.metrics import evaluate_arrays
-from skelem.training.artifact import load_artifact
+from skelem.models.artifact import load_artifact
 from skelem.training.pipeline import train_model
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from skelem.inference.restore import RestoreOptions, Restorer
 from skelem.inference.runner import release_free_memory
-from skelem.training.artifact import load_artifact
+from skelem.models.artifact import load_artifact
 
 
 def status():

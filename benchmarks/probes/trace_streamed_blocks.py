@@ -16,7 +16,7 @@ from pathlib import Path
 
 from skelem.inference.restore import RestoreOptions, restore_to_file
 from skelem.io import open_volume
-from skelem.training.artifact import load_artifact
+from skelem.models.artifact import load_artifact
 
 
 def status():

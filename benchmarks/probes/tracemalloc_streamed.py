@@ -10,7 +10,7 @@ from pathlib import Path
 
 from skelem.inference.restore import RestoreOptions, restore_to_file
 from skelem.io import open_volume
-from skelem.training.artifact import load_artifact
+from skelem.models.artifact import load_artifact
 
 tracemalloc.start(25)
 art = load_artifact("bench-out/fibsem_v2/models/fibsem_t2_yhalf_x4")

@@ -20,7 +20,7 @@ import torch
 from skelem.data.degradation import degrade
 from skelem.data.phantoms import em_phantom
 from skelem.io import Volume
-from skelem.training.artifact import ModelArtifact, load_artifact
+from skelem.models.artifact import ModelArtifact, load_artifact
 from skelem.training.pipeline import train_model
 
 from .helpers import (

@@ -13,8 +13,8 @@ import torch
 
 from skelem.config.models import ExperimentConfig, build_config
 from skelem.io import Volume
+from skelem.models.artifact import ModelArtifact
 from skelem.models.device import torch_threads
-from skelem.training.artifact import ModelArtifact
 
 FACTOR = 4
 PHANTOM_SHAPE = (48, 64, 64)  # isotropic ground truth (Z, Y, X); 12 slices once degraded x4

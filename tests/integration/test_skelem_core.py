@@ -215,7 +215,7 @@ def test_unknown_planes_are_refused(trained_model: TrainedModel) -> None:
 
 def test_refiner_residual_scale_is_measured_and_saved(trained_model: TrainedModel) -> None:
     """The refiner diffuses the residual divided by its RMS on the training pairs, saved with the model."""
-    from skelem.training.artifact import load_artifact
+    from skelem.models.artifact import load_artifact
     from skelem.training.pipeline import _pair_sampler
     from skelem.training.stages import residual_rms
 

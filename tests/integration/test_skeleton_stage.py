@@ -15,7 +15,7 @@ from skelem.inference.planner import plan_blocks
 from skelem.inference.restore import RestoreOptions, Restorer, restore_volume
 from skelem.io import Volume
 from skelem.metrics.fidelity import psnr
-from skelem.training.artifact import load_artifact
+from skelem.models.artifact import load_artifact
 from skelem.training.pipeline import train_model
 
 from .helpers import (

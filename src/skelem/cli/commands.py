@@ -147,7 +147,7 @@ def restore(volume, model_dir, output, method, factor, steps, t0, no_prior, no_c
         sys.exit(run_in_rounds(argv, blocks_per_process))
 
     from skelem.inference.restore import RestoreOptions, restore_to_file
-    from skelem.training.artifact import load_artifact
+    from skelem.models.artifact import load_artifact
 
     if samples < 1:
         raise SkelEMError("--samples must be at least 1.")

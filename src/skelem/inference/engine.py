@@ -13,8 +13,9 @@ import torch
 
 from skelem.config.models import DiffusionConfig
 from skelem.diffusion.noise import coordinate_noise_batch
-from skelem.diffusion.prior import apply_consistency, propagate_residual
-from skelem.diffusion.sampler import ddim_sample, ddim_step, start_from
+from skelem.diffusion.prior import apply_consistency
+from skelem.diffusion.refine import RefineSettings, refine_residual, residual_start
+from skelem.diffusion.sampler import ddim_sample, ddim_step
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
 from skelem.models.unet import pad_to_multiple
 
@@ -172,36 +173,26 @@ class SliceEngine:
         skel = self._skeleton(u)
         return skel + self.refine(u, skel, mask, self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed))
 
+    @property
+    def refine_settings(self) -> RefineSettings:
+        """How this engine samples the residual (see :mod:`skelem.diffusion.refine`)."""
+        return RefineSettings(
+            schedule=self.schedule, timesteps=list(self.timesteps), prediction=self.diffusion.prediction,
+            residual_scale=self.residual_scale, use_prior=self.use_prior,
+            use_consistency=self.use_consistency, prior_attenuation=self.diffusion.prior_attenuation,
+        )
+
     def refine(self, u: torch.Tensor, skel: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The truncated, consistency-constrained reverse diffusion of the residual (differentiable).
 
         ``u`` and ``skel`` are ``(B, 1, H, W)``; ``mask`` is the ``(H,)`` boolean of measured rows.
         Returns the residual ``x_0`` to add to the skeleton.
         """
-        row_mask = mask.view(1, 1, -1, 1)
-        measured_residual, x_start = self._start(u, skel, row_mask, noise)
-        cond = torch.cat([skel, u], dim=1)
-
-        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.refiner(torch.cat([x, cond], dim=1), t)
-
-        consistency = None
-        if self.use_consistency and bool(mask.any()):
-
-            def consistency(x0: torch.Tensor) -> torch.Tensor:
-                return apply_consistency(x0, measured_residual, row_mask)
-
-        x0 = ddim_sample(denoise, x_start, self.timesteps, self.schedule, self.diffusion.prediction, consistency=consistency)
-        return x0 * self.residual_scale
+        return refine_residual(self.refiner, u, skel, mask, noise, self.refine_settings)
 
     def _start(self, u: torch.Tensor, skel: torch.Tensor, row_mask: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The scaled residual on the measured rows (zero elsewhere) and ``x_t0`` from its prior."""
-        measured = torch.where(row_mask, (u - skel) / self.residual_scale, torch.zeros_like(u))
-        if self.use_prior and bool(row_mask.any()):
-            prior = propagate_residual(measured, row_mask, self.diffusion.prior_attenuation)
-        else:
-            prior = torch.zeros_like(u)
-        return measured, start_from(prior, noise, self.timesteps[0], self.schedule)
+        return residual_start(u, skel, row_mask, noise, self.refine_settings)
 
     @torch.inference_mode()
     def restore_joint(self, interp: np.ndarray, origin: tuple[int, int, int], factor: int, seed: int = 0) -> np.ndarray:

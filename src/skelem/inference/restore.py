@@ -33,9 +33,9 @@ from skelem.inference.runner import (
 )
 from skelem.io import Volume
 from skelem.io.validate import validate_volume
+from skelem.models.artifact import ModelArtifact
 from skelem.models.device import resolve_device
 from skelem.models.unet import measured_receptive_field
-from skelem.training.artifact import ModelArtifact
 
 log = logging.getLogger(__name__)
 

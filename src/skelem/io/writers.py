@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from skelem.atomic import commit_output, partial_path
+from skelem.atomic import remove_path as _remove
 from skelem.errors import InputError, OutputExistsError
 from skelem.io.readers import HDF5_SUFFIXES, SUPPORTED_DTYPES, TIFF_SUFFIXES
 from skelem.io.units import check_voxel_size, convert_length, imagej_unit, normalize_unit
@@ -47,19 +47,6 @@ def restored_voxel_size(
 # ---------------------------------------------------------------------------------- atomicity
 
 
-def partial_path(path: str | Path) -> Path:
-    """The temporary sibling ``.{name}.partial-<pid>`` under which ``path`` is written."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.partial-{os.getpid()}")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink(missing_ok=True)
-
-
 def check_output(path: str | Path, overwrite: bool = False) -> Path:
     """Raise unless ``path`` can be written: its folder exists, and it is new or ``overwrite``."""
     path = Path(path)
@@ -67,34 +54,6 @@ def check_output(path: str | Path, overwrite: bool = False) -> Path:
         raise InputError(f"The output folder {path.parent} does not exist.")
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it.")
-    return path
-
-
-def commit_output(partial: str | Path, path: str | Path, overwrite: bool = False) -> Path:
-    """Rename a complete ``partial`` output (file or folder) to its final ``path``.
-
-    An existing output is replaced only when ``overwrite`` is true; for folders the old one is
-    moved aside, the new one renamed in, and the old one deleted last.
-    """
-    partial, path = Path(partial), Path(path)
-    exists = path.exists() or path.is_symlink()
-    if exists and not overwrite:
-        _remove(partial)
-        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it.")
-    if not exists:
-        os.rename(partial, path)
-    elif path.is_file() and partial.is_file():
-        os.replace(partial, path)
-    else:
-        aside = path.with_name(f".{path.name}.old-{os.getpid()}")
-        _remove(aside)
-        os.rename(path, aside)
-        try:
-            os.rename(partial, path)
-        except BaseException:
-            os.rename(aside, path)
-            raise
-        _remove(aside)
     return path
 
 

@@ -22,10 +22,10 @@ from skelem.errors import ConfigError, ModelError
 from skelem.events import ProgressCallback, no_progress
 from skelem.io import Volume
 from skelem.io.validate import validate_volume
+from skelem.models.artifact import MANIFEST, ModelArtifact, load_artifact
 from skelem.models.device import resolve_device
 from skelem.models.factory import build_diffusion_peer, build_refiner, build_skeleton, save_weights
 from skelem.training import stages as st
-from skelem.training.artifact import MANIFEST, ModelArtifact, load_artifact
 from skelem.training.loop import train_stage
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from skelem.config.models import ExperimentConfig
 from skelem.data.interpolation import upsample
 from skelem.data.pairs import PairSampler
-from skelem.diffusion.schedule import NoiseSchedule
-from skelem.inference.engine import SliceEngine
+from skelem.diffusion.refine import RefineSettings, refine_residual
+from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
 from skelem.training.losses import SKELETON_LOSSES
 
 
@@ -140,11 +140,12 @@ def alignment_step(
     tcfg, acfg = cfg.alignment_training, cfg.alignment
     schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
     factor = cfg.degradation.factor
-    multiple = max(cfg.skeleton.multiple, cfg.refiner.multiple)
 
-    def engine(model: torch.nn.Module, consistency: bool) -> SliceEngine:
-        return SliceEngine(method="skelem", device=device, multiple=multiple, diffusion=cfg.diffusion,
-                           skeleton=skeleton, refiner=model, use_consistency=consistency, residual_scale=residual_scale)
+    def settings(consistency: bool) -> RefineSettings:
+        d = cfg.diffusion
+        return RefineSettings(schedule=schedule, timesteps=truncated_timesteps(d.t0, d.steps), prediction=d.prediction,
+                              residual_scale=residual_scale, use_consistency=consistency,
+                              prior_attenuation=d.prior_attenuation)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(tcfg.seed * 15485863 + step)
@@ -155,7 +156,7 @@ def alignment_step(
         mask = torch.from_numpy(np.asarray(rows)[0, 0, :, 0]).to(device)
         with torch.no_grad():
             skel = skeleton(u)
-        x0 = engine(model, True).refine(u, skel, mask, torch.randn(u.shape, generator=gen).to(device))
+        x0 = refine_residual(model, u, skel, mask, torch.randn(u.shape, generator=gen).to(device), settings(True))
         loss = acfg.hr_weight * F.l1_loss(skel + x0, p)
         if acfg.anchor_weight > 0:
             loss = loss + acfg.anchor_weight * _denoising_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
@@ -164,13 +165,12 @@ def alignment_step(
         sub, _ = cross.sample(rng)
         sub_t = torch.from_numpy(np.ascontiguousarray(sub)).to(device)
         row_mask = (torch.arange(sub.shape[0], device=device) % factor) == 0
-        eng = engine(model, False)
         passes = []
         for slices in (sub_t.permute(1, 0, 2), sub_t.permute(2, 0, 1)):  # XZ slices, YZ slices
             uu = slices[:, None]
             with torch.no_grad():
                 sk = skeleton(uu)
-            out = sk + eng.refine(uu, sk, row_mask, torch.randn(uu.shape, generator=gen).to(device))
+            out = sk + refine_residual(model, uu, sk, row_mask, torch.randn(uu.shape, generator=gen).to(device), settings(False))
             # LR -> HR -> LR: re-degrade along Z (keep measured rows) and compare with acquisition
             loss = loss + acfg.lr_weight * 0.5 * F.l1_loss(out[:, :, row_mask], uu[:, :, row_mask])
             passes.append(out[:, 0])

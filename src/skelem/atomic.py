@@ -1,0 +1,108 @@
+"""Atomic outputs: every file or folder SkelEM writes appears complete under its name, or not at all.
+
+One naming convention: a file or folder is written as its hidden sibling ``.{name}.partial-<pid>``,
+flushed to disk, then renamed to its final name. A run killed midway leaves only a hidden
+``.partial`` sibling, never something that looks complete. (Resumable OME-Zarr stores are the one
+exception by design: they grow under ``{name}.partial`` so a rerun finds them; see
+:mod:`skelem.inference.store`.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from skelem.errors import OutputExistsError
+
+
+def partial_path(path: str | Path) -> Path:
+    """The temporary sibling ``.{name}.partial-<pid>`` under which ``path`` is written."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial-{os.getpid()}")
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file, symlink or folder if it exists (no error when it does not)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    if path.is_file():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def commit_output(partial: str | Path, path: str | Path, overwrite: bool = False) -> Path:
+    """Rename a complete ``partial`` output (file or folder) to its final ``path``.
+
+    An existing output is replaced only when ``overwrite`` is true; for folders the old one is
+    moved aside, the new one renamed in, and the old one deleted last.
+
+    Raises
+    ------
+    OutputExistsError
+        ``path`` exists and ``overwrite`` is false (``partial`` is removed).
+    """
+    partial, path = Path(partial), Path(path)
+    exists = path.exists() or path.is_symlink()
+    if exists and not overwrite:
+        remove_path(partial)
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it.")
+    if not exists:
+        os.rename(partial, path)
+    elif path.is_file() and partial.is_file():
+        os.replace(partial, path)
+    else:
+        aside = path.with_name(f".{path.name}.old-{os.getpid()}")
+        remove_path(aside)
+        os.rename(path, aside)
+        try:
+            os.rename(partial, path)
+        except BaseException:
+            os.rename(aside, path)
+            raise
+        remove_path(aside)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield the temporary sibling of ``path`` to write; rename it to ``path`` on success.
+
+    On any exception the temporary file or folder is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> with atomic_path(folder / "weights.safetensors") as tmp:  # doctest: +SKIP
+    ...     save_file(tensors, tmp)
+    """
+    path = Path(path)
+    tmp = partial_path(path)
+    remove_path(tmp)
+    try:
+        yield tmp
+        _fsync(tmp)
+        commit_output(tmp, path, overwrite=overwrite)
+    except BaseException:
+        remove_path(tmp)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, replacing an existing file."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, replacing an existing file."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)

@@ -1,0 +1,125 @@
+"""The refiner's truncated, consistency-constrained reverse diffusion of the residual.
+
+Shared by restoration (:mod:`skelem.inference.engine`) and the alignment stage
+(:mod:`skelem.training.stages`), which back-propagates through it. Networks are passed in; nothing
+here loads or builds one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from skelem.diffusion.prior import apply_consistency, propagate_residual
+from skelem.diffusion.sampler import ddim_sample, start_from
+from skelem.diffusion.schedule import NoiseSchedule, Prediction
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """How the residual is sampled.
+
+    Parameters
+    ----------
+    schedule : NoiseSchedule
+        The noise schedule the refiner was trained with.
+    timesteps : list of int
+        The explicit, strictly decreasing timestep list from ``t0`` to 0.
+    prediction : {"eps", "v"}
+        The refiner's output parameterisation.
+    residual_scale : float
+        The refiner works on ``residual / residual_scale`` (the scale it was trained with).
+    use_prior : bool
+        Start from the propagated measured residual (else from zero plus noise).
+    use_consistency : bool
+        Replace the measured rows of every clean estimate by the measured residual.
+    prior_attenuation : float
+        Scale of the propagated prior at the midpoint between measured rows.
+    """
+
+    schedule: NoiseSchedule
+    timesteps: list[int]
+    prediction: Prediction = "v"
+    residual_scale: float = 1.0
+    use_prior: bool = True
+    use_consistency: bool = True
+    prior_attenuation: float = 1.0
+
+
+def residual_start(
+    u: Tensor, skel: Tensor, row_mask: Tensor, noise: Tensor, settings: RefineSettings
+) -> tuple[Tensor, Tensor]:
+    """The scaled residual on the measured rows and the start state ``x_t0`` from its prior.
+
+    Parameters
+    ----------
+    u, skel : Tensor
+        Interpolated slices and the skeleton's output, ``(B, 1, H, W)``, normalised units.
+    row_mask : Tensor
+        Boolean ``(1, 1, H, 1)`` mask of measured rows.
+    noise : Tensor
+        Standard normal noise shaped like ``u``.
+    settings : RefineSettings
+
+    Returns
+    -------
+    measured : Tensor
+        ``(u - skel) / residual_scale`` on measured rows, zero elsewhere, ``(B, 1, H, W)``.
+    x_start : Tensor
+        ``x_t0`` for the first entry of ``settings.timesteps``.
+    """
+    measured = torch.where(row_mask, (u - skel) / settings.residual_scale, torch.zeros_like(u))
+    if settings.use_prior and bool(row_mask.any()):
+        prior = propagate_residual(measured, row_mask, settings.prior_attenuation)
+    else:
+        prior = torch.zeros_like(u)
+    return measured, start_from(prior, noise, settings.timesteps[0], settings.schedule)
+
+
+def refine_residual(
+    refiner: torch.nn.Module,
+    u: Tensor,
+    skel: Tensor,
+    mask: Tensor,
+    noise: Tensor,
+    settings: RefineSettings,
+) -> Tensor:
+    """Sample the residual to add to the skeleton (differentiable; no ``no_grad`` inside).
+
+    Parameters
+    ----------
+    refiner : torch.nn.Module
+        ``refiner(cat([x_t, skel, u]), t)``, output in ``settings.prediction``.
+    u, skel : Tensor
+        ``(B, 1, H, W)`` interpolated slices and skeleton output.
+    mask : Tensor
+        Boolean ``(H,)`` mask of measured rows.
+    noise : Tensor
+        Standard normal noise shaped like ``u`` (coordinate-seeded at inference).
+    settings : RefineSettings
+
+    Returns
+    -------
+    Tensor
+        The residual ``x_0 * residual_scale``, ``(B, 1, H, W)``, normalised intensity units.
+    """
+    row_mask = mask.view(1, 1, -1, 1)
+    measured, x_start = residual_start(u, skel, row_mask, noise, settings)
+    cond = torch.cat([skel, u], dim=1)
+
+    def denoise(x: Tensor, t: Tensor) -> Tensor:
+        return refiner(torch.cat([x, cond], dim=1), t)
+
+    consistency = None
+    if settings.use_consistency and bool(mask.any()):
+
+        def consistency(x0: Tensor) -> Tensor:
+            return apply_consistency(x0, measured, row_mask)
+
+    x0 = ddim_sample(
+        denoise, x_start, settings.timesteps, settings.schedule, settings.prediction,
+        consistency=consistency,
+    )
+    return x0 * settings.residual_scale
