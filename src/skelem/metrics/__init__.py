@@ -8,23 +8,31 @@
   watershed.
 - :mod:`~skelem.metrics.measured`: errors on the measured rows and on the rows in between.
 - :mod:`~skelem.metrics.crossplane`: XZ-pass vs YZ-pass disagreement and XY stripe index.
-- :func:`evaluate_arrays`: all of the above as one flat dict.
+- :func:`evaluate_arrays`: all of the above as one flat dict; :func:`reference_data_range` the
+  intensity span it is given; :func:`reference_free_resolution` the self-FSC along Z and in XY;
+  :func:`segmentation_scores` VI and adapted Rand error of a membrane map's watershed.
 """
 
 from .crossplane import pass_disagreement, stripe_index
 from .distribution import kid
-from .evaluate import evaluate_arrays
+from .evaluate import evaluate_arrays, reference_data_range
 from .fidelity import crop_border, gmsd, per_plane, psnr, ssim
 from .fourier import (
     CorrelationCurve,
     frc_z,
     frequency_to_length,
     fsc,
+    reference_free_resolution,
     resolution_from_fsc,
     self_fsc,
 )
 from .measured import between_slice_error, measured_slice_error
-from .segmentation import adapted_rand_error, membrane_watershed, variation_of_information
+from .segmentation import (
+    adapted_rand_error,
+    membrane_watershed,
+    segmentation_scores,
+    variation_of_information,
+)
 from .spectra import (
     high_frequency_energy_ratio,
     log_spectral_distance,
@@ -50,7 +58,10 @@ __all__ = [
     "pass_disagreement",
     "per_plane",
     "psnr",
+    "reference_data_range",
+    "reference_free_resolution",
     "resolution_from_fsc",
+    "segmentation_scores",
     "self_fsc",
     "spectrum_ratio",
     "ssim",

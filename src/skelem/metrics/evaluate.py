@@ -18,6 +18,26 @@ from .spectra import high_frequency_energy_ratio, log_spectral_distance
 PLANES = ("xy", "xz", "yz")
 
 
+def reference_data_range(reference: np.ndarray) -> float:
+    """Span of the intensity scale of a reference, for PSNR, SSIM and GMSD.
+
+    Parameters
+    ----------
+    reference : np.ndarray
+        The isotropic reference in its stored dtype.
+
+    Returns
+    -------
+    float
+        The largest value of an integer dtype (e.g. 255 for uint8, 65535 for uint16), or
+        ``max - min`` of the data for any other dtype.
+    """
+    reference = np.asarray(reference)
+    if reference.dtype.kind in "ui":
+        return float(np.iinfo(reference.dtype).max)
+    return float(reference.max() - reference.min())
+
+
 def evaluate_arrays(
     pred: np.ndarray,
     ref: np.ndarray,
@@ -108,4 +128,4 @@ def evaluate_arrays(
     return {key: float(value) for key, value in results.items()}
 
 
-__all__ = ["evaluate_arrays"]
+__all__ = ["evaluate_arrays", "reference_data_range"]

@@ -431,11 +431,32 @@ def self_fsc(
     return _summarise(_bin_centres(n_bins), values)
 
 
+def reference_free_resolution(volume: np.ndarray) -> dict[str, float]:
+    """Directional self-FSC resolution of a volume along Z and in XY, needing no reference.
+
+    Parameters
+    ----------
+    volume : np.ndarray
+        Volume ``(Z, Y, X)``, e.g. a restoration.
+
+    Returns
+    -------
+    dict of str to float
+        ``self_fsc_z_resolution_1_7`` and ``self_fsc_xy_resolution_1_7``: where
+        :func:`self_fsc` (default split and cone) crosses 1/7, in cycles/voxel.
+    """
+    return {
+        f"self_fsc_{d}_resolution_1_7": float(self_fsc(volume, direction=d).resolution_1_7)
+        for d in ("z", "xy")
+    }
+
+
 __all__ = [
     "CorrelationCurve",
     "frc_z",
     "frequency_to_length",
     "fsc",
+    "reference_free_resolution",
     "resolution_from_fsc",
     "self_fsc",
 ]

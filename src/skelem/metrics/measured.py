@@ -1,9 +1,10 @@
 """Errors on the measured (acquired) rows and on the rows in between.
 
 A volume with ``Z`` acquired slices restores to ``s * (Z - 1) + 1`` slices and acquired slice
-``k`` lands on output row ``offset + k * s`` ("measured rows"). SkelEM promises to reproduce the
-measured rows; the rows in between are what it invents, so their error against an isotropic
-reference measures fidelity (and hallucination) where it matters.
+``k`` lands on output row ``offset + k * s`` ("measured rows"; both rules live in
+:mod:`skelem.grid`). SkelEM promises to reproduce the measured rows; the rows in between are
+what it invents, so their error against an isotropic reference measures fidelity (and
+hallucination) where it matters.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 from skelem.config.models import check_factor
 from skelem.errors import InputError
+from skelem.grid import measured_rows, restored_length
 
 from ._arrays import as_float_array, as_float_pair, check_data_range
 
@@ -26,9 +28,29 @@ def _check_rows(n_rows: int, factor: int, offset: int) -> int:
 
 
 def between_rows(n_rows: int, factor: int, offset: int = 0) -> np.ndarray:
-    """Indices of the rows between measured rows (``offset, offset + s, ...`` are measured)."""
+    """Indices of the rows between measured rows (``offset, offset + s, ...`` are measured).
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows of the restored volume.
+    factor : int
+        Anisotropy factor ``s`` (integer 2..16).
+    offset : int
+        Row of the first measured slice, in ``[0, s)``.
+
+    Returns
+    -------
+    np.ndarray of int
+        Row indices, increasing.
+
+    Raises
+    ------
+    InputError
+        When the factor or offset is invalid or no row lies between measured rows.
+    """
     factor = _check_rows(n_rows, factor, offset)
-    rows = np.nonzero((np.arange(n_rows) - offset) % factor != 0)[0]
+    rows = np.nonzero(~measured_rows(n_rows, factor, first_row=-offset))[0]
     if rows.size == 0:
         raise InputError(f"a volume of {n_rows} rows has no row between measured rows.")
     return rows
@@ -60,14 +82,14 @@ def measured_slice_error(
     acquired64 = as_float_array(acquired, "the acquired volume")
     factor = _check_rows(pred64.shape[0], factor, offset)
     n_acquired = acquired64.shape[0]
-    needed = offset + factor * (n_acquired - 1) + 1
+    needed = offset + restored_length(n_acquired, factor)
     if pred64.shape[1:] != acquired64.shape[1:] or pred64.shape[0] < needed:
         raise InputError(
             f"a prediction of shape {pred64.shape} cannot hold {n_acquired} acquired slices of "
             f"{acquired64.shape[1:]} at factor {factor} and offset {offset} "
             f"(needs at least {needed} rows)."
         )
-    rows = offset + factor * np.arange(n_acquired)
+    rows = np.nonzero(measured_rows(needed, factor, first_row=-offset))[0]
     difference = np.abs(pred64[rows] - acquired64)
     return {"max_abs": float(difference.max()), "mae": float(difference.mean())}
 
