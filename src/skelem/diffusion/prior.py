@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from skelem.grid import measured_rows
+
 
 def measured_rows_mask(
     height: int, factor: int, row_offset: int = 0, device: torch.device | str = "cpu"
@@ -18,12 +20,26 @@ def measured_rows_mask(
     """Boolean ``(height,)`` mask of measured rows for a window starting at global row ``row_offset``.
 
     On the output grid, acquired slice ``k`` lands on global row ``k * factor``; local row ``z`` of
-    the window is measured when ``(row_offset + z) % factor == 0``.
+    the window is measured when ``(row_offset + z) % factor == 0``. The torch form of
+    :func:`skelem.grid.measured_rows`.
+
+    Parameters
+    ----------
+    height : int
+        Window height in rows.
+    factor : int
+        Integer anisotropy factor (at least 1).
+    row_offset : int
+        Global output row of the window's row 0.
+    device : torch.device or str
+        Device of the result.
+
+    Returns
+    -------
+    Tensor
+        Bool ``(height,)``.
     """
-    if factor < 1:
-        raise ValueError(f"factor must be positive, got {factor}")
-    rows = torch.arange(height, device=device) + row_offset
-    return rows % factor == 0
+    return torch.from_numpy(measured_rows(height, factor, row_offset)).to(device)
 
 
 def _mask_rows(measured: Tensor, height: int) -> Tensor:

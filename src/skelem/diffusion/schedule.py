@@ -6,8 +6,8 @@ Conventions
   ``t = 0`` is clean data. ``alpha_bar`` decreases strictly with ``t``; ``alpha_bar(T)`` is close to
   (but above) 0, pure noise for practical purposes.
 - ``x_t = sqrt(alpha_bar(t)) * x0 + sqrt(1 - alpha_bar(t)) * eps`` with ``eps ~ N(0, 1)``.
-- Training draws ``t`` uniformly in ``1..T`` (:meth:`NoiseSchedule.sample_timesteps`); the network
-  is never asked to denoise at ``t = 0``.
+- Training draws ``t`` uniformly in ``1..t_max <= T`` (:meth:`NoiseSchedule.sample_timesteps`);
+  the network is never asked to denoise at ``t = 0``.
 - ``prediction="eps"``: the network predicts ``eps``. ``prediction="v"``:
   ``v = sqrt(alpha_bar) * eps - sqrt(1 - alpha_bar) * x0`` (Salimans & Ho, 2022).
 - Truncated sampling follows an explicit list from ``t0`` down to 0 (:func:`truncated_timesteps`);
@@ -116,9 +116,30 @@ class NoiseSchedule:
         batch: int,
         generator: torch.Generator | None = None,
         device: torch.device | str = "cpu",
+        t_max: int | None = None,
     ) -> Tensor:
-        """``(batch,)`` int64 training timesteps drawn uniformly in ``1..T``."""
-        t = torch.randint(1, self.timesteps + 1, (batch,), generator=generator)
+        """``(batch,)`` int64 training timesteps drawn uniformly in ``1..t_max``.
+
+        Parameters
+        ----------
+        batch : int
+            Number of timesteps.
+        generator : torch.Generator, optional
+            CPU generator to draw from (the global one when omitted).
+        device : torch.device or str
+            Where the result is moved after drawing on the CPU.
+        t_max : int, optional
+            Largest timestep, ``1..T`` (default ``T``).
+
+        Returns
+        -------
+        Tensor
+            ``(batch,)`` int64 timesteps on ``device``.
+        """
+        high = self.timesteps if t_max is None else int(t_max)
+        if not 1 <= high <= self.timesteps:
+            raise ValueError(f"t_max must lie in 1..{self.timesteps}, got {t_max}")
+        t = torch.randint(1, high + 1, (batch,), generator=generator)
         return t.to(device)
 
     # ----------------------------------------------------------------------------- algebra

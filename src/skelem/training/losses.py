@@ -1,20 +1,50 @@
-"""Training losses on ``(B, 1, H, W)`` tensors."""
+"""Training losses on ``(B, 1, H, W)`` tensors.
+
+The structural term of the skeleton losses is :func:`ssim_gaussian7`, a differentiable SSIM with a
+7x7 Gaussian window (sigma 1.5) over the valid region. It is *not* the evaluation SSIM
+(:func:`skelem.metrics.fidelity.ssim`), which scores restored volumes with its own window; the two
+give different numbers on the same images and are not interchangeable.
+"""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from skelem.diffusion.schedule import NoiseSchedule, Prediction
 
-def _gaussian_window(size: int = 7, sigma: float = 1.5, device: torch.device | None = None) -> torch.Tensor:
+GAUSSIAN7_SIZE = 7
+GAUSSIAN7_SIGMA = 1.5
+
+
+def _gaussian_window(
+    size: int = GAUSSIAN7_SIZE, sigma: float = GAUSSIAN7_SIGMA, device: torch.device | None = None
+) -> torch.Tensor:
     coords = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     g = g / g.sum()
     return (g[:, None] * g[None, :])[None, None]
 
 
-def ssim_torch(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
-    """Mean SSIM of two ``(B, 1, H, W)`` batches (Gaussian window 7, sigma 1.5, valid region)."""
+def ssim_gaussian7(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Mean SSIM of two batches with a 7x7 Gaussian window (sigma 1.5), valid region only.
+
+    The training loss's SSIM: differentiable, on torch batches. Evaluation scores use
+    :func:`skelem.metrics.fidelity.ssim` instead, whose window differs.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        ``(B, 1, H, W)`` batches with ``H, W >= 7``, same shape, dtype and device.
+    data_range : float
+        Intensity range of the data (1.0 for normalised slices); sets the stabilising constants
+        ``(0.01 * data_range)**2`` and ``(0.03 * data_range)**2``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar mean SSIM over the ``(H - 6, W - 6)`` valid positions of every slice.
+    """
     window = _gaussian_window(device=x.device).to(x.dtype)
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_x, mu_y = F.conv2d(x, window), F.conv2d(y, window)
@@ -27,7 +57,18 @@ def ssim_torch(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> tor
 
 
 def gradient_l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """L1 distance between finite-difference gradients along H and W."""
+    """L1 distance between finite-difference gradients along H and W.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor
+        ``(..., H, W)`` tensors of the same shape.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar: mean absolute difference of the W-gradients plus that of the H-gradients.
+    """
     dx = (x[..., :, 1:] - x[..., :, :-1]) - (y[..., :, 1:] - y[..., :, :-1])
     dy = (x[..., 1:, :] - x[..., :-1, :]) - (y[..., 1:, :] - y[..., :-1, :])
     return dx.abs().mean() + dy.abs().mean()
@@ -42,13 +83,88 @@ def skeleton_loss(
     collapsed to the identity correction (its output equalled cubic interpolation after 1,500
     iterations, while the same run with this loss gained 1.1 dB; benchmarks/RESULTS.md). L1's
     optimum is the conditional median, which is zero when the missing detail is uncertain.
+    SSIM is :func:`ssim_gaussian7`.
+
+    Parameters
+    ----------
+    pred, target : torch.Tensor
+        ``(B, 1, H, W)`` skeleton output and high-resolution target, normalised intensities.
+    mse_weight, ssim_weight : float
+        Weights of the two terms.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
     """
-    return mse_weight * F.mse_loss(pred, target) + ssim_weight * (1.0 - ssim_torch(pred, target))
+    return mse_weight * F.mse_loss(pred, target) + ssim_weight * (
+        1.0 - ssim_gaussian7(pred, target)
+    )
 
 
-def skeleton_loss_l1(pred: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.2) -> torch.Tensor:
-    """``L1 + ssim_weight * (1 - SSIM)``: the loss the skeleton used first (see :func:`skeleton_loss`)."""
-    return F.l1_loss(pred, target) + ssim_weight * (1.0 - ssim_torch(pred, target))
+def skeleton_loss_l1(
+    pred: torch.Tensor, target: torch.Tensor, ssim_weight: float = 0.2
+) -> torch.Tensor:
+    """``L1 + ssim_weight * (1 - SSIM)``: the skeleton's first loss (see :func:`skeleton_loss`).
+
+    Parameters
+    ----------
+    pred, target : torch.Tensor
+        ``(B, 1, H, W)`` skeleton output and high-resolution target, normalised intensities.
+    ssim_weight : float
+        Weight of the :func:`ssim_gaussian7` term.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+    """
+    return F.l1_loss(pred, target) + ssim_weight * (1.0 - ssim_gaussian7(pred, target))
 
 
 SKELETON_LOSSES = {"mse_ssim": skeleton_loss, "l1_ssim": skeleton_loss_l1}
+
+
+def denoising_loss(
+    model: torch.nn.Module,
+    schedule: NoiseSchedule,
+    x0: torch.Tensor,
+    condition: tuple[torch.Tensor, ...],
+    generator: torch.Generator,
+    t_max: int,
+    prediction: Prediction,
+) -> torch.Tensor:
+    """The diffusion objective: MSE between ``model(cat([x_t, *condition]), t)`` and its target.
+
+    Draws, in this order from ``generator``, the timesteps ``t`` uniformly in ``1..t_max``
+    (:meth:`NoiseSchedule.sample_timesteps`) and the standard normal noise shaped like ``x0``
+    (both on the CPU, then moved to ``x0``'s device), so a given generator state gives the same
+    loss on every device. The refiner (``x0`` = scaled residual, condition ``(S(U), U)``) and the
+    pure-diffusion peer (``x0`` = slice, condition ``(U,)``) both train on it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        ``model(input, t)`` with ``input`` of ``1 + len(condition)`` channels.
+    schedule : NoiseSchedule
+    x0 : torch.Tensor
+        ``(B, 1, H, W)`` clean sample.
+    condition : tuple of torch.Tensor
+        ``(B, 1, H, W)`` conditioning channels, concatenated after ``x_t``.
+    generator : torch.Generator
+        CPU generator the timesteps and noise are drawn from (advanced by the call).
+    t_max : int
+        Largest training timestep (``T`` for the peer, ``min(T, 2 * t0)`` for the refiner).
+    prediction : {"eps", "v"}
+        What the network outputs.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+    """
+    t = schedule.sample_timesteps(x0.shape[0], generator=generator, device=x0.device, t_max=t_max)
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    x_t = schedule.q_sample(x0, t, noise)
+    out = model(torch.cat([x_t, *condition], dim=1), t)
+    return F.mse_loss(out, schedule.model_target(x0, noise, t, prediction))

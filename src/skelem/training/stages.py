@@ -13,18 +13,36 @@ import torch.nn.functional as F
 from skelem.config.models import ExperimentConfig
 from skelem.data.interpolation import upsample
 from skelem.data.pairs import PairSampler
+from skelem.diffusion.prior import measured_rows_mask
 from skelem.diffusion.refine import RefineSettings, refine_residual
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
-from skelem.training.losses import SKELETON_LOSSES
+from skelem.training.loop import StepLoss
+from skelem.training.losses import SKELETON_LOSSES, denoising_loss
 
 
-def _batch(sampler: PairSampler, batch_size: int, seed: int, step: int, device: torch.device):
+def _batch(
+    sampler: PairSampler, batch_size: int, seed: int, step: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     u, p = sampler.sample(batch_size, rng=np.random.default_rng([seed, step]))
     return torch.from_numpy(u).to(device), torch.from_numpy(p).to(device)
 
 
-def skeleton_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device):
-    """``U -> P`` with a fidelity + SSIM loss (Stage 1; ``cfg.skeleton_loss``)."""
+def skeleton_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device) -> StepLoss:
+    """``U -> P`` with a fidelity + SSIM loss (Stage 1; ``cfg.skeleton_loss``).
+
+    Parameters
+    ----------
+    sampler : PairSampler
+        Training pairs of the volume.
+    cfg : ExperimentConfig
+        Uses ``skeleton_training`` (batch size, seed) and ``skeleton_loss``.
+    device : torch.device
+
+    Returns
+    -------
+    StepLoss
+        ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
+    """
     tcfg = cfg.skeleton_training
     loss = SKELETON_LOSSES[cfg.skeleton_loss]
 
@@ -40,9 +58,32 @@ def _t_max(cfg: ExperimentConfig) -> int:
     return min(cfg.diffusion.timesteps, 2 * cfg.diffusion.t0)
 
 
-def residual_rms(sampler: PairSampler, skeleton: torch.nn.Module, cfg: ExperimentConfig, device: torch.device,
-                 batches: int = 8) -> float:
-    """RMS of the residual ``P - S(U)`` over a few training batches (the refiner's residual scale)."""
+def residual_rms(
+    sampler: PairSampler,
+    skeleton: torch.nn.Module,
+    cfg: ExperimentConfig,
+    device: torch.device,
+    batches: int = 8,
+) -> float:
+    """RMS of the residual ``P - S(U)`` over a few training batches (the refiner's residual scale).
+
+    Parameters
+    ----------
+    sampler : PairSampler
+        Training pairs of the volume.
+    skeleton : torch.nn.Module
+        The trained (frozen) skeleton.
+    cfg : ExperimentConfig
+        Uses ``refiner_training`` (batch size, seed).
+    device : torch.device
+    batches : int
+        Number of batches to average over.
+
+    Returns
+    -------
+    float
+        The RMS in normalised intensity units, at least ``1e-3``.
+    """
     tcfg = cfg.refiner_training
     total, count = 0.0, 0
     with torch.no_grad():
@@ -54,12 +95,34 @@ def residual_rms(sampler: PairSampler, skeleton: torch.nn.Module, cfg: Experimen
     return max(float(np.sqrt(total / max(count, 1))), 1e-3)
 
 
-def refiner_step(sampler: PairSampler, skeleton: torch.nn.Module, cfg: ExperimentConfig, device: torch.device,
-                 residual_scale: float = 1.0):
-    """Denoising objective on the residual ``r = (P - S(U)) / residual_scale``, conditioned on
-    ``[S(U), U]`` (Stage 2).
+def refiner_step(
+    sampler: PairSampler,
+    skeleton: torch.nn.Module,
+    cfg: ExperimentConfig,
+    device: torch.device,
+    residual_scale: float = 1.0,
+) -> StepLoss:
+    """Denoising objective on the residual ``r = (P - S(U)) / residual_scale`` (Stage 2).
 
-    The skeleton runs under ``no_grad``: it never sees this loss (training-signal decoupling).
+    Conditioned on ``[S(U), U]``. The skeleton runs under ``no_grad``: it never sees this loss
+    (training-signal decoupling).
+
+    Parameters
+    ----------
+    sampler : PairSampler
+        Training pairs of the volume.
+    skeleton : torch.nn.Module
+        The trained (frozen) skeleton.
+    cfg : ExperimentConfig
+        Uses ``refiner_training`` and ``diffusion``.
+    device : torch.device
+    residual_scale : float
+        The residual's RMS (:func:`residual_rms`); the refiner diffuses the residual divided by it.
+
+    Returns
+    -------
+    StepLoss
+        ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
     """
     tcfg, dcfg = cfg.refiner_training, cfg.diffusion
     schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
@@ -69,38 +132,72 @@ def refiner_step(sampler: PairSampler, skeleton: torch.nn.Module, cfg: Experimen
         with torch.no_grad():
             skel = skeleton(u)
         gen = torch.Generator().manual_seed(tcfg.seed * 7919 + step)
-        return _denoising_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
+        return _refiner_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
 
     return step_loss
 
 
-def _denoising_loss(model, schedule: NoiseSchedule, residual, skel, u, cfg: ExperimentConfig, gen: torch.Generator):
-    """The diffusion objective on ``x_0 = residual`` at ``t`` drawn from ``1..t_max``."""
-    t = torch.randint(1, _t_max(cfg) + 1, (u.shape[0],), generator=gen).to(u.device)
-    noise = torch.randn(residual.shape, generator=gen).to(u.device)
-    x_t = schedule.q_sample(residual, t, noise)
-    out = model(torch.cat([x_t, skel, u], dim=1), t)
-    return F.mse_loss(out, schedule.model_target(residual, noise, t, cfg.diffusion.prediction))
+def _refiner_loss(
+    model: torch.nn.Module,
+    schedule: NoiseSchedule,
+    residual: torch.Tensor,
+    skel: torch.Tensor,
+    u: torch.Tensor,
+    cfg: ExperimentConfig,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """The refiner's denoising loss on ``x_0 = residual``, conditioned on ``(S(U), U)``."""
+    return denoising_loss(
+        model, schedule, residual, (skel, u), gen, _t_max(cfg), cfg.diffusion.prediction
+    )
 
 
-def peer_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device):
-    """Pure-diffusion baseline: generate the whole slice ``P`` from noise, conditioned on ``U``."""
+def peer_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device) -> StepLoss:
+    """Pure-diffusion baseline: generate the whole slice ``P`` from noise, conditioned on ``U``.
+
+    Parameters
+    ----------
+    sampler : PairSampler
+        Training pairs of the volume.
+    cfg : ExperimentConfig
+        Uses ``refiner_training`` (the peer trains with the refiner's budget) and ``diffusion``.
+    device : torch.device
+
+    Returns
+    -------
+    StepLoss
+        ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
+    """
     tcfg, dcfg = cfg.refiner_training, cfg.diffusion
     schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         u, p = _batch(sampler, tcfg.batch_size, tcfg.seed + 1, step, device)
         gen = torch.Generator().manual_seed(tcfg.seed * 104729 + step)
-        t = torch.randint(1, dcfg.timesteps + 1, (u.shape[0],), generator=gen).to(device)
-        noise = torch.randn(p.shape, generator=gen).to(device)
-        out = model(torch.cat([schedule.q_sample(p, t, noise), u], dim=1), t)
-        return F.mse_loss(out, schedule.model_target(p, noise, t, dcfg.prediction))
+        return denoising_loss(model, schedule, p, (u,), gen, dcfg.timesteps, dcfg.prediction)
 
     return step_loss
 
 
 class CrossPlaneSampler:
-    """Sub-volumes of the real (normalised, interpolated) volume for the LR->HR->LR and XZ/YZ cycles."""
+    """Sub-volumes of the real (normalised) volume for the LR->HR->LR and XZ/YZ cycles.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        ``(Z, Y, X)`` acquired volume, normalised.
+    factor : int
+        Anisotropy factor.
+    size : int
+        Lateral size (Y and X) of a sub-volume.
+    rows : int
+        Output rows (interpolated Z) of a sub-volume.
+
+    Raises
+    ------
+    ValueError
+        The volume is too small for sub-volumes of this size.
+    """
 
     def __init__(self, volume: np.ndarray, factor: int, size: int, rows: int) -> None:
         self.volume, self.factor, self.size, self.rows = volume, factor, size, rows
@@ -110,7 +207,20 @@ class CrossPlaneSampler:
             raise ValueError("volume too small for the cross-plane cycle")
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """An interpolated sub-volume ``(rows, size, size)`` whose row 0 is a measured row."""
+        """An interpolated sub-volume ``(rows, size, size)`` whose row 0 is a measured row.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            Chooses the sub-volume's position.
+
+        Returns
+        -------
+        sub : numpy.ndarray
+            ``(rows, size, size)`` cubic-interpolated along Z.
+        start : int
+            Row of the interpolated block where ``sub`` starts (a multiple of ``factor``).
+        """
         z, y, x = self.volume.shape
         z0 = int(rng.integers(0, z - self.in_rows + 1))
         y0 = int(rng.integers(0, y - self.size + 1))
@@ -128,7 +238,7 @@ def alignment_step(
     cfg: ExperimentConfig,
     device: torch.device,
     residual_scale: float = 1.0,
-):
+) -> StepLoss:
     """Bidirectional alignment of the refiner through the truncated sampler (Stage 3.3).
 
     Loss = ``w_hr * L1(HR->LR->HR on real XY patches)`` + ``w_lr * L1(LR->HR->LR on real
@@ -136,6 +246,25 @@ def alignment_step(
     ``w_agree * L1(XZ-pass - YZ-pass on the same sub-volume)`` + ``w_anchor * (the Stage 2
     denoising loss on the same XY patches)``, weights from ``cfg.alignment``. Only the refiner is
     optimised.
+
+    Parameters
+    ----------
+    sampler : PairSampler
+        Training pairs of the volume.
+    cross : CrossPlaneSampler or None
+        Real sub-volumes for the cross-plane terms (``None``: XY cycles only).
+    skeleton : torch.nn.Module
+        The trained (frozen) skeleton.
+    cfg : ExperimentConfig
+        Uses ``alignment_training``, ``alignment``, ``diffusion`` and ``degradation.factor``.
+    device : torch.device
+    residual_scale : float
+        The refiner's residual scale.
+
+    Returns
+    -------
+    StepLoss
+        ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
     """
     tcfg, acfg = cfg.alignment_training, cfg.alignment
     schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
@@ -143,9 +272,14 @@ def alignment_step(
 
     def settings(consistency: bool) -> RefineSettings:
         d = cfg.diffusion
-        return RefineSettings(schedule=schedule, timesteps=truncated_timesteps(d.t0, d.steps), prediction=d.prediction,
-                              residual_scale=residual_scale, use_consistency=consistency,
-                              prior_attenuation=d.prior_attenuation)
+        return RefineSettings(
+            schedule=schedule, timesteps=truncated_timesteps(d.t0, d.steps),
+            prediction=d.prediction, residual_scale=residual_scale, use_consistency=consistency,
+            prior_attenuation=d.prior_attenuation,
+        )
+
+    def noise_like(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        return torch.randn(x.shape, generator=gen).to(device)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(tcfg.seed * 15485863 + step)
@@ -156,21 +290,24 @@ def alignment_step(
         mask = torch.from_numpy(np.asarray(rows)[0, 0, :, 0]).to(device)
         with torch.no_grad():
             skel = skeleton(u)
-        x0 = refine_residual(model, u, skel, mask, torch.randn(u.shape, generator=gen).to(device), settings(True))
+        x0 = refine_residual(model, u, skel, mask, noise_like(u, gen), settings(True))
         loss = acfg.hr_weight * F.l1_loss(skel + x0, p)
         if acfg.anchor_weight > 0:
-            loss = loss + acfg.anchor_weight * _denoising_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
+            anchor = _refiner_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
+            loss = loss + acfg.anchor_weight * anchor
         if cross is None:
             return loss
         sub, _ = cross.sample(rng)
         sub_t = torch.from_numpy(np.ascontiguousarray(sub)).to(device)
-        row_mask = (torch.arange(sub.shape[0], device=device) % factor) == 0
+        row_mask = measured_rows_mask(sub.shape[0], factor, device=device)
         passes = []
         for slices in (sub_t.permute(1, 0, 2), sub_t.permute(2, 0, 1)):  # XZ slices, YZ slices
             uu = slices[:, None]
             with torch.no_grad():
                 sk = skeleton(uu)
-            out = sk + refine_residual(model, uu, sk, row_mask, torch.randn(uu.shape, generator=gen).to(device), settings(False))
+            out = sk + refine_residual(
+                model, uu, sk, row_mask, noise_like(uu, gen), settings(False)
+            )
             # LR -> HR -> LR: re-degrade along Z (keep measured rows) and compare with acquisition
             loss = loss + acfg.lr_weight * 0.5 * F.l1_loss(out[:, :, row_mask], uu[:, :, row_mask])
             passes.append(out[:, 0])
