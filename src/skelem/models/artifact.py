@@ -12,13 +12,13 @@ Layout of ``MODEL_DIR``::
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from skelem.atomic import write_text_atomic
 from skelem.config.models import ExperimentConfig, build_config
 from skelem.data.normalize import PercentileNormalizer
 from skelem.errors import ConfigError, ModelError
@@ -68,10 +68,7 @@ class ModelArtifact:
             "provenance": self.provenance,
             "residual_scale": self.residual_scale,
         }
-        path = self.directory / MANIFEST
-        tmp = path.with_name(f".{MANIFEST}.partial-{os.getpid()}")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, path)
+        write_text_atomic(self.directory / MANIFEST, json.dumps(payload, indent=2))
 
     def load_network(self, network: str, device: torch.device | str = "cpu") -> torch.nn.Module:
         """Build the named network from the config and load its weights (eval mode, no grad)."""

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from skelem.atomic import atomic_path
 from skelem.config.models import NetworkConfig
 from skelem.errors import ModelError
 from skelem.models.unet import UNet2D
@@ -31,7 +31,7 @@ def build_diffusion_peer(cfg: NetworkConfig) -> UNet2D:
 def save_weights(
     model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None
 ) -> None:
-    """Write ``model.state_dict()`` to a safetensors file, atomically (temporary name, then rename).
+    """Write ``model.state_dict()`` to a safetensors file atomically (:func:`skelem.atomic.atomic_path`).
 
     Parameters
     ----------
@@ -43,15 +43,9 @@ def save_weights(
     """
     from safetensors.torch import save_file
 
-    path = Path(path)
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _shape(shape: tuple[int, ...] | torch.Size) -> str:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from skelem.atomic import atomic_path
 from skelem.config.models import TrainingConfig
 from skelem.errors import ModelError
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
@@ -55,9 +55,8 @@ def _lr_at(step: int, cfg: TrainingConfig) -> float:
 
 def _save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _load_checkpoint(path: Path) -> dict:

@@ -36,7 +36,7 @@ def test_weights_round_trip(tmp_path: Path) -> None:
     source = build_refiner(TINY)
     path = tmp_path / "refiner.safetensors"
     save_weights(source, path, metadata={"role": "refiner"})
-    assert path.exists() and not list(tmp_path.glob("*.tmp"))
+    assert [p.name for p in tmp_path.iterdir()] == ["refiner.safetensors"]  # no partial left
     target = build_refiner(TINY)
     assert load_weights(target, path) is target
     for (name, a), (_, b) in zip(
@@ -70,3 +70,23 @@ def test_corrupt_or_missing_files_are_refused(tmp_path: Path) -> None:
         load_weights(build_skeleton(TINY), truncated)
     with pytest.raises(ModelError, match="does not exist"):
         load_weights(build_skeleton(TINY), tmp_path / "absent.safetensors")
+
+
+def test_a_failed_save_leaves_the_previous_weights_and_no_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import safetensors.torch
+
+    path = tmp_path / "skeleton.safetensors"
+    save_weights(build_skeleton(TINY), path)
+    before = path.read_bytes()
+
+    def half_written(tensors: dict, filename: str, metadata: dict | None = None) -> None:
+        Path(filename).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", half_written)
+    with pytest.raises(OSError, match="disk full"):
+        save_weights(build_skeleton(TINY), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["skeleton.safetensors"]
