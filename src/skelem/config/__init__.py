@@ -5,21 +5,21 @@ from skelem.config.models import (
     DegradationConfig,
     DiffusionConfig,
     ExperimentConfig,
-    InferenceConfig,
     NetworkConfig,
     TrainingConfig,
     load_config,
     parse_profile,
     save_config,
 )
+from skelem.config.restore import RestoreOptions
 
 __all__ = [
     "CONFIG_VERSION",
     "DegradationConfig",
     "DiffusionConfig",
     "ExperimentConfig",
-    "InferenceConfig",
     "NetworkConfig",
+    "RestoreOptions",
     "TrainingConfig",
     "load_config",
     "parse_profile",

@@ -172,19 +172,6 @@ class AlignmentConfig(_Strict):
     )
 
 
-class InferenceConfig(_Strict):
-    """Restoration settings."""
-
-    method: Literal["skelem", "skeleton", "diffusion", "cubic", "linear", "nearest"] = "skelem"
-    block_shape: tuple[int, int, int] = (64, 256, 256)
-    fuse: Literal["mean"] = "mean"
-    use_prior: bool = True
-    use_consistency: bool = True
-    samples: int = Field(default=1, ge=1)
-    seed: int = 0
-    device: str = "auto"
-
-
 class ExperimentConfig(_Strict):
     """Everything that says how a model (and each output) was made. Saved with every artifact."""
 
@@ -202,9 +189,18 @@ class ExperimentConfig(_Strict):
     refiner_training: TrainingConfig = TrainingConfig(iterations=2000, learning_rate=1e-3)
     alignment_training: TrainingConfig = TrainingConfig(iterations=200, batch_size=4, patch_size=64, learning_rate=2e-4)
     alignment: AlignmentConfig = AlignmentConfig()
-    inference: InferenceConfig = InferenceConfig()
     percentiles: tuple[float, float] = (0.5, 99.5)
     device: str = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_inference(cls, data: object) -> object:
+        """Manifests written before :class:`skelem.config.restore.RestoreOptions` hold an
+        ``inference`` section that restore never read (its block and fuse were not restore's):
+        it is dropped, so those models still load."""
+        if isinstance(data, dict) and "inference" in data:
+            return {key: value for key, value in data.items() if key != "inference"}
+        return data
 
     @field_validator("version")
     @classmethod

@@ -8,7 +8,7 @@ inference.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import torch
 from torch import Tensor
@@ -17,7 +17,24 @@ from skelem.diffusion.schedule import NoiseSchedule, Prediction
 
 
 def start_from(x_prior: Tensor, noise: Tensor, t0: int, schedule: NoiseSchedule) -> Tensor:
-    """The truncated starting point ``x_t0 = sqrt(abar(t0)) * prior + sqrt(1 - abar(t0)) * noise``."""
+    """The truncated starting point ``x_t0 = sqrt(abar(t0)) * prior + sqrt(1 - abar(t0)) * noise``.
+
+    Parameters
+    ----------
+    x_prior : Tensor
+        The prior clean estimate ``(B, C, H, W)``.
+    noise : Tensor
+        Standard normal noise shaped like ``x_prior``.
+    t0 : int
+        Start timestep.
+    schedule : NoiseSchedule
+        The noise schedule.
+
+    Returns
+    -------
+    Tensor
+        ``x_t0``, shaped like ``x_prior``.
+    """
     return schedule.q_sample(x_prior, t0, noise)
 
 
@@ -34,6 +51,9 @@ def _check_timesteps(timesteps: Sequence[int], schedule: NoiseSchedule) -> list[
     return steps
 
 
+StepHook = Callable[[int, int, Tensor], Tensor]
+
+
 def ddim_sample(
     denoise: Callable[[Tensor, Tensor], Tensor],
     x_start: Tensor,
@@ -42,6 +62,7 @@ def ddim_sample(
     prediction: Prediction = "v",
     consistency: Callable[[Tensor], Tensor] | None = None,
     clip_x0: float | None = None,
+    on_step: StepHook | None = None,
 ) -> Tensor:
     """Run deterministic DDIM along an explicit timestep list and return the clean estimate.
 
@@ -50,6 +71,7 @@ def ddim_sample(
         out   = denoise(x_t, t)                    # t as a (B,) int64 tensor
         x0    = predict_x0(x_t, t, out)            # then clip to [-clip_x0, clip_x0] if set
         x0    = consistency(x0)                    # if given (e.g. measured rows replaced)
+        x0    = on_step(t, t_prev, x0)             # if given
         eps   = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t)   # recomputed, so consistency holds
         x_t'  = sqrt(abar_prev) x0 + sqrt(1 - abar_prev) eps
 
@@ -65,21 +87,62 @@ def ddim_sample(
         Strictly decreasing, from ``t0`` to 0 (see :func:`truncated_timesteps`).
         ``denoise`` is called ``len(timesteps) - 1`` times, with every entry but the last.
     schedule : NoiseSchedule
+        The noise schedule the network was trained with.
     prediction : {"eps", "v"}
+        What the network predicts.
     consistency : callable, optional
         Applied to every clean estimate.
     clip_x0 : float, optional
         Clamp clean estimates to ``[-clip_x0, clip_x0]`` (before consistency).
+    on_step : callable, optional
+        ``on_step(t, t_prev, x0) -> x0``: replaces every (consistent) clean estimate before the
+        move to ``t_prev`` (and the returned one at the last step).
 
     Returns
     -------
     Tensor
         The final clean estimate ``x_0``, shaped like ``x_start``.
     """
+    sampler = ddim_steps(denoise, x_start, timesteps, schedule, prediction, consistency, clip_x0)
+    t, t_prev, x0_hat = next(sampler)
+    while True:
+        if on_step is not None:
+            x0_hat = on_step(t, t_prev, x0_hat)
+        if t_prev == 0:
+            return x0_hat
+        t, t_prev, x0_hat = sampler.send(x0_hat)
+
+
+def ddim_steps(
+    denoise: Callable[[Tensor, Tensor], Tensor],
+    x_start: Tensor,
+    timesteps: Sequence[int],
+    schedule: NoiseSchedule,
+    prediction: Prediction = "v",
+    consistency: Callable[[Tensor], Tensor] | None = None,
+    clip_x0: float | None = None,
+) -> Generator[tuple[int, int, Tensor], Tensor | None, None]:
+    """The DDIM loop of :func:`ddim_sample` as a stepper, for samplers run side by side.
+
+    Yields ``(t, t_prev, x0)`` at every step, ``x0`` the (clipped, consistent) clean estimate at
+    ``t``; ``send(x0)`` moves to ``t_prev`` towards the given estimate (``next()`` or
+    ``send(None)``: towards the yielded one) and yields the next step. Stops after the step with
+    ``t_prev == 0``, whose estimate is the result. Several steppers advanced in turn can exchange
+    their estimates at every step (joint XZ/YZ sampling, :mod:`skelem.inference.engine`).
+
+    Parameters
+    ----------
+    denoise, x_start, timesteps, schedule, prediction, consistency, clip_x0
+        As in :func:`ddim_sample`.
+
+    Yields
+    ------
+    tuple of (int, int, Tensor)
+        ``(t, t_prev, x0)``.
+    """
     steps = _check_timesteps(timesteps, schedule)
     x_t = x_start
     batch = x_start.shape[0]
-    x0_hat = x_start
     for t, t_prev in zip(steps[:-1], steps[1:], strict=True):
         t_tensor = torch.full((batch,), t, dtype=torch.long, device=x_start.device)
         model_out = denoise(x_t, t_tensor)
@@ -88,14 +151,31 @@ def ddim_sample(
             x0_hat = x0_hat.clamp(-clip_x0, clip_x0)
         if consistency is not None:
             x0_hat = consistency(x0_hat)
+        given = yield t, t_prev, x0_hat
         if t_prev == 0:
-            return x0_hat
-        x_t = ddim_step(x_t, x0_hat, t, t_prev, schedule)
-    return x0_hat  # unreachable: the list ends at 0
+            return
+        x_t = ddim_step(x_t, x0_hat if given is None else given, t, t_prev, schedule)
 
 
 def ddim_step(x_t: Tensor, x0_hat: Tensor, t: int, t_prev: int, schedule: NoiseSchedule) -> Tensor:
-    """One deterministic DDIM move from ``t`` to ``t_prev`` towards the clean estimate ``x0_hat``."""
+    """One deterministic DDIM move from ``t`` to ``t_prev`` towards the clean estimate ``x0_hat``.
+
+    Parameters
+    ----------
+    x_t : Tensor
+        The current sample at ``t``.
+    x0_hat : Tensor
+        The clean estimate to move towards, shaped like ``x_t``.
+    t, t_prev : int
+        Current and next timestep (``t_prev < t``).
+    schedule : NoiseSchedule
+        The noise schedule.
+
+    Returns
+    -------
+    Tensor
+        ``x_{t_prev}``.
+    """
     eps_hat = schedule.eps_from_x0(x_t, t, x0_hat)
     a_prev = schedule.alpha_bar(t_prev, like=x_t)
     return a_prev.sqrt() * x0_hat + (1 - a_prev).sqrt() * eps_hat

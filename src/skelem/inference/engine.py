@@ -15,8 +15,9 @@ from skelem.config.models import DiffusionConfig
 from skelem.diffusion.noise import coordinate_noise_batch
 from skelem.diffusion.prior import apply_consistency
 from skelem.diffusion.refine import RefineSettings, refine_residual, residual_start
-from skelem.diffusion.sampler import ddim_sample, ddim_step
+from skelem.diffusion.sampler import ddim_sample, ddim_steps
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
+from skelem.grid import measured_rows
 from skelem.models.unet import pad_to_multiple
 
 PLANE_KEYS = {"xz": 1, "yz": 2}
@@ -109,7 +110,8 @@ class SliceEngine:
         Parameters
         ----------
         first_row : int
-            Global output row (z) of row 0; rows with ``(first_row + r) % factor == 0`` are measured.
+            Global output row (z) of row 0; rows with ``(first_row + r) % factor == 0`` are
+            measured.
         plane : {"xz", "yz"}
             Which cross-plane the slices come from (part of the noise key).
         slice_indices : array of int
@@ -118,16 +120,16 @@ class SliceEngine:
             Global coordinate of column 0 (x for XZ slices, y for YZ slices).
         """
         n, h, w = slices.shape
-        rows = (first_row + np.arange(h)) % factor == 0
         out = np.empty_like(slices, dtype=np.float32)
         step = self.slices_per_call(h, w, self._main_network)
         for start in range(0, n, step):
             stop = min(n, start + step)
-            batch = torch.from_numpy(np.ascontiguousarray(slices[start:stop], dtype=np.float32))[:, None]
+            batch = torch.from_numpy(np.ascontiguousarray(slices[start:stop], dtype=np.float32))[
+                :, None
+            ]
             batch = batch.to(self.device)
             padded, (ph, pw) = pad_to_multiple(batch, self.multiple)
-            mask = torch.zeros(padded.shape[-2], dtype=torch.bool, device=self.device)
-            mask[:h] = torch.from_numpy(rows).to(self.device)
+            mask = self._row_mask(padded.shape[-2], h, factor, first_row)
             restored = self._restore_batch(
                 padded, mask, first_row, plane, slice_indices[start:stop], col_origin, seed
             )
@@ -146,7 +148,9 @@ class SliceEngine:
     @property
     def _main_network(self) -> torch.nn.Module | None:
         """The network that sets the batch of :meth:`restore` (the one run most often)."""
-        return {"skeleton": self.skeleton, "skelem": self.refiner, "diffusion": self.peer}[self.method]
+        return {"skeleton": self.skeleton, "skelem": self.refiner, "diffusion": self.peer}[
+            self.method
+        ]
 
     def _skeleton(self, u: torch.Tensor) -> torch.Tensor:
         """The skeleton over a batch, in calls within its own pixel budget."""
@@ -155,12 +159,31 @@ class SliceEngine:
             return self.skeleton(u)
         return torch.cat([self.skeleton(u[i : i + step]) for i in range(0, u.shape[0], step)])
 
-    def _noise(self, shape: tuple[int, ...], first_row: int, plane: str, indices: np.ndarray, col_origin: int, seed: int) -> torch.Tensor:
+    def _noise(
+        self,
+        shape: tuple[int, ...],
+        first_row: int,
+        plane: str,
+        indices: np.ndarray,
+        col_origin: int,
+        seed: int,
+    ) -> torch.Tensor:
         _, _, h, w = shape
         keys = [(PLANE_KEYS[plane], int(i)) for i in indices]
-        return coordinate_noise_batch((h, w), [(first_row, col_origin)] * len(keys), keys, seed, device=self.device)
+        return coordinate_noise_batch(
+            (h, w), [(first_row, col_origin)] * len(keys), keys, seed, device=self.device
+        )
 
-    def _restore_batch(self, u: torch.Tensor, mask: torch.Tensor, first_row: int, plane: str, indices: np.ndarray, col_origin: int, seed: int) -> torch.Tensor:
+    def _restore_batch(
+        self,
+        u: torch.Tensor,
+        mask: torch.Tensor,
+        first_row: int,
+        plane: str,
+        indices: np.ndarray,
+        col_origin: int,
+        seed: int,
+    ) -> torch.Tensor:
         if self.method == "skeleton":
             return self.skeleton(u)
         if self.method == "diffusion":
@@ -169,33 +192,49 @@ class SliceEngine:
             def denoise_peer(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
                 return self.peer(torch.cat([x, u], dim=1), t)
 
-            return ddim_sample(denoise_peer, noise, self.timesteps, self.schedule, self.diffusion.prediction)
+            return ddim_sample(
+                denoise_peer, noise, self.timesteps, self.schedule, self.diffusion.prediction
+            )
         skel = self._skeleton(u)
-        return skel + self.refine(u, skel, mask, self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed))
+        return skel + self.refine(
+            u, skel, mask, self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
+        )
 
     @property
     def refine_settings(self) -> RefineSettings:
         """How this engine samples the residual (see :mod:`skelem.diffusion.refine`)."""
         return RefineSettings(
-            schedule=self.schedule, timesteps=list(self.timesteps), prediction=self.diffusion.prediction,
-            residual_scale=self.residual_scale, use_prior=self.use_prior,
-            use_consistency=self.use_consistency, prior_attenuation=self.diffusion.prior_attenuation,
+            schedule=self.schedule,
+            timesteps=list(self.timesteps),
+            prediction=self.diffusion.prediction,
+            residual_scale=self.residual_scale,
+            use_prior=self.use_prior,
+            use_consistency=self.use_consistency,
+            prior_attenuation=self.diffusion.prior_attenuation,
         )
 
-    def refine(self, u: torch.Tensor, skel: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """The truncated, consistency-constrained reverse diffusion of the residual (differentiable).
+    def refine(
+        self, u: torch.Tensor, skel: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor
+    ) -> torch.Tensor:
+        """The truncated, consistency-constrained reverse diffusion of the residual.
+
+        Differentiable (the alignment stage back-propagates through it).
 
         ``u`` and ``skel`` are ``(B, 1, H, W)``; ``mask`` is the ``(H,)`` boolean of measured rows.
         Returns the residual ``x_0`` to add to the skeleton.
         """
         return refine_residual(self.refiner, u, skel, mask, noise, self.refine_settings)
 
-    def _start(self, u: torch.Tensor, skel: torch.Tensor, row_mask: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _start(
+        self, u: torch.Tensor, skel: torch.Tensor, row_mask: torch.Tensor, noise: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The scaled residual on the measured rows (zero elsewhere) and ``x_t0`` from its prior."""
         return residual_start(u, skel, row_mask, noise, self.refine_settings)
 
     @torch.inference_mode()
-    def restore_joint(self, interp: np.ndarray, origin: tuple[int, int, int], factor: int, seed: int = 0) -> np.ndarray:
+    def restore_joint(
+        self, interp: np.ndarray, origin: tuple[int, int, int], factor: int, seed: int = 0
+    ) -> np.ndarray:
         """SkelEM on a block with its XZ and YZ passes sampled jointly (``fuse="steps"``).
 
         Both passes start as in :meth:`restore`. After every step each pass's image estimate
@@ -203,10 +242,24 @@ class SliceEngine:
         continues from the average (its residual becomes the average minus its own skeleton). The
         passes thus end identical: detail drawn in one plane is seen by the other at the next step,
         instead of two independent drawings being averaged at the end. Measured rows stay exact
-        (both passes hold the measured value there).
+        (both passes hold the measured value there). Each pass is one
+        :func:`~skelem.diffusion.sampler.ddim_steps` stepper; the two advance in turn.
 
-        ``interp`` is the interpolated block ``(Z, Y, X)`` with global output origin ``origin``;
-        returns the restored block ``(Z, Y, X)``. Holds about ten block-sized float32 arrays.
+        Parameters
+        ----------
+        interp : numpy.ndarray
+            The interpolated block ``(Z, Y, X)``, normalised float32.
+        origin : tuple of int
+            Its global output origin ``(z, y, x)``.
+        factor : int
+            Anisotropy factor.
+        seed : int
+            Seed of the coordinate-keyed noise.
+
+        Returns
+        -------
+        numpy.ndarray
+            The restored block ``(Z, Y, X)``. Holds about ten block-sized float32 arrays.
         """
         if self.method != "skelem":
             raise ValueError("joint sampling needs the skelem method")
@@ -218,48 +271,80 @@ class SliceEngine:
         ]
         to_block = {"xz": (1, 0, 2), "yz": (1, 2, 0)}
         from_block = {"xz": (1, 0, 2), "yz": (2, 0, 1)}
-        steps = self.timesteps
-        for t, t_prev in zip(steps[:-1], steps[1:], strict=True):
+        steppers = [self._joint_stepper(p) for p in passes]
+        estimates = [next(stepper) for stepper in steppers]
+        while True:
             fused = None
-            for p in passes:
-                p["x0"] = self._joint_x0(p, t)
-                image = (p["skel"] + p["x0"] * self.residual_scale)[:, 0, :nz, : p["w"]].permute(*to_block[p["plane"]])
+            for p, (_, _, x0_p) in zip(passes, estimates, strict=True):
+                image = (p["skel"] + x0_p * self.residual_scale)[:, 0, :nz, : p["w"]]
+                image = image.permute(*to_block[p["plane"]])
                 fused = image if fused is None else 0.5 * (fused + image)
-            if t_prev == 0:
+            if estimates[0][1] == 0:  # t_prev: the last step
                 return fused.float().cpu().numpy()
-            for p in passes:
-                x0_p, w = p["x0"], p["w"]
+            for k, (p, (_, _, x0_p)) in enumerate(zip(passes, estimates, strict=True)):
+                w = p["w"]
                 own = fused.permute(*from_block[p["plane"]])  # (slices, nz, w)
                 x0_p[:, 0, :nz, :w] = (own - p["skel"][:, 0, :nz, :w]) / self.residual_scale
                 if self.use_consistency:
                     x0_p = apply_consistency(x0_p, p["measured"], p["row_mask"])
-                p["x_t"] = ddim_step(p["x_t"], x0_p, t, t_prev, self.schedule)
-        raise AssertionError("unreachable: the timestep list ends at 0")
+                estimates[k] = steppers[k].send(x0_p)
 
-    def _joint_pass(self, interp: np.ndarray, plane: str, perm: tuple[int, int, int], indices: np.ndarray,
-                    first_row: int, col_origin: int, factor: int, seed: int) -> dict:
-        """Start state of one pass of :meth:`restore_joint`: padded slices, skeleton, prior, ``x_t0``."""
-        slices = torch.from_numpy(np.ascontiguousarray(interp.transpose(perm), dtype=np.float32))[:, None]
-        u, (h, w) = pad_to_multiple(slices.to(self.device), self.multiple)
-        mask = torch.zeros(u.shape[-2], dtype=torch.bool, device=self.device)
-        mask[:h] = torch.from_numpy((first_row + np.arange(h)) % factor == 0).to(self.device)
+    def _joint_pass(
+        self,
+        interp: np.ndarray,
+        plane: str,
+        perm: tuple[int, int, int],
+        indices: np.ndarray,
+        first_row: int,
+        col_origin: int,
+        factor: int,
+        seed: int,
+    ) -> dict:
+        """Start of one pass of :meth:`restore_joint`: padded slices, skeleton, prior, ``x_t0``."""
+        slices = np.ascontiguousarray(interp.transpose(perm), dtype=np.float32)
+        u, (h, w) = pad_to_multiple(
+            torch.from_numpy(slices)[:, None].to(self.device), self.multiple
+        )
+        mask = self._row_mask(u.shape[-2], h, factor, first_row)
         row_mask = mask.view(1, 1, -1, 1)
         skel = self._skeleton(u)
         step = self.slices_per_call(h, w, self.refiner)
         noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
         measured, x_t = self._start(u, skel, row_mask, noise)
-        return {"plane": plane, "u": u, "skel": skel, "measured": measured, "row_mask": row_mask,
-                "use_rows": bool(mask.any()), "x_t": x_t, "step": step, "w": w}
+        return {
+            "plane": plane,
+            "u": u,
+            "skel": skel,
+            "measured": measured,
+            "row_mask": row_mask,
+            "use_rows": bool(mask.any()),
+            "x_t": x_t,
+            "step": step,
+            "w": w,
+        }
 
-    def _joint_x0(self, p: dict, t: int) -> torch.Tensor:
-        """The refiner's clean estimate of one pass at step ``t``, batch by batch (consistent)."""
-        x0 = torch.empty_like(p["x_t"])
-        for i in range(0, x0.shape[0], p["step"]):
-            sl = slice(i, i + p["step"])
-            x_t = p["x_t"][sl]
-            t_tensor = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
-            out = self.refiner(torch.cat([x_t, p["skel"][sl], p["u"][sl]], dim=1), t_tensor)
-            x0[sl] = self.schedule.predict_x0(x_t, t, out, self.diffusion.prediction)
+    def _joint_stepper(self, p: dict):
+        """The DDIM stepper of one pass: the refiner batch by batch, consistent estimates."""
+
+        def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            out = [
+                self.refiner(torch.cat([x_t[sl], p["skel"][sl], p["u"][sl]], dim=1), t[sl])
+                for sl in (slice(i, i + p["step"]) for i in range(0, x_t.shape[0], p["step"]))
+            ]
+            return out[0] if len(out) == 1 else torch.cat(out)
+
+        consistency = None
         if self.use_consistency and p["use_rows"]:
-            x0 = apply_consistency(x0, p["measured"], p["row_mask"])
-        return x0
+
+            def consistency(x0: torch.Tensor) -> torch.Tensor:
+                return apply_consistency(x0, p["measured"], p["row_mask"])
+
+        return ddim_steps(
+            denoise, p["x_t"], self.timesteps, self.schedule, self.diffusion.prediction, consistency
+        )
+
+    def _row_mask(self, padded_rows: int, rows: int, factor: int, first_row: int) -> torch.Tensor:
+        """Boolean ``(padded_rows,)`` mask of the measured rows among the first ``rows``."""
+        mask = torch.zeros(padded_rows, dtype=torch.bool, device=self.device)
+        mask[:rows] = torch.from_numpy(measured_rows(rows, factor, first_row)).to(self.device)
+        return mask

@@ -1,0 +1,153 @@
+"""How to restore a volume: one validated model of the restore options.
+
+The ``skelem restore`` command, the Python API (:func:`skelem.inference.restore.restore_volume`,
+:func:`~skelem.inference.restore.restore_to_file`) and the benchmark's method specs all build a
+:class:`RestoreOptions`. Its validators hold every rule that needs no model; the rules that need
+the model's noise schedule are :func:`check_sampling`, called once the model is known.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+from skelem.config.models import DiffusionConfig
+from skelem.errors import ConfigError
+
+NetworkMethod = Literal["skelem", "skeleton", "diffusion"]
+InterpolationMethod = Literal["cubic", "linear", "nearest"]
+Method = Literal[NetworkMethod, InterpolationMethod]
+Planes = Literal["both", "xz", "yz"]
+Fuse = Literal["end", "steps"]
+Normalize = Literal["model", "input"]
+OutputDtype = Literal["input", "float32"]
+
+METHODS: tuple[str, ...] = get_args(Method)
+NETWORK_METHODS: tuple[str, ...] = get_args(NetworkMethod)
+INTERPOLATION_METHODS: tuple[str, ...] = get_args(InterpolationMethod)
+
+# field: (its Literal's values, "Unknown <what> <value>; <hint>." for a value outside them)
+_CHOICES = {
+    "method": (METHODS, "method", "choose one of " + ", ".join(METHODS)),
+    "planes": (get_args(Planes), "planes", "choose one of " + ", ".join(get_args(Planes))),
+    "fuse": (get_args(Fuse), "fusion", "choose one of " + ", ".join(get_args(Fuse))),
+    "normalize": (get_args(Normalize), "normalisation", "use model or input"),
+    "dtype": (get_args(OutputDtype), "output dtype", "use input or float32"),
+}
+# "--<flag> must be at least 1." for a count below 1
+_AT_LEAST_ONE = {"samples": "--samples", "steps": "--steps", "batch_size": "--batch-size"}
+
+
+class RestoreOptions(BaseModel):
+    """How to restore; ``None`` values follow the model's config.
+
+    Parameters
+    ----------
+    method : {"skelem", "skeleton", "diffusion", "cubic", "linear", "nearest"}, optional
+        None: ``skelem`` when the model has a refiner, else ``skeleton``; ``cubic`` without a model.
+    samples : int
+        K > 1: the mean of K seeds (``seed``, ``seed + 1``, ...) and its per-voxel std.
+    steps, t0 : int, optional
+        Reverse diffusion steps and the start timestep of truncated sampling (skelem).
+    batch_size : int
+        Slices per network call at most.
+    block_shape : tuple of 3 int, optional
+        Output block ``(z, y, x)`` of tiled processing (default: by output size and kind).
+    planes : {"both", "xz", "yz"}
+        Restore along both cross-planes and fuse them, or along one only.
+    fuse : {"end", "steps"}
+        SkelEM with both planes: average the passes at the end, or after every sampling step.
+    seed : int
+        Seed of the coordinate-keyed noise.
+    use_prior, use_consistency, aligned : bool
+        Ablation switches: the measured residual prior, the measured rows enforced after every
+        step, the refiner after (True) or before (False) the alignment stage.
+    normalize : {"model", "input"}
+        The model's training intensity statistics, or the input's own percentiles.
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    dtype : {"input", "float32"}
+        Data type of a written output.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    method: Method | None = None
+    samples: int = 1
+    steps: int | None = None
+    t0: int | None = None
+    batch_size: int = 8
+    block_shape: tuple[int, int, int] | None = None
+    planes: Planes = "both"
+    fuse: Fuse = "end"
+    seed: int = 0
+    use_prior: bool = True
+    use_consistency: bool = True
+    aligned: bool = True
+    normalize: Normalize = "model"
+    device: str = "auto"
+    dtype: OutputDtype = "input"
+
+    @field_validator("method", "planes", "fuse", "normalize", "dtype", mode="before")
+    @classmethod
+    def _known(cls, value: object, info: ValidationInfo) -> object:
+        allowed, what, hint = _CHOICES[info.field_name]
+        if value is not None and value not in allowed:
+            raise ConfigError(f"Unknown {what} {value!r}; {hint}.")
+        return value
+
+    @field_validator("samples", "steps", "batch_size")
+    @classmethod
+    def _at_least_one(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and value < 1:
+            raise ConfigError(f"{_AT_LEAST_ONE[info.field_name]} must be at least 1.")
+        return value
+
+    @field_validator("block_shape")
+    @classmethod
+    def _block(cls, value: tuple[int, int, int] | None) -> tuple[int, int, int] | None:
+        if value is not None and min(value) < 1:
+            raise ConfigError(f"--block must be three positive numbers Z,Y,X, got {value}.")
+        return value
+
+    @property
+    def joint(self) -> bool:
+        """Both passes of SkelEM sampled jointly (``planes="both"`` and ``fuse="steps"``)."""
+        return self.method == "skelem" and self.planes == "both" and self.fuse == "steps"
+
+
+def check_sampling(options: RestoreOptions, method: str, diffusion: DiffusionConfig) -> None:
+    """Refuse ``steps``/``t0`` the model's noise schedule cannot follow, before any work.
+
+    Parameters
+    ----------
+    options : RestoreOptions
+        The requested options (``steps`` and ``t0`` are checked when given).
+    method : str
+        The method that will run (``options.method`` or the model's default).
+    diffusion : DiffusionConfig
+        The model's schedule and sampler defaults.
+
+    Raises
+    ------
+    ConfigError
+        With one sentence naming the flag.
+    """
+    steps, t0 = options.steps, options.t0
+    if steps is None and t0 is None:
+        return
+    if method == "diffusion" and steps is not None and steps > diffusion.timesteps:
+        raise ConfigError(
+            f"--steps {steps} exceeds the model's {diffusion.timesteps} diffusion timesteps."
+        )
+    if method != "skelem":
+        return
+    start = t0 if t0 is not None else diffusion.t0
+    if not 1 <= start < diffusion.timesteps:
+        raise ConfigError(
+            f"--t0 must be between 1 and {diffusion.timesteps - 1} for this model, got {start}."
+        )
+    count = steps if steps is not None else diffusion.steps
+    if count > start:
+        raise ConfigError(f"--steps ({count}) cannot exceed --t0 ({start}).")
