@@ -3,6 +3,10 @@
 Each stage writes a resumable checkpoint in ``MODEL_DIR/checkpoints`` while it runs and, when it
 finishes, its slim weights and an updated manifest. Running the same command again skips finished
 stages and continues an interrupted one from its last checkpoint.
+
+The stages are described once, in :data:`STAGE_SPECS` (which network each trains, which training
+section and seed offset it uses, how its step loss is made, where it checkpoints, what it needs),
+and :func:`train_model` runs them in one loop.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from skelem.config.models import ExperimentConfig, save_config
+from skelem.config.models import ExperimentConfig, NetworkConfig, TrainingConfig, save_config
 from skelem.data.normalize import PercentileNormalizer
 from skelem.data.pairs import PairSampler, pair_orientations
 from skelem.errors import ConfigError, ModelError
@@ -26,29 +32,182 @@ from skelem.models.artifact import MANIFEST, ModelArtifact, load_artifact
 from skelem.models.device import resolve_device
 from skelem.models.factory import build_diffusion_peer, build_refiner, build_skeleton, save_weights
 from skelem.training import stages as st
-from skelem.training.loop import train_stage
+from skelem.training.loop import StepLoss, train_stage
 
 log = logging.getLogger(__name__)
 
-STAGES = ("skeleton", "refiner", "alignment", "diffusion_peer")
+
+@dataclass
+class _Run:
+    """What the stages of one :func:`train_model` call share."""
+
+    volume: Volume
+    artifact: ModelArtifact
+    config: ExperimentConfig
+    device: torch.device
+    skeleton: torch.nn.Module | None = None  # the trained skeleton, loaded once when needed
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """How one training stage is run.
+
+    Parameters
+    ----------
+    name : str
+        Stage name, as in ``--stages`` and the manifest's ``stages``.
+    task : str
+        Progress-event task name.
+    training : str
+        The :class:`~skelem.config.models.ExperimentConfig` section with its training settings.
+    seed_offset : int
+        Added to that section's seed for the pair sampler (and a fresh network's initial weights).
+    network : str
+        The weights the stage writes (``ModelArtifact.weights_path(network)``).
+    make_network : callable
+        ``make_network(run, training)``: the network to train, on the run's device.
+    make_step : callable
+        ``make_step(run, sampler, training)``: the stage's ``step_loss(model, step)``.
+    checkpoint : str
+        File name of its resumable checkpoint in ``MODEL_DIR/checkpoints``.
+    patch_label : str
+        How the stage is named when its patches do not fit the volume.
+    needs_skeleton : bool
+        The trained skeleton must exist (it is loaded before the stage starts).
+    prerequisite : str, optional
+        Another stage that must already be trained in the model directory.
+    """
+
+    name: str
+    task: str
+    training: str
+    seed_offset: int
+    network: str
+    make_network: Callable[[_Run, TrainingConfig], torch.nn.Module]
+    make_step: Callable[[_Run, PairSampler, TrainingConfig], StepLoss]
+    checkpoint: str
+    patch_label: str
+    needs_skeleton: bool = True
+    prerequisite: str | None = None
+
+
+def _fresh(
+    builder: Callable[[NetworkConfig], torch.nn.Module], section: str, seed_offset: int
+) -> Callable[[_Run, TrainingConfig], torch.nn.Module]:
+    """A new network from ``config.<section>``, initialised from ``training.seed + seed_offset``."""
+
+    def make(run: _Run, training: TrainingConfig) -> torch.nn.Module:
+        torch.manual_seed(training.seed + seed_offset)
+        return builder(getattr(run.config, section)).to(run.device)
+
+    return make
+
+
+def _trainable_refiner(run: _Run, training: TrainingConfig) -> torch.nn.Module:
+    """The trained refiner to align; its weights before alignment are kept once."""
+    unaligned = run.artifact.weights_path("refiner_unaligned")
+    if not unaligned.exists():
+        shutil.copyfile(run.artifact.weights_path("refiner"), unaligned)
+    model = run.artifact.load_network("refiner", run.device)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
+
+
+def _skeleton_step(run: _Run, sampler: PairSampler, training: TrainingConfig) -> StepLoss:
+    return st.skeleton_step(sampler, run.config, run.device)
+
+
+def _refiner_step(run: _Run, sampler: PairSampler, training: TrainingConfig) -> StepLoss:
+    """Measures (or reads) the residual scale, records it in the artifact, then the step loss."""
+    scale = run.config.diffusion.residual_scale or st.residual_rms(
+        sampler, run.skeleton, run.config, run.device
+    )
+    run.artifact.residual_scale = scale
+    log.info("refiner residual scale %.4f", scale)
+    return st.refiner_step(sampler, run.skeleton, run.config, run.device, scale)
+
+
+def _peer_step(run: _Run, sampler: PairSampler, training: TrainingConfig) -> StepLoss:
+    return st.peer_step(sampler, run.config, run.device)
+
+
+def _alignment_step(run: _Run, sampler: PairSampler, training: TrainingConfig) -> StepLoss:
+    cross = _cross_sampler(run.volume, run.artifact, training.patch_size // 2)
+    return st.alignment_step(
+        sampler, cross, run.skeleton, run.config, run.device, run.artifact.residual_scale
+    )
+
+
+STAGE_SPECS: dict[str, StageSpec] = {
+    spec.name: spec
+    for spec in (
+        StageSpec(
+            "skeleton", "train-skeleton", "skeleton_training", 0, "skeleton",
+            _fresh(build_skeleton, "skeleton", 0), _skeleton_step, "skeleton.pt",
+            "skeleton training", needs_skeleton=False,
+        ),
+        StageSpec(
+            "refiner", "train-refiner", "refiner_training", 0, "refiner",
+            _fresh(build_refiner, "refiner", 0), _refiner_step, "refiner.pt",
+            "refiner training",
+        ),
+        StageSpec(
+            "alignment", "align-refiner", "alignment_training", 2, "refiner",
+            _trainable_refiner, _alignment_step, "alignment.pt",
+            "alignment", prerequisite="refiner",
+        ),
+        StageSpec(
+            "diffusion_peer", "train-diffusion-peer", "refiner_training", 1, "diffusion_peer",
+            _fresh(build_diffusion_peer, "diffusion_peer", 1), _peer_step, "diffusion_peer.pt",
+            "diffusion-peer training",
+        ),
+    )
+}
+"""Every stage, in the order they run."""
+
+STAGES = tuple(STAGE_SPECS)
 DEFAULT_STAGES = ("skeleton", "refiner", "alignment")
 
 
 def parse_stages(text: str) -> list[str]:
-    """``"skeleton,refiner"`` / ``"all"`` -> ordered stage names."""
+    """``"skeleton,refiner"`` / ``"all"`` -> ordered stage names.
+
+    Parameters
+    ----------
+    text : str
+        Comma-separated stage names (``-`` or ``_``), or ``all``.
+
+    Returns
+    -------
+    list of str
+        The named stages in the order they run.
+
+    Raises
+    ------
+    ConfigError
+        A name is not a stage, or none is given.
+    """
     if text.strip() == "all":
         return list(STAGES)
     names = [s.strip().replace("-", "_") for s in text.split(",") if s.strip()]
     unknown = [n for n in names if n not in STAGES]
     if unknown or not names:
-        raise ConfigError(f"Unknown stage {unknown[0] if unknown else text!r}; choose from {', '.join(STAGES)} or all.")
+        raise ConfigError(
+            f"Unknown stage {unknown[0] if unknown else text!r}; "
+            f"choose from {', '.join(STAGES)} or all."
+        )
     return [s for s in STAGES if s in names]
 
 
-def _pair_sampler(data, cfg: ExperimentConfig, normalizer: PercentileNormalizer, patch: int, seed: int) -> PairSampler:
+def _pair_sampler(
+    data, cfg: ExperimentConfig, normalizer: PercentileNormalizer, patch: int, seed: int
+) -> PairSampler:
     d = cfg.degradation
-    return PairSampler(data, d.factor, profile=d.profile, thickness=d.thickness, sigma=d.sigma,
-                       patch_size=patch, normalizer=normalizer, seed=seed)
+    return PairSampler(
+        data, d.factor, profile=d.profile, thickness=d.thickness, sigma=d.sigma,
+        patch_size=patch, normalizer=normalizer, seed=seed,
+    )
 
 
 def train_model(
@@ -61,105 +220,96 @@ def train_model(
     """Train the requested stages on ``volume`` (anisotropic, ``(Z, Y, X)``) into ``model_dir``.
 
     The skeleton is trained first and frozen; the refiner, peer and alignment stages need it.
-    Returns the model artifact. Raises :class:`ModelError` when ``model_dir`` holds a model made with
-    another configuration.
+
+    Parameters
+    ----------
+    volume : Volume
+        The anisotropic volume to learn from.
+    model_dir : str or Path
+        The model directory (created, or continued when it holds a model of the same config).
+    config : ExperimentConfig
+    stages : sequence of str
+        Stages to run (see :data:`STAGE_SPECS`); already trained ones are skipped.
+    progress : ProgressCallback
+        Receives the stages' progress events.
+
+    Returns
+    -------
+    ModelArtifact
+        The model directory's artifact, with the stages trained so far.
+
+    Raises
+    ------
+    ModelError
+        ``model_dir`` holds a model made with another configuration, or a needed network is missing.
+    ConfigError
+        A stage's prerequisite is not trained, or the volume is too small for its patches.
     """
     model_dir = Path(model_dir)
     validate_volume(volume, min_slices=3)
     _check_patches(volume, config, stages)
     device = resolve_device(config.device)
     artifact = _open_or_create(volume, model_dir, config)
-    config = artifact.config
+    run = _Run(volume, artifact, artifact.config, device)
     ckpt = model_dir / "checkpoints"
-    data = volume.data
     timings: dict = dict(artifact.provenance.get("training_seconds", {}))
 
-    def finish(stage: str, network: str | None, model: torch.nn.Module | None, seconds: float) -> None:
-        if model is not None and network is not None:
-            save_weights(model, artifact.weights_path(network))
-        if stage not in artifact.stages:
-            artifact.stages.append(stage)
-        timings[stage] = round(timings.get(stage, 0.0) + seconds, 2)
-        artifact.provenance["training_seconds"] = timings
-        artifact.save_manifest()
-
-    skeleton = None
     for stage in stages:
         if stage in artifact.stages:
             log.info("stage %s already trained in %s; skipping", stage, model_dir)
             continue
+        spec = STAGE_SPECS[stage]
         t0 = time.perf_counter()
-        if stage == "skeleton":
-            tc = config.skeleton_training
-            sampler = _pair_sampler(data, config, artifact.normalizer, tc.patch_size, tc.seed)
-            torch.manual_seed(tc.seed)
-            model = build_skeleton(config.skeleton).to(device)
-            ema = train_stage("train-skeleton", model, st.skeleton_step(sampler, config, device), tc, ckpt / "skeleton.pt", progress)
-            finish(stage, "skeleton", ema, time.perf_counter() - t0)
-            continue
-        skeleton = skeleton or artifact.load_network("skeleton", device)
-        if stage == "refiner":
-            tc = config.refiner_training
-            sampler = _pair_sampler(data, config, artifact.normalizer, tc.patch_size, tc.seed)
-            torch.manual_seed(tc.seed)
-            model = build_refiner(config.refiner).to(device)
-            scale = config.diffusion.residual_scale or st.residual_rms(sampler, skeleton, config, device)
-            artifact.residual_scale = scale
-            log.info("refiner residual scale %.4f", scale)
-            ema = train_stage("train-refiner", model, st.refiner_step(sampler, skeleton, config, device, scale), tc, ckpt / "refiner.pt", progress)
-            finish(stage, "refiner", ema, time.perf_counter() - t0)
-        elif stage == "diffusion_peer":
-            tc = config.refiner_training
-            sampler = _pair_sampler(data, config, artifact.normalizer, tc.patch_size, tc.seed + 1)
-            torch.manual_seed(tc.seed + 1)
-            model = build_diffusion_peer(config.diffusion_peer).to(device)
-            ema = train_stage("train-diffusion-peer", model, st.peer_step(sampler, config, device), tc, ckpt / "diffusion_peer.pt", progress)
-            finish(stage, "diffusion_peer", ema, time.perf_counter() - t0)
-        elif stage == "alignment":
-            if "refiner" not in artifact.stages:
-                raise ConfigError("The alignment stage needs a trained refiner; add 'refiner' to --stages.")
-            tc = config.alignment_training
-            sampler = _pair_sampler(data, config, artifact.normalizer, tc.patch_size, tc.seed + 2)
-            cross = _cross_sampler(volume, artifact, tc.patch_size // 2)
-            unaligned = artifact.weights_path("refiner_unaligned")
-            if not unaligned.exists():
-                shutil.copyfile(artifact.weights_path("refiner"), unaligned)
-            model = artifact.load_network("refiner", device)
-            for p in model.parameters():
-                p.requires_grad_(True)
-            ema = train_stage("align-refiner", model, st.alignment_step(sampler, cross, skeleton, config, device, artifact.residual_scale), tc, ckpt / "alignment.pt", progress)
-            finish(stage, "refiner", ema, time.perf_counter() - t0)
+        if spec.needs_skeleton and run.skeleton is None:
+            run.skeleton = artifact.load_network("skeleton", device)
+        if spec.prerequisite is not None and spec.prerequisite not in artifact.stages:
+            raise ConfigError(
+                f"The {spec.name} stage needs a trained {spec.prerequisite}; "
+                f"add '{spec.prerequisite}' to --stages."
+            )
+        tc = getattr(run.config, spec.training)
+        sampler = _pair_sampler(
+            volume.data, run.config, artifact.normalizer, tc.patch_size, tc.seed + spec.seed_offset
+        )
+        model = spec.make_network(run, tc)
+        step_loss = spec.make_step(run, sampler, tc)
+        ema = train_stage(spec.task, model, step_loss, tc, ckpt / spec.checkpoint, progress)
+        save_weights(ema, artifact.weights_path(spec.network))
+        if stage not in artifact.stages:
+            artifact.stages.append(stage)
+        timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - t0, 2)
+        artifact.provenance["training_seconds"] = timings
+        artifact.save_manifest()
     return artifact
 
 
 def _check_patches(volume: Volume, config: ExperimentConfig, stages) -> None:
     """Refuse, before anything is written, a volume too small for any requested stage's patches."""
     d = config.degradation
-    patches = {
-        "skeleton": ("skeleton training", config.skeleton_training.patch_size),
-        "refiner": ("refiner training", config.refiner_training.patch_size),
-        "diffusion_peer": ("diffusion-peer training", config.refiner_training.patch_size),
-        "alignment": ("alignment", config.alignment_training.patch_size),
-    }
     for stage in stages:
-        what, patch = patches[stage]
-        pair_orientations(volume.shape, d.factor, patch, d.profile, d.thickness, d.sigma, stage=what)
+        spec = STAGE_SPECS[stage]
+        patch = getattr(config, spec.training).patch_size
+        pair_orientations(
+            volume.shape, d.factor, patch, d.profile, d.thickness, d.sigma, stage=spec.patch_label
+        )
 
 
-def _cross_sampler(volume: Volume, artifact: ModelArtifact, size: int) -> st.CrossPlaneSampler | None:
+def _cross_sampler(
+    volume: Volume, artifact: ModelArtifact, size: int
+) -> st.CrossPlaneSampler | None:
     """The real volume, normalised, for the cross-plane cycles (a bounded central crop)."""
     z, y, x = volume.shape
     cy, cx = min(y, 256), min(x, 256)
     y0, x0 = (y - cy) // 2, (x - cx) // 2
     crop = np.asarray(volume.data[:, y0 : y0 + cy, x0 : x0 + cx])
     try:
-        return st.CrossPlaneSampler(artifact.normalizer.normalize(crop), artifact.factor, size, size)
+        normalized = artifact.normalizer.normalize(crop)
+        return st.CrossPlaneSampler(normalized, artifact.factor, size, size)
     except ValueError:
         log.warning("volume too small for the cross-plane alignment cycles; using XY cycles only")
         return None
-
-
 def _open_or_create(volume: Volume, model_dir: Path, config: ExperimentConfig) -> ModelArtifact:
+    """The model directory's artifact: continued when it holds this config's model, else new."""
     if (model_dir / MANIFEST).exists():
         artifact = load_artifact(model_dir)
         if artifact.config.model_dump() != config.model_dump():
@@ -169,12 +319,18 @@ def _open_or_create(volume: Volume, model_dir: Path, config: ExperimentConfig) -
             )
         return artifact
     if model_dir.exists() and any(p for p in model_dir.iterdir() if p.name != "checkpoints"):
-        raise ModelError(f"{model_dir} exists and is not a SkelEM model directory; choose an empty or new directory.")
+        raise ModelError(
+            f"{model_dir} exists and is not a SkelEM model directory; "
+            "choose an empty or new directory."
+        )
     normalizer = PercentileNormalizer.fit(volume.data, percentiles=config.percentiles)
     artifact = ModelArtifact(
         model_dir, config, normalizer, [],
-        {"trained_on": volume.source, "shape": list(volume.shape), "voxel_size": volume.voxel_size,
-         "unit": volume.unit, "created": time.strftime("%Y-%m-%dT%H:%M:%S")},
+        {
+            "trained_on": volume.source, "shape": list(volume.shape),
+            "voxel_size": volume.voxel_size, "unit": volume.unit,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
     )
     artifact.save_manifest()
     save_config(config, model_dir / "config.json")
