@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from skelem.atomic import write_text_atomic
 from skelem.errors import ConfigError
 
 CONFIG_VERSION = 1
@@ -243,11 +244,16 @@ def build_config(data: dict | None = None, **overrides: object) -> ExperimentCon
 
 
 def save_config(config: ExperimentConfig, path: str | Path) -> None:
-    """Write the config as JSON (atomically)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(config.model_dump(mode="json"), indent=2))
-    tmp.replace(path)
+    """Write the config as JSON, atomically (:func:`skelem.atomic.write_text_atomic`).
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The configuration to save.
+    path : str or Path
+        Destination file; replaced when it exists.
+    """
+    write_text_atomic(path, json.dumps(config.model_dump(mode="json"), indent=2))
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
