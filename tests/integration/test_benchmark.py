@@ -12,12 +12,14 @@ from skelem.errors import InputError
 from skelem.evaluation.benchmark import (
     BenchmarkSpec,
     Budget,
+    Case,
     Dataset,
     run_benchmark,
     simulate_acquisition,
 )
 from skelem.evaluation.evaluate import evaluate_volumes
 from skelem.evaluation.membrane import load_membrane_predictor
+from skelem.evaluation.report import write_report
 from skelem.io import open_volume, write_volume
 
 from .helpers import single_thread
@@ -81,6 +83,11 @@ def test_benchmark_writes_report_results_and_figures(phantom_files, tmp_path) ->
     assert cases["paired"]["methods"]["cubic"]["psnr"] == pytest.approx(methods["cubic"]["psnr"])
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| skelem |" in report and "phantom x4" in report and "XY stripe index" in report
+    # the paired case says it restored a real acquisition, the simulated one that it simulated
+    assert cases["paired"]["acquisition"] == "paired" and cases["phantom"]["acquisition"] == "simulated"
+    phantom_text, paired_text = report.split("## phantom x4")[1].split("## paired x4")
+    assert "every s-th slice" in phantom_text and "every s-th slice" not in paired_text
+    assert "Acquisition: paired, a real anisotropic acquisition" in paired_text
     for fig in cases["phantom"]["figures"].values():
         assert (tmp_path / "report" / fig).stat().st_size > 1000
     assert "phantom x4 PSNR" in summary
@@ -90,6 +97,26 @@ def test_benchmark_writes_report_results_and_figures(phantom_files, tmp_path) ->
     result = evaluate_volumes(str(restored), str(phantom_files / "iso.tif"), labels=str(phantom_files / "labels.tif"),
                               membrane=load_membrane_predictor(tmp_path / "report" / "membrane"))
     assert result["psnr"] == float("inf") and 0.0 <= result["adapted_rand"] <= 1.0
+
+
+def _case_result(case: Case) -> dict:
+    return {"dataset": case.name, "factor": case.factor, **case.description(), "eval_shape": [9, 8, 8],
+            "data_range": 255.0, "training_seconds": {}, "methods": {"cubic": {"group": "baseline"}}}
+
+
+def test_report_says_a_paired_case_is_a_real_acquisition_not_a_simulation(tmp_path) -> None:
+    volume = np.zeros((9, 8, 8), np.uint8)
+    simulated = Case("sim", volume[::4], volume, (0.04, 0.01, 0.01), 4)
+    paired = Case("fib", volume[::4], volume, (0.04, 0.01, 0.01), 4, paired=True)
+    meta = {"started": "t0", "finished": "t1", "machine": "cpu", "budget": {}}
+    report = write_report(tmp_path, meta, [_case_result(simulated), _case_result(paired)]).read_text()
+    sim_text, paired_text = report.split("## sim x4")[1].split("## fib x4")
+    assert "Degradation: every s-th slice" in sim_text
+    assert paired_text.startswith(" (paired acquisition)")
+    assert "Acquisition: paired, a real anisotropic acquisition" in paired_text
+    assert "simulated, every s-th slice" not in paired_text and "every s-th slice" not in paired_text
+    assert "co-registered isotropic reference" in paired_text
+    assert "Paired cases skip the simulation" in report
 
 
 def test_benchmark_refuses_missing_data_before_creating_anything(tmp_path) -> None:

@@ -5,6 +5,10 @@ train SkelEM (skeleton, refiner, alignment) and the pure-diffusion peer on the *
 only*, restore with every method, evaluate against the isotropic original, and write
 ``report.md``, ``results.json`` and pictures. A paired entry replaces the simulation with a real
 anisotropic acquisition and a co-registered isotropic reference.
+
+One case (a dataset at one factor, :class:`Case`) runs in four steps: :func:`train_case`,
+:func:`restore_timed` per method, :func:`score_restoration` (plus :func:`crossplane_disagreement`
+and the segmentation scores), and :func:`case_figures`.
 """
 
 from __future__ import annotations
@@ -14,23 +18,45 @@ import logging
 import platform
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from skelem.atomic import write_text_atomic
 from skelem.config.models import ExperimentConfig, build_config
 from skelem.data.degradation import degrade
+from skelem.data.interpolation import METHODS as INTERPOLATION_METHODS
 from skelem.errors import ConfigError, InputError, OutputExistsError
-from skelem.evaluation.evaluate import reference_free_resolution
 from skelem.evaluation.methods import MethodSpec, benchmark_methods
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
+from skelem.grid import restored_length
 from skelem.inference.restore import restore_volume
 from skelem.io import Volume, open_volume
+from skelem.metrics import (
+    crop_border,
+    evaluate_arrays,
+    pass_disagreement,
+    reference_data_range,
+    reference_free_resolution,
+    segmentation_scores,
+    stripe_index,
+)
 from skelem.training.pipeline import STAGES, train_model
 
+if TYPE_CHECKING:  # pragma: no cover
+    from skelem.evaluation.membrane import MembranePredictor
+    from skelem.models.artifact import ModelArtifact
+
 log = logging.getLogger(__name__)
+
+#: Voxels left out at the lateral borders (and at every border for the full-reference scores).
+EVAL_BORDER = 8
+#: The headline methods: drawn in the orthoviews and Z spectra, quoted in the summary.
+HEADLINE_METHODS = ("cubic", "skeleton", "diffusion-50", "skelem")
 
 
 @dataclass
@@ -55,16 +81,37 @@ class Budget:
 
     @classmethod
     def quick(cls) -> Budget:
+        """The budget of ``--quick`` and of ``skelem demo`` (minutes on a 2-core CPU).
+
+        Returns
+        -------
+        Budget
+        """
         return cls(skeleton_iterations=300, refiner_iterations=300, alignment_iterations=30,
                    patch_size=64, batch_size=8, membrane_iterations=200, eval_lateral=96,
                    step_sweep=(1, 2, 10), t0_sweep=(100,), ablations=True)
 
     def config(self, factor: int, profile: dict | None = None) -> ExperimentConfig:
+        """The experiment configuration that trains a case at ``factor`` with this budget.
+
+        Parameters
+        ----------
+        factor : int
+            Anisotropy factor ``s``.
+        profile : dict, optional
+            Extra degradation settings (slice profile, thickness, sigma).
+
+        Returns
+        -------
+        ExperimentConfig
+        """
         train = {"patch_size": self.patch_size, "batch_size": self.batch_size}
         return build_config({
             "degradation": {"factor": factor, **(profile or {})},
-            "skeleton_training": {**train, "iterations": self.skeleton_iterations, "checkpoint_every": 100},
-            "refiner_training": {**train, "iterations": self.refiner_iterations, "learning_rate": 1e-3, "checkpoint_every": 100},
+            "skeleton_training": {**train, "iterations": self.skeleton_iterations,
+                                  "checkpoint_every": 100},
+            "refiner_training": {**train, "iterations": self.refiner_iterations,
+                                 "learning_rate": 1e-3, "checkpoint_every": 100},
             "alignment_training": {"iterations": self.alignment_iterations, "batch_size": 4,
                                    "patch_size": min(64, self.patch_size),
                                    "learning_rate": 2e-4, "checkpoint_every": 20},
@@ -78,23 +125,67 @@ class Dataset:
     name: str
     reference: Path
     labels: Path | None = None
-    acquired: Path | None = None  # paired: a real anisotropic acquisition co-registered to reference
+    #: paired: a real anisotropic acquisition co-registered to ``reference``
+    acquired: Path | None = None
     crop: tuple[slice, slice, slice] | None = None
 
 
 @dataclass
 class BenchmarkSpec:
+    """What a benchmark run measures: datasets, factors, budget, membrane model, output folder."""
+
     report_dir: Path
     datasets: list[Dataset]
     factors: list[int]
     budget: Budget = field(default_factory=Budget)
     membrane_train: tuple[Path, Path] | None = None
-    membrane_crop: tuple[slice, slice, slice] | None = None  # region of membrane_train to learn from
+    #: region of ``membrane_train`` to learn from
+    membrane_crop: tuple[slice, slice, slice] | None = None
     overwrite: bool = False
     seed: int = 0
 
     @classmethod
-    def from_cli(cls, report_dir, data, factors, quick, labels, membrane_train, paired, overwrite) -> BenchmarkSpec:
+    def from_cli(
+        cls,
+        report_dir: str | Path,
+        data: list[str],
+        factors: str,
+        quick: bool,
+        labels: str | None,
+        membrane_train: str | None,
+        paired: str | None,
+        overwrite: bool,
+    ) -> BenchmarkSpec:
+        """Build a spec from the options of ``skelem benchmark``.
+
+        Parameters
+        ----------
+        report_dir : str or Path
+            Folder of the report.
+        data : list of str
+            Isotropic volumes (``--data``); the embedded sample when empty and not paired.
+        factors : str
+            Comma-separated integer factors, e.g. ``"4,8"``.
+        quick : bool
+            Use :meth:`Budget.quick`.
+        labels : str, optional
+            Instance labels of the one ``--data`` volume.
+        membrane_train : str, optional
+            ``VOL,LABELS`` to train the membrane predictor on.
+        paired : str, optional
+            ``ANISO,ISO``: a real anisotropic acquisition and its isotropic reference.
+        overwrite : bool
+            Replace an existing report.
+
+        Returns
+        -------
+        BenchmarkSpec
+
+        Raises
+        ------
+        ConfigError
+            When an option is malformed.
+        """
         from skelem.config.models import check_factor
         from skelem.sample_data import sample_path
 
@@ -114,7 +205,8 @@ class BenchmarkSpec:
         if paired:
             parts = paired.split(",")
             if len(parts) != 2:
-                raise ConfigError("--paired takes ANISO,ISO: the anisotropic acquisition and the isotropic reference.")
+                raise ConfigError("--paired takes ANISO,ISO: the anisotropic acquisition and the "
+                                  "isotropic reference.")
             datasets.append(Dataset("paired", Path(parts[1]), acquired=Path(parts[0])))
         if not datasets:
             datasets = [Dataset("sample", sample_path())]
@@ -124,7 +216,82 @@ class BenchmarkSpec:
             if len(parts) != 2:
                 raise ConfigError("--membrane-train takes VOL,LABELS.")
             mt = (Path(parts[0]), Path(parts[1]))
-        return cls(Path(report_dir), datasets, factor_list, Budget.quick() if quick else Budget(), mt, overwrite)
+        budget = Budget.quick() if quick else Budget()
+        return cls(Path(report_dir), datasets, factor_list, budget, mt, overwrite)
+
+
+@dataclass
+class Case:
+    """One benchmark case: a dataset at one anisotropy factor.
+
+    Parameters
+    ----------
+    name : str
+        Dataset name (report heading, model folder ``models/{name}_x{factor}``).
+    acquired : np.ndarray
+        The anisotropic input ``(Za, Y, X)`` the learned methods train on.
+    gt : np.ndarray
+        The isotropic reference on the restored grid, ``(s*(Za-1)+1, Y, X)``.
+    voxel_size : tuple of float
+        Voxel size ``(z, y, x)`` of ``acquired``, micrometres.
+    factor : int
+        Anisotropy factor ``s``.
+    paired : bool
+        True when ``acquired`` is a real anisotropic acquisition co-registered to ``gt``; False
+        when it was simulated from ``gt`` (every s-th slice).
+    labels : np.ndarray, optional
+        Instance labels on the reference's grid (at least ``gt``'s slices), for segmentation.
+    """
+
+    name: str
+    acquired: np.ndarray
+    gt: np.ndarray
+    voxel_size: tuple[float, float, float]
+    factor: int
+    paired: bool = False
+    labels: np.ndarray | None = None
+
+    @property
+    def acquisition(self) -> str:
+        """``"paired"`` (a real acquisition) or ``"simulated"`` (every s-th slice)."""
+        return "paired" if self.paired else "simulated"
+
+    def description(self) -> dict[str, str]:
+        """The ``acquisition``, ``degradation`` and ``ground_truth`` entries of the case's result.
+
+        Returns
+        -------
+        dict of str to str
+        """
+        if self.paired:
+            return {"acquisition": "paired",
+                    "degradation": "none simulated: a real anisotropic acquisition (paired)",
+                    "ground_truth": "co-registered isotropic reference (cropped to the restored "
+                                    "grid)"}
+        return {"acquisition": "simulated", "degradation": "every s-th slice, slice profile none",
+                "ground_truth": "isotropic original (cropped to the restored grid)"}
+
+
+@dataclass
+class EvaluationCrop:
+    """The central lateral crop a case is restored and scored on.
+
+    Parameters
+    ----------
+    input : Volume
+        The acquired crop ``(Za, y, x)``, restored by every method.
+    reference : np.ndarray
+        The reference crop ``(s*(Za-1)+1, y, x)``, float32.
+    labels : np.ndarray, optional
+        The labels crop, same shape as ``reference``.
+    data_range : float
+        Intensity span of the reference (:func:`skelem.metrics.reference_data_range`).
+    """
+
+    input: Volume
+    reference: np.ndarray
+    labels: np.ndarray | None
+    data_range: float
 
 
 def _load(path: Path, crop=None) -> tuple[np.ndarray, Volume]:
@@ -133,15 +300,35 @@ def _load(path: Path, crop=None) -> tuple[np.ndarray, Volume]:
     return np.asarray(data), vol
 
 
-def simulate_acquisition(reference: np.ndarray, factor: int, profile: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(acquired, ground_truth)``: every ``factor``-th slice (after the slice profile) and the
-    reference cropped to the restored grid ``factor*(Z_acquired-1)+1`` slices."""
+def simulate_acquisition(
+    reference: np.ndarray, factor: int, profile: dict | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate an anisotropic acquisition of an isotropic volume.
+
+    Parameters
+    ----------
+    reference : np.ndarray
+        Isotropic volume ``(Z, Y, X)``, any dtype.
+    factor : int
+        Anisotropy factor ``s``: every s-th slice is kept.
+    profile : dict, optional
+        Slice profile (``profile``, ``thickness``, ``sigma``) applied before subsampling.
+
+    Returns
+    -------
+    acquired : np.ndarray
+        ``(Za, Y, X)`` in the reference's dtype (rounded and clipped for integer dtypes).
+    ground_truth : np.ndarray
+        The reference cropped to the restored grid, ``s*(Za-1)+1`` slices.
+    """
     p = profile or {}
-    acquired = degrade(reference.astype(np.float32), factor, axis=0, profile=p.get("profile", "none"),
-                       thickness=p.get("thickness"), sigma=p.get("sigma"))
-    gt = reference[: factor * (acquired.shape[0] - 1) + 1]
+    acquired = degrade(reference.astype(np.float32), factor, axis=0,
+                       profile=p.get("profile", "none"), thickness=p.get("thickness"),
+                       sigma=p.get("sigma"))
+    gt = reference[: restored_length(acquired.shape[0], factor)]
     if reference.dtype.kind in "ui":
-        acquired = np.clip(np.round(acquired), np.iinfo(reference.dtype).min, np.iinfo(reference.dtype).max)
+        info = np.iinfo(reference.dtype)
+        acquired = np.clip(np.round(acquired), info.min, info.max)
     return acquired.astype(reference.dtype), gt
 
 
@@ -150,116 +337,353 @@ def _lateral_crop(shape: tuple[int, ...], size: int | None) -> tuple[slice, slic
         return (slice(None),) * 3
     y, x = shape[1:]
     cy, cx = min(size, y), min(size, x)
-    return (slice(None), slice((y - cy) // 2, (y - cy) // 2 + cy), slice((x - cx) // 2, (x - cx) // 2 + cx))
+    return (slice(None), slice((y - cy) // 2, (y - cy) // 2 + cy),
+            slice((x - cx) // 2, (x - cx) // 2 + cx))
+
+
+def train_case(
+    case: Case, spec: BenchmarkSpec, progress: ProgressCallback = no_progress
+) -> tuple[ModelArtifact, float]:
+    """Train every stage on the case's anisotropic input only.
+
+    Parameters
+    ----------
+    case : Case
+        The case; its models go to ``{report_dir}/models/{name}_x{factor}``.
+    spec : BenchmarkSpec
+        Budget and report folder.
+    progress : ProgressCallback
+        Receives the training events.
+
+    Returns
+    -------
+    artifact : ModelArtifact
+        The trained model.
+    seconds : float
+        Wall-clock training time.
+    """
+    case_dir = spec.report_dir / "models" / f"{case.name}_x{case.factor}"
+    cfg = spec.budget.config(case.factor)
+    vol = Volume(case.acquired, case.voxel_size, "micrometer",
+                 f"{case.name} ({case.acquisition} x{case.factor})")
+    t0 = time.perf_counter()
+    artifact = train_model(vol, case_dir, cfg, list(STAGES), progress)
+    return artifact, time.perf_counter() - t0
+
+
+def evaluation_crop(case: Case, lateral: int | None) -> EvaluationCrop:
+    """The central ``lateral`` x ``lateral`` crop of a case (all of it for ``None``).
+
+    Parameters
+    ----------
+    case : Case
+        The case to crop.
+    lateral : int, optional
+        Side of the crop in voxels.
+
+    Returns
+    -------
+    EvaluationCrop
+    """
+    crop = _lateral_crop(case.acquired.shape, lateral)
+    labels = case.labels[: case.gt.shape[0]][crop] if case.labels is not None else None
+    return EvaluationCrop(
+        Volume(np.ascontiguousarray(case.acquired[crop]), case.voxel_size, "micrometer", case.name),
+        case.gt[crop].astype(np.float32), labels, reference_data_range(case.gt),
+    )
+
+
+def restore_timed(
+    eval_in: Volume, artifact: ModelArtifact, factor: int, m: MethodSpec, spec: BenchmarkSpec
+) -> tuple[np.ndarray, float, int]:
+    """Restore ``eval_in`` with one method and time it.
+
+    The learned headline methods (not ablations) are run up to ``budget.timing_repeats`` times
+    while a run takes less than ``budget.timing_repeat_below`` seconds, each from
+    ``torch.manual_seed(spec.seed)``; the fastest run counts.
+
+    Parameters
+    ----------
+    eval_in : Volume
+        The acquired crop.
+    artifact : ModelArtifact
+        The case's trained model (unused by interpolation).
+    factor : int
+        Anisotropy factor.
+    m : MethodSpec
+        The method.
+    spec : BenchmarkSpec
+        Seed and timing budget.
+
+    Returns
+    -------
+    restored : np.ndarray
+        float32 ``(s*(Za-1)+1, y, x)`` in input intensity units.
+    seconds : float
+        Wall-clock seconds of the fastest run.
+    runs : int
+        Number of runs timed.
+    """
+    budget = spec.budget
+    torch.manual_seed(spec.seed)
+    t = time.perf_counter()
+    learned = m.method not in INTERPOLATION_METHODS
+    pred = restore_volume(eval_in, artifact if learned else None, factor, m.options(spec.seed), input_units=True)
+    seconds = time.perf_counter() - t
+    runs = 1
+    while (learned and m.group != "ablation" and runs < budget.timing_repeats
+           and seconds < budget.timing_repeat_below):
+        torch.manual_seed(spec.seed)
+        t = time.perf_counter()
+        restore_volume(eval_in, artifact, factor, m.options(spec.seed), input_units=True)
+        seconds, runs = min(seconds, time.perf_counter() - t), runs + 1
+    return pred, seconds, runs
+
+
+def score_restoration(pred: np.ndarray, evaluation: EvaluationCrop, factor: int) -> dict:
+    """Full-reference, reference-free and stripe scores of one restoration.
+
+    Parameters
+    ----------
+    pred : np.ndarray
+        The restored crop ``(s*(Za-1)+1, y, x)``.
+    evaluation : EvaluationCrop
+        Reference, acquired crop and data range.
+    factor : int
+        Anisotropy factor.
+
+    Returns
+    -------
+    dict of str to float
+        :func:`skelem.metrics.evaluate_arrays` (border 8), the self-FSC resolutions and
+        ``stripe_index``.
+    """
+    eval_gt = evaluation.reference
+    scores = evaluate_arrays(pred, eval_gt, data_range=evaluation.data_range, border=EVAL_BORDER,
+                             factor=factor, acquired=evaluation.input.data.astype(np.float32))
+    scores.update(reference_free_resolution(pred))
+    lateral = (0, EVAL_BORDER, EVAL_BORDER)
+    scores["stripe_index"] = stripe_index(crop_border(pred, lateral), crop_border(eval_gt, lateral),
+                                          factor)
+    return scores
+
+
+def crossplane_disagreement(
+    eval_in: Volume, artifact: ModelArtifact, factor: int, m: MethodSpec, spec: BenchmarkSpec
+) -> float:
+    """RMS difference of the XZ-only and YZ-only restorations between measured rows.
+
+    Parameters
+    ----------
+    eval_in : Volume
+        The acquired crop.
+    artifact : ModelArtifact
+        The case's trained model.
+    factor : int
+        Anisotropy factor.
+    m : MethodSpec
+        The method, restored once per plane.
+    spec : BenchmarkSpec
+        Seed.
+
+    Returns
+    -------
+    float
+        :func:`skelem.metrics.pass_disagreement` on the lateral crop (intensity units).
+    """
+    xz, yz = (restore_volume(eval_in, artifact, factor, m.options(spec.seed, planes), input_units=True)
+              for planes in ("xz", "yz"))
+    lateral = (0, EVAL_BORDER, EVAL_BORDER)
+    return pass_disagreement(crop_border(xz, lateral), crop_border(yz, lateral), factor)
 
 
 def run_case(
-    name: str,
-    acquired: np.ndarray,
-    gt: np.ndarray,
-    voxel_size: tuple[float, float, float],
-    factor: int,
+    case: Case,
     spec: BenchmarkSpec,
     progress: ProgressCallback = no_progress,
-    labels: np.ndarray | None = None,
-    membrane=None,
+    membrane: MembranePredictor | None = None,
     methods: list[MethodSpec] | None = None,
 ) -> dict:
-    """Train on ``acquired``, restore with each method on the evaluation crop, evaluate against ``gt``."""
-    from skelem.metrics import crop_border, evaluate_arrays, pass_disagreement, stripe_index
+    """Train on the case's acquisition, restore with each method, score, draw.
 
+    Parameters
+    ----------
+    case : Case
+        The dataset at one factor.
+    spec : BenchmarkSpec
+        Budget, seed and report folder.
+    progress : ProgressCallback
+        Receives training and per-method events.
+    membrane : MembranePredictor, optional
+        With ``case.labels``: adds segmentation scores.
+    methods : list of MethodSpec, optional
+        Default :func:`benchmark_methods` of the budget.
+
+    Returns
+    -------
+    dict
+        The case's result (``results.json`` entry): description, shapes, training times and
+        one row of scores per method; ``figures`` holds the pictures' paths.
+    """
     budget = spec.budget
-    case_dir = spec.report_dir / "models" / f"{name}_x{factor}"
-    cfg = budget.config(factor)
-    vol = Volume(acquired, voxel_size, "micrometer", f"{name} (simulated x{factor})")
-    t0 = time.perf_counter()
-    artifact = train_model(vol, case_dir, cfg, list(STAGES), progress)
-    train_wall = time.perf_counter() - t0
-    crop = _lateral_crop(acquired.shape, budget.eval_lateral)
-    eval_in = Volume(np.ascontiguousarray(acquired[crop]), voxel_size, "micrometer", name)
-    eval_gt = gt[crop].astype(np.float32)
-    data_range = float(np.iinfo(gt.dtype).max) if gt.dtype.kind in "ui" else float(gt.max() - gt.min())
+    artifact, train_wall = train_case(case, spec, progress)
+    evaluation = evaluation_crop(case, budget.eval_lateral)
     methods = methods or benchmark_methods(budget.ablations, budget.step_sweep, budget.t0_sweep)
     rows, outputs = {}, {}
     for i, m in enumerate(methods, 1):
-        torch.manual_seed(spec.seed)
-        t = time.perf_counter()
-        learned = m.method not in ("nearest", "linear", "cubic")
-        pred = restore_volume(eval_in, artifact if learned else None, factor, m.options(spec.seed), input_units=True)
-        seconds = time.perf_counter() - t
-        runs = 1
-        while learned and m.group != "ablation" and runs < budget.timing_repeats and seconds < budget.timing_repeat_below:
-            torch.manual_seed(spec.seed)
-            t = time.perf_counter()
-            restore_volume(eval_in, artifact, factor, m.options(spec.seed), input_units=True)
-            seconds, runs = min(seconds, time.perf_counter() - t), runs + 1
-        scores = evaluate_arrays(pred, eval_gt, data_range=data_range, border=8, factor=factor,
-                                 acquired=eval_in.data.astype(np.float32))
-        scores.update(reference_free_resolution(pred))
-        scores["stripe_index"] = stripe_index(crop_border(pred, (0, 8, 8)), crop_border(eval_gt, (0, 8, 8)), factor)
+        pred, seconds, runs = restore_timed(evaluation.input, artifact, case.factor, m, spec)
+        scores = score_restoration(pred, evaluation, case.factor)
         if m.crossplane:
-            xz, yz = (restore_volume(eval_in, artifact, factor, m.options(spec.seed, planes), input_units=True)
-                      for planes in ("xz", "yz"))
-            scores["pass_disagreement"] = pass_disagreement(crop_border(xz, (0, 8, 8)), crop_border(yz, (0, 8, 8)), factor)
+            scores["pass_disagreement"] = crossplane_disagreement(
+                evaluation.input, artifact, case.factor, m, spec)
         scores["seconds"] = seconds
         scores["timing_runs"] = runs
         scores["voxels_per_second"] = float(pred.size / max(seconds, 1e-9))
-        if membrane is not None and labels is not None:
-            scores.update(segmentation_scores(membrane, pred, labels[: gt.shape[0]][crop]))
+        if membrane is not None and evaluation.labels is not None:
+            scores.update(segmentation_scores(membrane.predict(pred), evaluation.labels))
         rows[m.name] = {"group": m.group, **scores}
         if m.group != "ablation":
             outputs[m.name] = pred
-        progress(ProgressEvent(f"evaluate {name} x{factor}", i, len(methods), {"psnr": float(scores.get("psnr", 0.0))}))
+        progress(ProgressEvent(f"evaluate {case.name} x{case.factor}", i, len(methods),
+                               {"psnr": float(scores.get("psnr", 0.0))}))
     ref_time = rows.get("skeleton", {}).get("seconds")
     for row in rows.values():
         row["time_ratio_to_skeleton"] = row["seconds"] / ref_time if ref_time else None
     result = {
-        "dataset": name, "factor": factor, "degradation": "every s-th slice, slice profile none",
-        "ground_truth": "isotropic original (cropped to the restored grid)",
-        "eval_shape": list(eval_gt.shape), "data_range": data_range,
+        "dataset": case.name, "factor": case.factor, **case.description(),
+        "eval_shape": list(evaluation.reference.shape), "data_range": evaluation.data_range,
         "training_seconds": artifact.provenance.get("training_seconds", {}),
         "training_wall_seconds": train_wall, "methods": rows,
     }
-    _case_figures(spec.report_dir, name, factor, eval_gt, eval_in.data, outputs, result)
+    result["figures"] = case_figures(spec.report_dir, f"{case.name}_x{case.factor}", case.factor,
+                                     evaluation.reference, evaluation.input.data, outputs,
+                                     result["methods"])
     return result
 
 
-def segmentation_scores(membrane, pred: np.ndarray, labels: np.ndarray) -> dict:
-    """Membrane map -> watershed -> VI (split, merge) and adapted Rand error against ``labels``."""
-    from skelem.metrics import adapted_rand_error, membrane_watershed, variation_of_information
+def case_figures(
+    report_dir: Path,
+    tag: str,
+    factor: int,
+    gt: np.ndarray,
+    acquired: np.ndarray,
+    outputs: dict[str, np.ndarray],
+    rows: dict[str, dict],
+) -> dict[str, str]:
+    """Draw a case's orthoviews, FRC curves, Z spectra and fidelity-perception plane.
 
-    prob = membrane.predict(pred)
-    seg = membrane_watershed(prob)
-    split, merge = variation_of_information(seg, labels)
-    return {"vi_split": float(split), "vi_merge": float(merge), "vi": float(split + merge),
-            "adapted_rand": float(adapted_rand_error(seg, labels))}
+    Parameters
+    ----------
+    report_dir : Path
+        The report folder; pictures go to ``figures/{tag}_*.png``.
+    tag : str
+        ``{dataset}_x{factor}``.
+    factor : int
+        Anisotropy factor (the input is drawn stretched by it).
+    gt, acquired : np.ndarray
+        Reference crop and acquired crop.
+    outputs : dict of str to np.ndarray
+        Restorations by method name.
+    rows : dict of str to dict
+        Scores by method name (``kid`` and ``psnr`` are plotted).
 
-
-def _case_figures(report_dir: Path, name: str, factor: int, gt, acquired, outputs: dict, result: dict) -> None:
+    Returns
+    -------
+    dict of str to str
+        Path of each picture relative to ``report_dir``.
+    """
     from skelem.metrics import frc_z, z_power_spectrum
     from skelem.viz.figures import curves, fidelity_perception_plane, orthoviews
 
     fig_dir = report_dir / "figures"
-    tag = f"{name}_x{factor}"
     views = {"reference": gt, f"input x{factor}": acquired.astype(np.float32)}
-    views.update({k: v for k, v in outputs.items() if k in ("cubic", "skeleton", "diffusion-50", "skelem")})
-    result["figures"] = {"orthoviews": str(orthoviews(views, fig_dir / f"{tag}_orthoviews.png",
-                                                      voxel_aspect={f"input x{factor}": float(factor)}).relative_to(report_dir))}
-    frc = {k: (c.freqs, c.values) for k, c in ((k, frc_z(v, gt)) for k, v in outputs.items() if k != "nearest")}
-    result["figures"]["frc"] = str(curves(frc, fig_dir / f"{tag}_frc_z.png", "spatial frequency (cycles/voxel)",
-                                          "FRC with reference (XZ/YZ)", f"{tag}: Fourier ring correlation", hline=1 / 7).relative_to(report_dir))
+    views.update({k: v for k, v in outputs.items() if k in HEADLINE_METHODS})
+    figures = {"orthoviews": orthoviews(views, fig_dir / f"{tag}_orthoviews.png",
+                                        voxel_aspect={f"input x{factor}": float(factor)})}
+    frc = {k: (c.freqs, c.values)
+           for k, c in ((k, frc_z(v, gt)) for k, v in outputs.items() if k != "nearest")}
+    figures["frc"] = curves(frc, fig_dir / f"{tag}_frc_z.png", "spatial frequency (cycles/voxel)",
+                            "FRC with reference (XZ/YZ)", f"{tag}: Fourier ring correlation",
+                            hline=1 / 7)
     spectra = {"reference": z_power_spectrum(gt)}
-    spectra.update({k: z_power_spectrum(v) for k, v in outputs.items() if k in ("cubic", "skeleton", "diffusion-50", "skelem")})
-    result["figures"]["z_spectrum"] = str(curves(spectra, fig_dir / f"{tag}_z_spectrum.png", "frequency along Z (cycles/voxel)",
-                                                 "power", f"{tag}: Z power spectrum", logy=True).relative_to(report_dir))
-    points = {k: (r["kid"], r["psnr"]) for k, r in result["methods"].items() if "kid" in r and np.isfinite(r["psnr"])}
-    result["figures"]["fidelity_perception"] = str(fidelity_perception_plane(
-        points, fig_dir / f"{tag}_fidelity_perception.png", xlabel="KID on fixed texture features (lower is better)",
-        title=f"{tag}: fidelity vs perception").relative_to(report_dir))
+    spectra.update({k: z_power_spectrum(v) for k, v in outputs.items() if k in HEADLINE_METHODS})
+    figures["z_spectrum"] = curves(spectra, fig_dir / f"{tag}_z_spectrum.png",
+                                   "frequency along Z (cycles/voxel)", "power",
+                                   f"{tag}: Z power spectrum", logy=True)
+    points = {k: (r["kid"], r["psnr"]) for k, r in rows.items()
+              if "kid" in r and np.isfinite(r["psnr"])}
+    figures["fidelity_perception"] = fidelity_perception_plane(
+        points, fig_dir / f"{tag}_fidelity_perception.png",
+        xlabel="KID on fixed texture features (lower is better)",
+        title=f"{tag}: fidelity vs perception")
+    return {key: str(path.relative_to(report_dir)) for key, path in figures.items()}
+
+
+def dataset_cases(
+    ds: Dataset, factors: list[int], labels: np.ndarray | None = None
+) -> Iterator[Case]:
+    """The cases of one dataset: one per factor, or the one paired acquisition.
+
+    Parameters
+    ----------
+    ds : Dataset
+        The dataset; with ``ds.acquired`` a paired case at the acquisition's factor (from its
+        voxel size, else ``factors[0]``).
+    factors : list of int
+        Factors to simulate.
+    labels : np.ndarray, optional
+        The dataset's labels, passed on to each case.
+
+    Yields
+    ------
+    Case
+
+    Raises
+    ------
+    InputError
+        When a paired reference does not cover the acquisition's restored grid.
+    """
+    reference, vol = _load(ds.reference, ds.crop)
+    voxel = vol.voxel_size or (1.0, 1.0, 1.0)
+    if ds.acquired is not None:
+        acquired, avol = _load(ds.acquired)
+        factor = avol.anisotropy_factor(factors[0] if avol.voxel_size is None else None)
+        n_restored = restored_length(acquired.shape[0], factor)
+        gt = reference[:n_restored]
+        if gt.shape[1:] != acquired.shape[1:] or gt.shape[0] != n_restored:
+            raise InputError(f"The paired reference {ds.reference} does not cover the "
+                             "acquisition's restored grid.")
+        voxel_size = avol.voxel_size or (voxel[0] * factor, voxel[1], voxel[2])
+        yield Case(ds.name, acquired, gt, voxel_size, factor, paired=True, labels=labels)
+        return
+    for factor in factors:
+        acquired, gt = simulate_acquisition(reference, factor)
+        yield Case(ds.name, acquired, gt, (voxel[0] * factor, voxel[1], voxel[2]), factor,
+                   labels=labels)
 
 
 def run_benchmark(spec: BenchmarkSpec, progress: ProgressCallback = no_progress) -> str:
-    """Run every dataset x factor, write the report, return a short text summary."""
+    """Run every dataset x factor, write the report, return a short text summary.
+
+    Parameters
+    ----------
+    spec : BenchmarkSpec
+        What to run.
+    progress : ProgressCallback
+        Receives training and evaluation events.
+
+    Returns
+    -------
+    str
+        :func:`summary_lines` of the cases.
+
+    Raises
+    ------
+    OutputExistsError
+        When the folder holds a report and ``spec.overwrite`` is false.
+    InputError
+        When a data file is missing (checked before anything is written).
+    """
     report = spec.report_dir
     if (report / "report.md").exists() and not spec.overwrite:
         raise OutputExistsError(f"{report} already holds a report; pass --overwrite to replace it.")
@@ -274,30 +698,20 @@ def run_benchmark(spec: BenchmarkSpec, progress: ProgressCallback = no_progress)
 
         image, _ = _load(spec.membrane_train[0], spec.membrane_crop)
         labels, _ = _load(spec.membrane_train[1], spec.membrane_crop)
-        membrane = MembranePredictor.train(image, labels, spec.budget.membrane_iterations, progress=progress)
+        membrane = MembranePredictor.train(image, labels, spec.budget.membrane_iterations,
+                                           progress=progress)
         save_membrane_predictor(membrane, report / "membrane")
     cases = []
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     for ds in spec.datasets:
-        reference, vol = _load(ds.reference, ds.crop)
-        voxel = vol.voxel_size or (1.0, 1.0, 1.0)
         labels = _load(ds.labels, ds.crop)[0] if ds.labels else None
-        if ds.acquired is not None:
-            acquired, avol = _load(ds.acquired)
-            factor = avol.anisotropy_factor(spec.factors[0] if avol.voxel_size is None else None)
-            gt = reference[: factor * (acquired.shape[0] - 1) + 1]
-            if gt.shape[1:] != acquired.shape[1:] or gt.shape[0] != factor * (acquired.shape[0] - 1) + 1:
-                raise InputError(f"The paired reference {ds.reference} does not cover the acquisition's restored grid.")
-            cases.append(run_case(ds.name, acquired, gt, avol.voxel_size or (voxel[0] * factor, voxel[1], voxel[2]),
-                                  factor, spec, progress, labels, membrane))
-            continue
-        for factor in spec.factors:
-            acquired, gt = simulate_acquisition(reference, factor)
-            cases.append(run_case(ds.name, acquired, gt, (voxel[0] * factor, voxel[1], voxel[2]), factor, spec,
-                                  progress, labels, membrane))
-    meta = {"started": started, "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine_description(),
-            "budget": spec.budget.__dict__, "datasets": [str(d.reference) for d in spec.datasets]}
-    (report / "results.json").write_text(json.dumps({"meta": meta, "cases": cases}, indent=2, default=_json_default))
+        for case in dataset_cases(ds, spec.factors, labels):
+            cases.append(run_case(case, spec, progress, membrane))
+    meta = {"started": started, "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "machine": machine_description(), "budget": spec.budget.__dict__,
+            "datasets": [str(d.reference) for d in spec.datasets]}
+    write_text_atomic(report / "results.json",
+                      json.dumps({"meta": meta, "cases": cases}, indent=2, default=_json_default))
     from skelem.evaluation.report import write_report
 
     path = write_report(report, meta, cases)
@@ -313,35 +727,80 @@ def _json_default(value):
 
 
 def machine_description() -> str:
+    """One line: architecture, OS, CPU cores, torch version and threads, CUDA or CPU only.
+
+    Returns
+    -------
+    str
+    """
     import os
 
-    return (f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads, {'CUDA' if torch.cuda.is_available() else 'CPU only'}")
+    return (f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores, "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+            f"{'CUDA' if torch.cuda.is_available() else 'CPU only'}")
 
 
 def summary_lines(cases: list[dict], report_path: Path) -> str:
+    """A few lines for the terminal: the report's path and each case's headline PSNRs and costs.
+
+    Parameters
+    ----------
+    cases : list of dict
+        Results of :func:`run_case`.
+    report_path : Path
+        Where ``report.md`` was written.
+
+    Returns
+    -------
+    str
+    """
     lines = [f"report: {report_path}"]
     for case in cases:
         m = case["methods"]
-        parts = [f"{k} {m[k]['psnr']:.2f} dB" for k in ("cubic", "skeleton", "diffusion-50", "skelem") if k in m]
+        parts = [f"{k} {m[k]['psnr']:.2f} dB" for k in HEADLINE_METHODS if k in m]
         lines.append(f"{case['dataset']} x{case['factor']} PSNR: " + ", ".join(parts))
         if "skelem" in m and "skeleton" in m and m["skeleton"]["seconds"]:
-            lines.append(f"  SkelEM costs {m['skelem']['seconds'] / m['skeleton']['seconds']:.1f}x the skeleton"
-                         + (f", {m['diffusion-50']['seconds'] / m['skelem']['seconds']:.1f}x faster than 50-step diffusion"
-                            if "diffusion-50" in m else ""))
+            cost = m["skelem"]["seconds"] / m["skeleton"]["seconds"]
+            faster = (f", {m['diffusion-50']['seconds'] / m['skelem']['seconds']:.1f}x faster than "
+                      "50-step diffusion" if "diffusion-50" in m else "")
+            lines.append(f"  SkelEM costs {cost:.1f}x the skeleton{faster}")
     return "\n".join(lines)
 
 
-def run_demo(out_dir: str | Path, factor: int = 4, overwrite: bool = False, progress: ProgressCallback = no_progress) -> str:
-    """The README's main job on the embedded sample, in a few minutes on a 2-core CPU."""
+def run_demo(
+    out_dir: str | Path,
+    factor: int = 4,
+    overwrite: bool = False,
+    progress: ProgressCallback = no_progress,
+) -> str:
+    """The README's main job on the embedded sample, in a few minutes on a 2-core CPU.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Folder of the demo report.
+    factor : int
+        Anisotropy factor to simulate.
+    overwrite : bool
+        Delete an existing demo folder first.
+    progress : ProgressCallback
+        Receives training and evaluation events.
+
+    Returns
+    -------
+    str
+        The benchmark summary and the sample's attribution.
+    """
     from skelem.sample_data import ATTRIBUTION, sample_path
 
     out_dir = Path(out_dir)
     if out_dir.exists() and overwrite:
         shutil.rmtree(out_dir)
     budget = Budget.quick()
-    budget.ablations, budget.step_sweep, budget.t0_sweep, budget.eval_lateral = False, (), (), 80  # no sweeps
-    spec = BenchmarkSpec(out_dir, [Dataset("sample", sample_path())], [factor], budget, overwrite=overwrite)
+    budget.ablations, budget.step_sweep, budget.t0_sweep, budget.eval_lateral = False, (), (), 80
+    spec = BenchmarkSpec(out_dir, [Dataset("sample", sample_path())], [factor], budget,
+                         overwrite=overwrite)
     if (out_dir / "report.md").exists():
-        raise OutputExistsError(f"{out_dir} already holds a demo report; pass --overwrite to run it again.")
+        raise OutputExistsError(f"{out_dir} already holds a demo report; pass --overwrite to run "
+                                "it again.")
     return run_benchmark(spec, progress) + f"\n{ATTRIBUTION}"

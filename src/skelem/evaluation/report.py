@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from skelem.atomic import write_text_atomic
+
 COLUMNS = [
     ("psnr", "PSNR dB", "{:.2f}"),
     ("ssim", "SSIM", "{:.3f}"),
@@ -25,6 +27,25 @@ COLUMNS = [
 ]
 
 
+INTRO = """\
+Each case simulates an anisotropic acquisition from an isotropic volume (keep every s-th slice),
+trains every learned method on that anisotropic input only, and compares the restored volume
+with the isotropic original (borders of 8 voxels excluded; data range stated per case).
+Lower is better for GMSD, KID, Z-spectrum LSD (log-spectral distance of the Z power spectrum
+to the reference's), VI and adapted Rand error; an HF energy ratio near 1 means the restored
+volume has the reference's high-frequency energy along Z (below 1: too smooth). XY stripe index:
+share of the XY error spectrum on the k_x = 0 / k_y = 0 lines relative to an error without
+stripes (1 = none); XZ/YZ RMS diff: disagreement of the XZ-only and YZ-only passes between
+measured slices (intensity units). Restore s: wall-clock seconds of the restoration, the
+fastest of up to three runs for the learned headline methods (one run for ablations and
+runs over a minute); time / skeleton: its ratio to the skeleton's."""
+
+PAIRED_INTRO = [
+    "Paired cases skip the simulation: they restore a real anisotropic acquisition and compare it",
+    "with a co-registered isotropic reference.",
+]
+
+
 def _fmt(value, pattern: str) -> str:
     if value is None:
         return "-"
@@ -37,7 +58,18 @@ def _fmt(value, pattern: str) -> str:
 
 
 def method_table(methods: dict) -> str:
-    """A markdown table, one row per method, the columns present in the results."""
+    """A markdown table, one row per method, the columns present in the results.
+
+    Parameters
+    ----------
+    methods : dict
+        Scores by method name (a case's ``methods`` entry).
+
+    Returns
+    -------
+    str
+        The table in markdown, one line per row.
+    """
     present = [c for c in COLUMNS if any(c[0] in row for row in methods.values())]
     head = "| method | group | " + " | ".join(c[1] for c in present) + " |"
     sep = "|---|---|" + "---:|" * len(present)
@@ -48,35 +80,61 @@ def method_table(methods: dict) -> str:
     return "\n".join(lines)
 
 
+def case_acquisition(case: dict) -> str:
+    """How a case's input was acquired, as a sentence part of the report.
+
+    Parameters
+    ----------
+    case : dict
+        A case of ``results.json`` (``acquisition`` is ``"simulated"`` when absent).
+
+    Returns
+    -------
+    str
+        ``"Degradation: ..."`` for a simulated case, ``"Acquisition: paired, ..."`` for a real one.
+    """
+    if case.get("acquisition") == "paired":
+        return "Acquisition: paired, a real anisotropic acquisition (no simulated degradation)"
+    return f"Degradation: {case['degradation']}"
+
+
 def write_report(report_dir: Path, meta: dict, cases: list[dict]) -> Path:
-    """Write ``report.md`` (atomically) and return its path."""
+    """Write ``report.md`` (atomically) and return its path.
+
+    Parameters
+    ----------
+    report_dir : Path
+        The report folder (figure paths in ``cases`` are relative to it).
+    meta : dict
+        ``started``, ``finished``, ``machine`` and ``budget`` of the run.
+    cases : list of dict
+        Results of :func:`skelem.evaluation.benchmark.run_case`.
+
+    Returns
+    -------
+    Path
+        ``report_dir / "report.md"``.
+    """
+    paired = any(case.get("acquisition") == "paired" for case in cases)
     out = [
         "# SkelEM benchmark report",
         "",
         f"Run {meta['started']} - {meta['finished']} on {meta['machine']}.",
         f"Budgets: {meta['budget']}.",
         "",
-        "Each case simulates an anisotropic acquisition from an isotropic volume (keep every s-th slice),",
-        "trains every learned method on that anisotropic input only, and compares the restored volume",
-        "with the isotropic original (borders of 8 voxels excluded; data range stated per case).",
-        "Lower is better for GMSD, KID, Z-spectrum LSD (log-spectral distance of the Z power spectrum",
-        "to the reference's), VI and adapted Rand error; an HF energy ratio near 1 means the restored",
-        "volume has the reference's high-frequency energy along Z (below 1: too smooth). XY stripe index:",
-        "share of the XY error spectrum on the k_x = 0 / k_y = 0 lines relative to an error without",
-        "stripes (1 = none); XZ/YZ RMS diff: disagreement of the XZ-only and YZ-only passes between",
-        "measured slices (intensity units). Restore s: wall-clock seconds of the restoration, the",
-        "fastest of up to three runs for the learned headline methods (one run for ablations and",
-        "runs over a minute); time / skeleton: its ratio to the skeleton's.",
+        *INTRO.splitlines(),
+        *(PAIRED_INTRO if paired else []),
         "",
     ]
     for case in cases:
         tag = f"{case['dataset']} x{case['factor']}"
+        heading = f"{tag} (paired acquisition)" if case.get("acquisition") == "paired" else tag
         out += [
-            f"## {tag}",
+            f"## {heading}",
             "",
-            f"Degradation: {case['degradation']}; ground truth: {case['ground_truth']}; evaluated shape "
-            f"{case['eval_shape']} (Z, Y, X), data range {case['data_range']:g}. Training time per stage (s): "
-            f"{case['training_seconds']}.",
+            f"{case_acquisition(case)}; ground truth: {case['ground_truth']}; evaluated shape "
+            f"{case['eval_shape']} (Z, Y, X), data range {case['data_range']:g}. Training time "
+            f"per stage (s): {case['training_seconds']}.",
             "",
             method_table(case["methods"]),
             "",
@@ -88,8 +146,4 @@ def write_report(report_dir: Path, meta: dict, cases: list[dict]) -> Path:
                              ("z_spectrum", "Z power spectra")):
             if key in figs:
                 out += [f"![{caption}]({figs[key]})", ""]
-    path = report_dir / "report.md"
-    tmp = path.with_name(".report.md.partial")
-    tmp.write_text("\n".join(out))
-    tmp.replace(path)
-    return path
+    return write_text_atomic(Path(report_dir) / "report.md", "\n".join(out))

@@ -30,12 +30,14 @@ def reference_data_range(reference: np.ndarray) -> float:
     -------
     float
         The largest value of an integer dtype (e.g. 255 for uint8, 65535 for uint16), or
-        ``max - min`` of the data for any other dtype.
+        ``max - min`` of the data for any other dtype (computed in float32, or float64 for
+        float64 data).
     """
     reference = np.asarray(reference)
     if reference.dtype.kind in "ui":
         return float(np.iinfo(reference.dtype).max)
-    return float(reference.max() - reference.min())
+    dtype = np.result_type(reference.dtype, np.float32)
+    return float(dtype.type(reference.max()) - dtype.type(reference.min()))
 
 
 def evaluate_arrays(
