@@ -1,4 +1,4 @@
-"""Stage 1, the skeleton: it learns, tiles seamlessly, stays frozen, resumes exactly, fails politely."""
+"""The skeleton stage: it learns, tiles seamlessly, stays frozen, resumes exactly, fails well."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from skelem.data.phantoms import em_phantom
 from skelem.errors import InputError, ModelError, SkelEMError
 from skelem.events import EventRecorder, ProgressEvent
 from skelem.inference.planner import plan_blocks
-from skelem.inference.restore import RestoreOptions, Restorer, restore_volume
+from skelem.inference.methods import build_method
+from skelem.inference.restore import RestoreOptions, restore_volume
 from skelem.io import Volume
 from skelem.metrics.fidelity import psnr
 from skelem.models.artifact import load_artifact
@@ -79,13 +80,15 @@ def wide_volume() -> Volume:
     )
 
 
-@pytest.mark.parametrize(("method", "fuse"), [("skeleton", "end"), ("skelem", "end"), ("skelem", "steps")])
+@pytest.mark.parametrize(
+    ("method", "fuse"), [("skeleton", "end"), ("skelem", "end"), ("skelem", "steps")]
+)
 def test_tiled_restoration_equals_untiled(
     trained_model: TrainedModel, wide_volume: Volume, method: str, fuse: str
 ) -> None:
     """Small blocks with a halo reproduce the one-block result (skelem: noise keyed globally)."""
     artifact = trained_model.artifact
-    restorer = Restorer(artifact, FACTOR, _options(method, fuse=fuse))
+    restorer = build_method(artifact, FACTOR, _options(method, fuse=fuse))
     block_shape = (32, 16, 32)
     plan = plan_blocks(wide_volume.shape, FACTOR, block_shape, restorer.halo, align=restorer.align)
     # the test is only meaningful if some blocks read a region that starts away from the origin
@@ -137,7 +140,7 @@ def test_skeleton_is_bit_identical_after_refiner_and_alignment(trained_model: Tr
 @pytest.mark.parametrize("method", ["skeleton", "skelem"])
 def test_restoration_does_not_change_the_skeleton(trained_model: TrainedModel, method: str) -> None:
     artifact = trained_model.artifact
-    restorer = Restorer(artifact, FACTOR, _options(method))
+    restorer = build_method(artifact, FACTOR, _options(method))
     skeleton = restorer.engine.skeleton
     before = {k: v.clone() for k, v in skeleton.state_dict().items()}
     block = artifact.normalizer.normalize(trained_model.phantom.volume.data[:6, :24, :32])

@@ -45,7 +45,22 @@ def _stream(seed: int, key: Sequence[int]) -> np.ndarray:
 def coordinate_noise_numpy(
     shape: tuple[int, int], origin: tuple[int, int], key: Sequence[int], seed: int
 ) -> np.ndarray:
-    """Standard normal float64 ``(H, W)`` noise; see :func:`coordinate_noise`."""
+    """Standard normal float64 ``(H, W)`` noise; see :func:`coordinate_noise`.
+
+    Parameters
+    ----------
+    shape, origin : (int, int)
+        ``(H, W)`` of the window and the global ``(row, column)`` of its top-left pixel.
+    key : sequence of int
+        Identifies the slice.
+    seed : int
+        User seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(H, W)``.
+    """
     height, width = (int(n) for n in shape)
     row0, col0 = (int(n) for n in origin)
     state = _stream(seed, tuple(int(k) for k in key))
@@ -96,7 +111,26 @@ def coordinate_noise_batch(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
 ) -> Tensor:
-    """A ``(B, 1, H, W)`` batch of :func:`coordinate_noise` windows, one per (origin, key)."""
+    """A ``(B, 1, H, W)`` batch of :func:`coordinate_noise` windows, one per (origin, key).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(H, W)`` of every window.
+    origins : sequence of (int, int)
+        Global top-left ``(row, column)`` of each window.
+    keys : sequence of sequence of int
+        The key of each window's slice (as many as ``origins``).
+    seed : int
+        User seed.
+    dtype, device
+        Of the result.
+
+    Returns
+    -------
+    Tensor
+        ``(B, 1, H, W)`` standard normal noise.
+    """
     if len(origins) != len(keys):
         raise ValueError(f"got {len(origins)} origins but {len(keys)} keys")
     stacked = np.stack(

@@ -17,7 +17,7 @@ from skelem.grid import measured_rows
 def measured_rows_mask(
     height: int, factor: int, row_offset: int = 0, device: torch.device | str = "cpu"
 ) -> Tensor:
-    """Boolean ``(height,)`` mask of measured rows for a window starting at global row ``row_offset``.
+    """Boolean ``(height,)`` mask of the measured rows of a window starting at ``row_offset``.
 
     On the output grid, acquired slice ``k`` lands on global row ``k * factor``; local row ``z`` of
     the window is measured when ``(row_offset + z) % factor == 0``. The torch form of
@@ -146,6 +146,11 @@ def apply_consistency(x0: Tensor, residual_rows: Tensor, measured_mask: Tensor) 
         ``(B, C, H, W)`` known residual, read at measured rows only.
     measured_mask : Tensor
         Bool ``(H,)`` or ``(B, 1, H, 1)``.
+
+    Returns
+    -------
+    Tensor
+        ``(B, C, H, W)``: ``residual_rows`` at measured rows, ``x0`` elsewhere.
     """
     mask = _broadcast_mask(measured_mask, x0)
     return torch.where(mask, residual_rows.to(x0.dtype), x0)

@@ -1,4 +1,4 @@
-"""The noise schedule, the diffusion algebra (eps / v parameterisations) and the truncated timestep list.
+"""The noise schedule, the diffusion algebra (eps / v) and the truncated timestep list.
 
 Conventions
 -----------
@@ -73,7 +73,17 @@ class NoiseSchedule:
 
     @classmethod
     def from_config(cls, cfg: object) -> NoiseSchedule:
-        """Build from a :class:`skelem.config.models.DiffusionConfig` (``timesteps``, ``schedule``)."""
+        """Build from a :class:`skelem.config.models.DiffusionConfig`.
+
+        Parameters
+        ----------
+        cfg : DiffusionConfig
+            Read for ``timesteps`` and ``schedule``.
+
+        Returns
+        -------
+        NoiseSchedule
+        """
         return cls(cfg.timesteps, cfg.schedule)  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
@@ -144,14 +154,45 @@ class NoiseSchedule:
 
     # ----------------------------------------------------------------------------- algebra
     def q_sample(self, x0: Tensor, t: Tensor | int, noise: Tensor) -> Tensor:
-        """Noisy sample ``x_t = sqrt(abar) * x0 + sqrt(1 - abar) * noise``; shapes ``(B, C, H, W)``."""
+        """Noisy sample ``x_t = sqrt(abar) * x0 + sqrt(1 - abar) * noise``.
+
+        Parameters
+        ----------
+        x0 : Tensor
+            ``(B, C, H, W)`` clean sample.
+        t : Tensor or int
+            Scalar or ``(B,)`` timesteps in ``0..T``.
+        noise : Tensor
+            Standard normal, shaped like ``x0``.
+
+        Returns
+        -------
+        Tensor
+            ``x_t``, shaped like ``x0``.
+        """
         a, b = self._coefficients(t, x0)
         return a * x0 + b * noise
 
     def model_target(
         self, x0: Tensor, noise: Tensor, t: Tensor | int, prediction: Prediction = "v"
     ) -> Tensor:
-        """What the network is trained to output: ``noise`` (eps) or ``v``."""
+        """What the network is trained to output: ``noise`` (eps) or ``v``.
+
+        Parameters
+        ----------
+        x0 : Tensor
+            ``(B, C, H, W)`` clean sample.
+        noise : Tensor
+            The noise that made ``x_t``, shaped like ``x0``.
+        t : Tensor or int
+            Scalar or ``(B,)`` timesteps.
+        prediction : {"eps", "v"}
+
+        Returns
+        -------
+        Tensor
+            Shaped like ``x0``.
+        """
         if prediction == "eps":
             return noise
         if prediction == "v":
@@ -162,7 +203,23 @@ class NoiseSchedule:
     def predict_x0(
         self, x_t: Tensor, t: Tensor | int, model_out: Tensor, prediction: Prediction = "v"
     ) -> Tensor:
-        """Clean estimate from the network output (inverse of :meth:`q_sample`/:meth:`model_target`)."""
+        """Clean estimate from the network output (inverts :meth:`q_sample`, :meth:`model_target`).
+
+        Parameters
+        ----------
+        x_t : Tensor
+            ``(B, C, H, W)`` noisy sample.
+        t : Tensor or int
+            Scalar or ``(B,)`` timesteps.
+        model_out : Tensor
+            The network output, shaped like ``x_t``.
+        prediction : {"eps", "v"}
+
+        Returns
+        -------
+        Tensor
+            Shaped like ``x_t``.
+        """
         a, b = self._coefficients(t, x_t)
         if prediction == "eps":
             return (x_t - b * model_out) / a
@@ -173,7 +230,23 @@ class NoiseSchedule:
     def predict_eps(
         self, x_t: Tensor, t: Tensor | int, model_out: Tensor, prediction: Prediction = "v"
     ) -> Tensor:
-        """Noise estimate from the network output."""
+        """Noise estimate from the network output.
+
+        Parameters
+        ----------
+        x_t : Tensor
+            ``(B, C, H, W)`` noisy sample.
+        t : Tensor or int
+            Scalar or ``(B,)`` timesteps.
+        model_out : Tensor
+            The network output, shaped like ``x_t``.
+        prediction : {"eps", "v"}
+
+        Returns
+        -------
+        Tensor
+            Shaped like ``x_t``.
+        """
         a, b = self._coefficients(t, x_t)
         if prediction == "eps":
             return model_out
@@ -182,16 +255,45 @@ class NoiseSchedule:
         raise ValueError(f"unknown prediction {prediction!r}; use 'eps' or 'v'")
 
     def eps_from_x0(self, x_t: Tensor, t: Tensor | int, x0: Tensor) -> Tensor:
-        """The noise that takes ``x0`` to ``x_t`` at step ``t >= 1``: ``(x_t - sqrt(abar) x0) / sqrt(1 - abar)``."""
+        """The noise that takes ``x0`` to ``x_t`` at step ``t >= 1``.
+
+        ``(x_t - sqrt(abar) * x0) / sqrt(1 - abar)``.
+
+        Parameters
+        ----------
+        x_t : Tensor
+            ``(B, C, H, W)`` noisy sample.
+        t : Tensor or int
+            Scalar or ``(B,)`` timesteps, at least 1.
+        x0 : Tensor
+            Clean estimate, shaped like ``x_t``.
+
+        Returns
+        -------
+        Tensor
+            Shaped like ``x_t``.
+        """
         a, b = self._coefficients(t, x_t)
         return (x_t - a * x0) / b.clamp_min(1e-12)
 
 
 def truncated_timesteps(t0: int, steps: int) -> list[int]:
-    """The explicit reverse-time list from ``t0`` down to 0, ``steps + 1`` integers, both ends included.
+    """The explicit reverse-time list from ``t0`` down to 0: ``steps + 1`` integers, ends included.
 
     Entries are ``round(t0 * (steps - i) / steps)`` (halves rounded up) for ``i = 0..steps``:
     evenly spaced and strictly decreasing. The sampler takes each consecutive pair ``(t, t_prev)``.
+
+    Parameters
+    ----------
+    t0 : int
+        The truncation timestep the reverse process starts from.
+    steps : int
+        Number of reverse steps.
+
+    Returns
+    -------
+    list of int
+        ``steps + 1`` timesteps from ``t0`` to 0.
 
     Examples
     --------

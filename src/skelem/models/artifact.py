@@ -6,7 +6,8 @@ Layout of ``MODEL_DIR``::
     skeleton.safetensors       frozen skeleton weights (EMA)
     refiner.safetensors        diffusion refiner weights (after alignment when that stage ran)
     diffusion_peer.safetensors pure-diffusion baseline (optional)
-    checkpoints/<stage>.pt     resumable training state (optimiser, EMA, step); not needed to restore
+    checkpoints/<stage>.pt     resumable training state (optimiser, EMA, step); not needed to
+                               restore
 """
 
 from __future__ import annotations
@@ -36,7 +37,23 @@ WEIGHT_FILES = {
 
 @dataclass
 class ModelArtifact:
-    """What a model directory holds: config, normaliser, trained stages and their networks."""
+    """What a model directory holds: config, normaliser, trained stages and their networks.
+
+    Parameters
+    ----------
+    directory : Path
+        The model directory.
+    config : ExperimentConfig
+        The configuration the model was trained with.
+    normalizer : PercentileNormalizer
+        The intensity normalisation fitted on the training volume.
+    stages : list of str
+        Stages trained so far, in the order they finished.
+    provenance : dict
+        Training volume, shape, voxel size, creation time, seconds per stage.
+    residual_scale : float
+        The refiner's residual scale (1.0 before the refiner is trained or for older models).
+    """
 
     directory: Path
     config: ExperimentConfig
@@ -47,12 +64,15 @@ class ModelArtifact:
 
     @property
     def factor(self) -> int:
+        """The anisotropy factor the model restores."""
         return self.config.degradation.factor
 
     def weights_path(self, network: str) -> Path:
+        """The safetensors file of ``network`` (a key of ``WEIGHT_FILES``) in the directory."""
         return self.directory / WEIGHT_FILES[network]
 
     def has(self, network: str) -> bool:
+        """Whether ``network``'s stage is trained and its weights file exists."""
         stage = {"refiner_unaligned": "alignment"}.get(network, network)
         return stage in self.stages and self.weights_path(network).exists()
 
@@ -71,7 +91,23 @@ class ModelArtifact:
         write_text_atomic(self.directory / MANIFEST, json.dumps(payload, indent=2))
 
     def load_network(self, network: str, device: torch.device | str = "cpu") -> torch.nn.Module:
-        """Build the named network from the config and load its weights (eval mode, no grad)."""
+        """Build the named network from the config and load its weights (eval mode, no grad).
+
+        Parameters
+        ----------
+        network : str
+            A key of ``WEIGHT_FILES``.
+        device : torch.device or str
+
+        Returns
+        -------
+        torch.nn.Module
+
+        Raises
+        ------
+        ModelError
+            The network is not trained in this directory, or its weights do not load.
+        """
         from skelem.models.factory import (
             build_diffusion_peer,
             build_refiner,
@@ -100,7 +136,22 @@ class ModelArtifact:
 
 
 def load_artifact(directory: str | Path) -> ModelArtifact:
-    """Open a model directory, raising :class:`ModelError` when it is missing, corrupt or foreign."""
+    """Open a model directory.
+
+    Parameters
+    ----------
+    directory : str or Path
+        A directory written by :func:`skelem.training.pipeline.train_model`.
+
+    Returns
+    -------
+    ModelArtifact
+
+    Raises
+    ------
+    ModelError
+        The directory is missing, corrupt, foreign, or from a newer SkelEM.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise ModelError(f"The model directory {directory} does not exist.")
@@ -114,7 +165,9 @@ def load_artifact(directory: str | Path) -> ModelArtifact:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ModelError(f"{path} is not a SkelEM model manifest.")
     if int(payload.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError(f"The model in {directory} was saved by a newer SkelEM; upgrade to read it.")
+        raise ModelError(
+            f"The model in {directory} was saved by a newer SkelEM; upgrade to read it."
+        )
     try:
         config = build_config(payload["config"])
         normalizer = PercentileNormalizer.from_dict(payload["normalizer"])
@@ -123,7 +176,10 @@ def load_artifact(directory: str | Path) -> ModelArtifact:
         if not residual_scale > 0 or residual_scale == float("inf"):
             raise ValueError("residual_scale")
     except ConfigError as err:
-        raise ModelError(f"The model manifest {path} holds an invalid configuration: {err}") from None
+        raise ModelError(
+            f"The model manifest {path} holds an invalid configuration: {err}"
+        ) from None
     except (KeyError, TypeError, ValueError):
         raise ModelError(f"The model manifest {path} is incomplete or corrupt.") from None
-    return ModelArtifact(directory, config, normalizer, stages, dict(payload.get("provenance", {})), residual_scale)
+    provenance = dict(payload.get("provenance", {}))
+    return ModelArtifact(directory, config, normalizer, stages, provenance, residual_scale)

@@ -1,4 +1,7 @@
-"""Choosing the torch device from a user-facing name (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+"""Choosing the torch device from a user-facing name.
+
+The names are ``auto``, ``cpu``, ``cuda``, ``cuda:1`` and ``mps``.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +21,8 @@ def resolve_device(name: str = "auto") -> torch.device:
     Parameters
     ----------
     name : str
-        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-        Case and surrounding spaces are ignored.
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+        ``"mps"``. Case and surrounding spaces are ignored.
 
     Returns
     -------
@@ -52,7 +55,8 @@ def resolve_device(name: str = "auto") -> torch.device:
             )
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(
-            f"Device {name!r} was requested but MPS is not available on this machine; use cpu or auto."
+            f"Device {name!r} was requested but MPS is not available on this machine; "
+            "use cpu or auto."
         )
     return device
 
@@ -63,6 +67,11 @@ def torch_threads(count: int) -> Iterator[None]:
 
     On a machine shared with other work an over-subscribed thread pool makes small networks 10-25x
     slower than a single thread; tests and parallel benchmark jobs use ``torch_threads(1)``.
+
+    Parameters
+    ----------
+    count : int
+        Number of intra-op threads (at least 1).
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(max(1, int(count)))

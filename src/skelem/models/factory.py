@@ -14,24 +14,55 @@ from skelem.models.unet import UNet2D
 
 
 def build_skeleton(cfg: NetworkConfig) -> UNet2D:
-    """The skeleton ``S_θ``: interpolated slice ``U`` (1 channel) -> ``U`` + correction (1 channel)."""
+    """The skeleton ``S_θ``: interpolated slice ``U`` (1 channel) -> ``U`` + correction.
+
+    Parameters
+    ----------
+    cfg : NetworkConfig
+        Base channels and depth.
+
+    Returns
+    -------
+    UNet2D
+        Residual on its input, identity at initialisation.
+    """
     return UNet2D(1, 1, channels=cfg.channels, depth=cfg.depth, residual_input=True)
 
 
 def build_refiner(cfg: NetworkConfig) -> UNet2D:
-    """The refiner ``R_φ``: channels ``[x_t residual, S_θ(U), U]`` and a timestep -> 1 channel."""
+    """The refiner ``R_φ``: channels ``[x_t residual, S_θ(U), U]`` and a timestep -> 1 channel.
+
+    Parameters
+    ----------
+    cfg : NetworkConfig
+        Base channels and depth.
+
+    Returns
+    -------
+    UNet2D
+    """
     return UNet2D(3, 1, channels=cfg.channels, depth=cfg.depth, time_embedding=True)
 
 
 def build_diffusion_peer(cfg: NetworkConfig) -> UNet2D:
-    """The pure-diffusion peer: channels ``[x_t image, U]`` and a timestep -> 1 channel."""
+    """The pure-diffusion peer: channels ``[x_t image, U]`` and a timestep -> 1 channel.
+
+    Parameters
+    ----------
+    cfg : NetworkConfig
+        Base channels and depth.
+
+    Returns
+    -------
+    UNet2D
+    """
     return UNet2D(2, 1, channels=cfg.channels, depth=cfg.depth, time_embedding=True)
 
 
 def save_weights(
     model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None
 ) -> None:
-    """Write ``model.state_dict()`` to a safetensors file atomically (:func:`skelem.atomic.atomic_path`).
+    """Write ``model.state_dict()`` to a safetensors file atomically (:mod:`skelem.atomic`).
 
     Parameters
     ----------
@@ -54,6 +85,18 @@ def _shape(shape: tuple[int, ...] | torch.Size) -> str:
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load safetensors weights into ``model`` (in place, on the model's device) and return it.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A network built with the configuration the weights were saved from.
+    path : str or Path
+        The safetensors file.
+
+    Returns
+    -------
+    nn.Module
+        ``model``.
 
     Raises
     ------

@@ -68,6 +68,20 @@ class ConvBlock(nn.Module):
         self.modulation = nn.Linear(emb_dim, 2 * out_ch) if emb_dim else None
 
     def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
+        """Apply the block.
+
+        Parameters
+        ----------
+        x : Tensor
+            ``(B, in_ch, H, W)``.
+        emb : Tensor, optional
+            ``(B, emb_dim)`` time embedding (ignored by a block without modulation).
+
+        Returns
+        -------
+        Tensor
+            ``(B, out_ch, H, W)``.
+        """
         h = self.conv1(x)
         if self.modulation is not None and emb is not None:
             scale, shift = self.modulation(emb)[:, :, None, None].chunk(2, dim=1)
@@ -182,7 +196,7 @@ class UNet2D(nn.Module):
             nn.init.zeros_(self.head.weight)
 
     def slim_twin(self) -> UNet2D:
-        """A network with this architecture (depth, pooling, upsampling, inputs) and 1 base channel."""
+        """A network of this architecture (depth, pooling, upsampling, inputs), 1 base channel."""
         return UNet2D(
             self.in_channels,
             self.out_channels,
@@ -256,7 +270,18 @@ class UNet2D(nn.Module):
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
-    """Number of scalar parameters of ``model`` (all, or only those with ``requires_grad``)."""
+    """Number of scalar parameters of ``model`` (all, or only those with ``requires_grad``).
+
+    Parameters
+    ----------
+    model : nn.Module
+    trainable_only : bool
+        Count only parameters with ``requires_grad``.
+
+    Returns
+    -------
+    int
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -290,10 +315,25 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (height, width)
 
 
-def apply_padded(model: nn.Module, x: Tensor, *args: object, multiple: int | None = None) -> Tensor:
+def apply_padded(
+    model: nn.Module, x: Tensor, *args: object, multiple: int | None = None
+) -> Tensor:
     """Pad ``x`` to the model's multiple, run ``model(x, *args)``, crop the output back.
 
-    ``multiple`` defaults to ``model.multiple`` (1 when the model has none).
+    Parameters
+    ----------
+    model : nn.Module
+    x : Tensor
+        ``(B, C, H, W)`` or ``(C, H, W)`` input.
+    *args
+        Further arguments of ``model`` (e.g. the timestep).
+    multiple : int, optional
+        Padding divisor; defaults to ``model.multiple`` (1 when the model has none).
+
+    Returns
+    -------
+    Tensor
+        The model's output cropped to ``x``'s ``(H, W)``.
     """
     multiple = multiple if multiple is not None else int(getattr(model, "multiple", 1))
     padded, (height, width) = pad_to_multiple(x, multiple)

@@ -2,8 +2,13 @@
 
 The loop owns the optimiser, learning-rate schedule, EMA, checkpoints and progress events; a stage
 only provides a function computing the loss of step ``i``. Batches are drawn from generators seeded
-by ``(seed, step)``, so a run resumed from a checkpoint sees exactly the batches an uninterrupted run
-would have seen.
+by ``(seed, step)``, so a run resumed from a checkpoint sees exactly the batches an uninterrupted
+run would have seen.
+
+The EMA and the schedule are written out rather than taken from ``torch.optim``: the EMA's warm-up
+(decay ``min(decay, (1 + step) / (10 + step))``, first update a blend with the initial weights) and
+the closed-form ``lr * (step + 1) / warmup`` are not what ``AveragedModel`` with
+``get_ema_multi_avg_fn`` and ``LambdaLR`` compute, and the saved weights would change.
 """
 
 from __future__ import annotations
@@ -28,7 +33,15 @@ StepLoss = Callable[[torch.nn.Module, int], torch.Tensor]
 
 
 class EMA:
-    """Exponential moving average of a model's parameters (the weights that get saved)."""
+    """Exponential moving average of a model's parameters (the weights that get saved).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model being trained; a frozen copy in eval mode becomes :attr:`model`.
+    decay : float
+        Decay once warmed up; step ``i`` uses ``min(decay, (1 + i) / (10 + i))``.
+    """
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         self.decay = decay
@@ -38,6 +51,15 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module, step: int) -> None:
+        """Blend ``model``'s parameters into the average after step ``step``; copy its buffers.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The model being trained (same architecture).
+        step : int
+            The 0-based step just taken.
+        """
         decay = min(self.decay, (1 + step) / (10 + step))  # warm-up: follow closely at first
         for ema_p, p in zip(self.model.parameters(), model.parameters(), strict=True):
             ema_p.lerp_(p.detach(), 1.0 - decay)
@@ -84,15 +106,34 @@ def train_stage(
     ----------
     name : str
         Stage name, used for progress events (``task=name``) and messages.
+    model : torch.nn.Module
+        The network to train (trained in place).
     step_loss : callable
-        ``step_loss(model, step) -> scalar loss``; must draw its batch from a generator seeded by step.
+        ``step_loss(model, step) -> scalar loss``; must draw its batch from a generator seeded by
+        ``step``.
+    cfg : TrainingConfig
+        Iterations, learning rate, EMA decay, checkpoint interval and seed.
     checkpoint_path : Path, optional
         Where a resumable checkpoint (model, EMA, optimiser, step) is written every
         ``cfg.checkpoint_every`` steps. When it exists, training continues from it.
+    progress : ProgressCallback
+        Receives one event per step (``loss``, ``it/s``).
     parameters : list, optional
         Parameters to optimise (default: all of ``model``'s).
+
+    Returns
+    -------
+    torch.nn.Module
+        The EMA copy of ``model`` (eval mode, no gradients); ``model`` itself is left in eval mode.
+
+    Raises
+    ------
+    ModelError
+        The loss is not finite, or the checkpoint is corrupt or made for another network.
     """
-    params = parameters if parameters is not None else [p for p in model.parameters() if p.requires_grad]
+    params = parameters
+    if params is None:
+        params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=1e-4)
     ema = EMA(model, cfg.ema_decay)
     start = 0
@@ -117,7 +158,9 @@ def train_stage(
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         loss = step_loss(model, step)
         if not torch.isfinite(loss):
-            raise ModelError(f"The {name} loss became {loss.item()} at step {step}; lower the learning rate.")
+            raise ModelError(
+                f"The {name} loss became {loss.item()} at step {step}; lower the learning rate."
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -125,7 +168,8 @@ def train_stage(
         ema.update(model, step)
         done_since += 1
         elapsed = max(time.perf_counter() - t_start, 1e-9)
-        progress(ProgressEvent(name, step + 1, cfg.iterations, {"loss": float(loss.detach()), "it/s": done_since / elapsed}))
+        metrics = {"loss": float(loss.detach()), "it/s": done_since / elapsed}
+        progress(ProgressEvent(name, step + 1, cfg.iterations, metrics))
         last = step + 1 == cfg.iterations
         if checkpoint_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or last):
             _save_checkpoint(
