@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from skimage.segmentation import find_boundaries
 
+from skelem.atomic import write_text_atomic
 from skelem.config.models import NetworkConfig, TrainingConfig
 from skelem.data.normalize import PercentileNormalizer
 from skelem.errors import ModelError
@@ -108,9 +109,7 @@ def save_membrane_predictor(predictor: MembranePredictor, directory: str | Path)
     directory.mkdir(parents=True, exist_ok=True)
     save_weights(predictor.model, directory / "membrane.safetensors")
     payload = {"format": "skelem-membrane", "network": NET.model_dump(), "normalizer": predictor.normalizer.to_dict()}
-    tmp = directory / ".membrane.json.partial"
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(directory / "membrane.json")
+    write_text_atomic(directory / "membrane.json", json.dumps(payload, indent=2))
     return directory
 
 

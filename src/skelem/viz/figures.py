@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skelem.atomic import atomic_path
+
 
 def _plt():
     import matplotlib
@@ -127,8 +129,9 @@ def fidelity_perception_plane(
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    fig.savefig(tmp, dpi=110)
-    _plt().close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
+        _plt().close(fig)
     return path
