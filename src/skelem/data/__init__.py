@@ -1,4 +1,5 @@
-"""skelem.data: the axial degradation model, interpolation, normalisation, phantoms, training pairs."""
+"""skelem.data: the axial degradation model, interpolation, normalisation, phantoms, training
+pairs."""
 
 from skelem.data.degradation import (
     degrade,

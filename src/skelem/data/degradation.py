@@ -82,7 +82,21 @@ def slice_profile_kernel(
 
 
 def kept_indices(length: int, factor: int, offset: int = 0) -> np.ndarray:
-    """Indices ``offset, offset + factor, ...`` kept by :func:`degrade` along an axis of ``length``."""
+    """Indices ``offset, offset + factor, ...`` kept by :func:`degrade` along an axis.
+
+    Parameters
+    ----------
+    length : int
+        Samples along the axis.
+    factor : int
+        Anisotropy factor ``s``.
+    offset : int
+        First kept sample.
+
+    Returns
+    -------
+    numpy.ndarray of int
+    """
     return np.arange(offset, length, factor)
 
 
@@ -110,7 +124,7 @@ def degrade(
     sigma: float | None = None,
     offset: int = 0,
 ) -> np.ndarray:
-    """Apply ``D_s`` along ``axis``: convolve with the slice profile, keep every ``factor``-th sample.
+    """Apply ``D_s`` along ``axis``: convolve with the slice profile, keep every s-th sample.
 
     Parameters
     ----------
@@ -161,7 +175,22 @@ def degrade(
 
 
 def degrade_with(array: np.ndarray, cfg: DegradationConfig, axis: int = 0) -> np.ndarray:
-    """:func:`degrade` with the factor, profile and offset of a :class:`DegradationConfig`."""
+    """:func:`degrade` with the factor, profile and offset of a :class:`DegradationConfig`.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The isotropic array, e.g. ``(Z, Y, X)``.
+    cfg : DegradationConfig
+        Factor, slice profile (thickness, sigma) and offset.
+    axis : int
+        Axis to degrade (default 0, Z).
+
+    Returns
+    -------
+    numpy.ndarray
+        As :func:`degrade`.
+    """
     return degrade(
         array,
         cfg.factor,
@@ -186,6 +215,24 @@ def degrade_torch(
 
     Same kernel, edge handling (replicate) and summation order as the numpy version, so both give
     the same values on the same data. The result keeps ``x``'s dtype and device.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The tensor to degrade.
+    factor : int
+        Anisotropy factor ``s``.
+    dim : int
+        Dimension to degrade (default -2, ``H``).
+    profile, thickness, sigma
+        Slice profile, as :func:`degrade`.
+    offset : int
+        First kept sample.
+
+    Returns
+    -------
+    torch.Tensor
+        The kept samples along ``dim``.
     """
     import torch
 

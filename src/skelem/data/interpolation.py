@@ -12,7 +12,8 @@ row ``k * s`` ("measured rows") and is copied exactly. Output row ``k * s + p`` 
 
 Every method is local (at most 1 sample before and 2 after), so a block upsampled with a 2-sample
 halo and cropped equals the same rows of the untiled result exactly. The work is 4 weighted,
-shifted slabs per phase, vectorised over all other axes; the only full-size allocation is the output.
+shifted slabs per phase, vectorised over all other axes; the only full-size allocation is the
+output. The output-grid rules themselves live in :mod:`skelem.grid`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 
 from skelem.config.models import check_factor
 from skelem.errors import ConfigError, InputError
+from skelem.grid import measured_rows as measured_rows_mask
+from skelem.grid import restored_length
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -34,13 +37,39 @@ HALO = 2
 
 
 def output_length(n_in: int, factor: int) -> int:
-    """Number of output samples ``factor * (n_in - 1) + 1`` for ``n_in`` acquired samples."""
-    return int(factor) * (int(n_in) - 1) + 1
+    """Number of output samples for ``n_in`` acquired samples (:func:`skelem.grid.restored_length`).
+
+    Parameters
+    ----------
+    n_in : int
+        Acquired samples.
+    factor : int
+        Anisotropy factor ``s``.
+
+    Returns
+    -------
+    int
+        ``factor * (n_in - 1) + 1``.
+    """
+    return restored_length(n_in, factor)
 
 
 def measured_rows(n_out: int, factor: int) -> np.ndarray:
-    """Output rows ``0, factor, 2 * factor, ...`` (below ``n_out``) that hold acquired samples."""
-    return np.arange(0, int(n_out), int(factor))
+    """Output rows ``0, factor, 2 * factor, ...`` (below ``n_out``) that hold acquired samples.
+
+    Parameters
+    ----------
+    n_out : int
+        Output rows.
+    factor : int
+        Anisotropy factor ``s``.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        The indices where :func:`skelem.grid.measured_rows` is true.
+    """
+    return np.flatnonzero(measured_rows_mask(int(n_out), int(factor)))
 
 
 def _keys(d: np.ndarray, a: float = KEYS_A) -> np.ndarray:
@@ -54,6 +83,18 @@ def phase_weights(factor: int, method: str = "cubic") -> np.ndarray:
     """Weights ``(factor, 4)`` (float64) of inputs ``k - 1, k, k + 1, k + 2`` for each output phase.
 
     Row ``p`` gives output row ``k * factor + p``; row 0 is ``[0, 1, 0, 0]`` (a measured row).
+
+    Parameters
+    ----------
+    factor : int
+        Anisotropy factor ``s``.
+    method : {'nearest', 'linear', 'cubic'}
+        See the module docstring.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(factor, 4)`` float64.
     """
     factor = check_factor(factor)
     t = np.arange(factor, dtype=np.float64) / factor
@@ -142,9 +183,26 @@ def upsample(array: np.ndarray, factor: int, axis: int = 0, method: str = "cubic
 def upsample_torch(
     x: torch.Tensor, factor: int, dim: int = -2, method: str = "cubic"
 ) -> torch.Tensor:
-    """:func:`upsample` for tensors (e.g. ``(B, C, H, W)`` along ``H``); same values, differentiable.
+    """:func:`upsample` for tensors (e.g. ``(B, C, H, W)`` along ``H``), differentiable.
 
-    Computed in ``x``'s floating dtype (float32 for integer input) on ``x``'s device.
+    Same values as :func:`upsample`, computed in ``x``'s floating dtype (float32 for integer
+    input) on ``x``'s device.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Any number of dimensions.
+    factor : int
+        Anisotropy factor ``s``.
+    dim : int
+        Dimension to interpolate (default -2, ``H``).
+    method : {'nearest', 'linear', 'cubic'}
+        See the module docstring.
+
+    Returns
+    -------
+    torch.Tensor
+        ``s * (n - 1) + 1`` samples along ``dim``.
     """
     import torch
 

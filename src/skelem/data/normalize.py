@@ -20,10 +20,20 @@ MAX_PLANES = 64
 
 
 def as_lazy_array(array_or_volume: Any) -> Any:
-    """The indexable array behind ``array_or_volume``: a ``Volume``'s ``.data``, an array-like as is.
+    """The indexable array behind ``array_or_volume``: a ``Volume``'s ``.data``, else as is.
 
     Objects with ``.shape`` and ``__getitem__`` (numpy, zarr, h5py, ``AxisView``) are returned
     unchanged; anything else without a ``.shape`` goes through ``numpy.asarray``.
+
+    Parameters
+    ----------
+    array_or_volume : array-like or Volume
+        What to read from.
+
+    Returns
+    -------
+    array-like
+        An object with ``.shape`` and numpy-style slicing.
     """
     if hasattr(array_or_volume, "shape") and hasattr(array_or_volume, "__getitem__"):
         return array_or_volume
@@ -121,6 +131,10 @@ class PercentileNormalizer:
         Non-finite values are ignored. If the two percentiles coincide (very sparse data, e.g. a
         few bright cells on a flat background), the subsample's minimum and maximum are used.
 
+        Returns
+        -------
+        PercentileNormalizer
+
         Raises
         ------
         InputError
@@ -141,7 +155,8 @@ class PercentileNormalizer:
             low, high = float(values.min()), float(values.max())
         if not high > low:
             raise InputError(
-                f"The volume has constant intensity ({low:g}), so there is no structure to learn or restore."
+                f"The volume has constant intensity ({low:g}), so there is no structure to learn "
+                "or restore."
             )
         return cls(low, high, (lo_pct, hi_pct))
 
@@ -151,7 +166,18 @@ class PercentileNormalizer:
         return self.high - self.low
 
     def normalize(self, x: Any) -> np.ndarray:
-        """``(x - low) / (high - low)`` as float32 (not clipped), same shape as ``x``."""
+        """``(x - low) / (high - low)`` as float32 (not clipped), same shape as ``x``.
+
+        Parameters
+        ----------
+        x : array-like
+            Intensities in input units.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32, same shape.
+        """
         x = np.asarray(x, dtype=np.float32)
         return (x - np.float32(self.low)) / np.float32(self.scale)
 
@@ -165,6 +191,11 @@ class PercentileNormalizer:
         dtype : numpy dtype, optional
             Output dtype (float32 by default). An integer dtype gets rounded values clipped to
             its range (e.g. 0-255 for uint8); a float dtype is a plain cast.
+
+        Returns
+        -------
+        numpy.ndarray
+            Same shape as ``y``.
         """
         values = np.asarray(y, dtype=np.float32) * np.float32(self.scale) + np.float32(self.low)
         if dtype is None:
@@ -176,7 +207,12 @@ class PercentileNormalizer:
         return values.astype(dtype)
 
     def to_dict(self) -> dict:
-        """JSON-friendly ``{"low", "high", "percentiles"}``."""
+        """JSON-friendly ``{"low", "high", "percentiles"}``.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "low": float(self.low),
             "high": float(self.high),
@@ -185,7 +221,22 @@ class PercentileNormalizer:
 
     @classmethod
     def from_dict(cls, data: dict) -> PercentileNormalizer:
-        """Inverse of :meth:`to_dict`; raises ``KeyError``/``TypeError``/``ValueError`` if malformed."""
+        """Inverse of :meth:`to_dict`.
+
+        Parameters
+        ----------
+        data : dict
+            ``{"low", "high", "percentiles"}``.
+
+        Returns
+        -------
+        PercentileNormalizer
+
+        Raises
+        ------
+        KeyError, TypeError, ValueError
+            When ``data`` is malformed.
+        """
         low, high = float(data["low"]), float(data["high"])
         if not (math.isfinite(low) and math.isfinite(high) and high > low):
             raise ValueError(f"invalid normalisation range ({low}, {high})")

@@ -29,6 +29,7 @@ from skelem.data.degradation import degrade, slice_profile_kernel
 from skelem.data.interpolation import upsample
 from skelem.data.normalize import PercentileNormalizer, as_lazy_array
 from skelem.errors import ConfigError, InputError
+from skelem.grid import measured_rows
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,22 @@ def pair_window(
 ) -> tuple[int, int, int]:
     """Geometry of one training window: ``(kernel radius, intervals m, window rows)``.
 
-    The degraded region has ``factor * m + 1`` rows so the cubic interpolation has real context for
-    every patch row whatever the phase; the slice profile adds its radius on both sides.
+    The degraded region has ``factor * m + 1`` rows so the cubic interpolation has real context
+    for every patch row whatever the phase; the slice profile adds its radius on both sides.
+
+    Parameters
+    ----------
+    factor : int
+        Anisotropy factor ``s``.
+    patch_size : int
+        Side of the training patch.
+    profile, thickness, sigma
+        Slice profile (see :func:`skelem.data.degradation.slice_profile_kernel`).
+
+    Returns
+    -------
+    tuple of int
+        ``(kernel radius, intervals m, window rows)``.
     """
     kernel = slice_profile_kernel(profile, factor, thickness, sigma)
     radius = 0 if kernel is None else kernel.size // 2
@@ -58,7 +73,30 @@ def pair_orientations(
     shape: tuple[int, ...], factor: int, patch_size: int, profile: str = "none",
     thickness: float | None = None, sigma: float | None = None, stage: str = "training",
 ) -> list[int]:
-    """Lateral axes (1 = Y, 2 = X) that can play Z in a window; raises :class:`InputError` if none."""
+    """Lateral axes (1 = Y, 2 = X) that can play Z in a training window.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Volume shape ``(Z, Y, X)``.
+    factor : int
+        Anisotropy factor ``s``.
+    patch_size : int
+        Side of the patch.
+    profile, thickness, sigma
+        Slice profile, as :func:`pair_window`.
+    stage : str
+        Named in the error message.
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    InputError
+        When no lateral axis is long enough.
+    """
     window_rows = pair_window(factor, patch_size, profile, thickness, sigma)[2]
     ny, nx = shape[-2:]
     axes = [
@@ -68,7 +106,8 @@ def pair_orientations(
     ]
     if not axes:
         raise InputError(
-            f"The volume's lateral size ({ny}x{nx}) is smaller than the {stage} patch ({patch_size}) "
+            f"The volume's lateral size ({ny}x{nx}) is smaller than the {stage} patch "
+            f"({patch_size}) "
             f"with its interpolation context ({window_rows}x{patch_size} at factor {factor}); "
             "use a smaller --patch-size."
         )
@@ -152,8 +191,18 @@ class PairSampler:
     # -- geometry ---------------------------------------------------------------------------
 
     def measured_mask(self, phase: int) -> np.ndarray:
-        """Boolean ``(P,)``: patch rows that are measured rows for a crop at ``a = factor + phase``."""
-        return (self.factor + phase + np.arange(self.patch_size)) % self.factor == 0
+        """Boolean ``(P,)``: patch rows that are measured rows for a crop at ``factor + phase``.
+
+        Parameters
+        ----------
+        phase : int
+            Offset of the crop start from a measured row.
+
+        Returns
+        -------
+        numpy.ndarray of bool
+        """
+        return measured_rows(self.patch_size, self.factor, first_row=self.factor + phase)
 
     def _draw_window(self, rng: np.random.Generator) -> tuple[int, int, int, int, bool, bool]:
         """(z, row axis, row start, col start, flip rows, flip cols) of one random window."""
@@ -273,7 +322,12 @@ class PairSampler:
         return u, p, rows
 
     def describe(self) -> dict:
-        """JSON-friendly summary of the sampling geometry."""
+        """JSON-friendly summary of the sampling geometry.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "factor": self.factor,
             "patch_size": self.patch_size,

@@ -2,7 +2,8 @@
 
 Both phantoms are isotropic ``(Z, Y, X)`` float32 images in ``[0, 1]`` with instance labels, made
 from a seed only (same seed, same arrays). They are the test and demo data of SkelEM: degrade them
-along Z with :func:`skelem.data.degradation.degrade` to get an anisotropic volume with a ground truth.
+along Z with :func:`skelem.data.degradation.degrade` to get an anisotropic volume with a ground
+truth.
 A ``64 x 128 x 128`` phantom takes about a second on one CPU core.
 """
 
@@ -27,10 +28,24 @@ def _check_shape(shape: tuple[int, ...]) -> Shape3:
 
 
 def smooth_noise(shape: Shape3, scale: float, rng: np.random.Generator) -> np.ndarray:
-    """Zero-mean, unit-variance smooth noise ``shape`` (float32) with features of about ``scale`` voxels.
+    """Zero-mean, unit-variance smooth noise with features of about ``scale`` voxels.
 
     White noise on a grid ``scale`` times coarser, smoothed and zoomed with cubic B-splines (no
     prefilter), so the cost is that of the output, whatever ``scale``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Output shape ``(Z, Y, X)``.
+    scale : float
+        Feature size in voxels (at least 1).
+    rng : numpy.random.Generator
+        Source of the white noise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 of ``shape``.
     """
     scale = max(1.0, float(scale))
     coarse_shape = tuple(math.ceil(n / scale) + 4 for n in shape)
@@ -69,7 +84,7 @@ def _zoom_separable(coarse: np.ndarray, coords: list[np.ndarray]) -> np.ndarray:
 def _local_box(
     center: np.ndarray, radius: float, shape: Shape3
 ) -> tuple[tuple[slice, ...], list[np.ndarray]] | None:
-    """Slices of the voxels within ``radius`` of ``center`` (clipped to ``shape``) and their offsets."""
+    """Slices of the voxels within ``radius`` of ``center`` (clipped to ``shape``), offsets."""
     lo = [max(0, math.floor(c - radius)) for c in center]
     hi = [min(n, math.ceil(c + radius) + 1) for c, n in zip(center, shape, strict=True)]
     if any(h <= low for low, h in zip(lo, hi, strict=True)):

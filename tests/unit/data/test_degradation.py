@@ -59,7 +59,8 @@ def test_ramp_stays_a_ramp_in_the_interior(profile, params):
     kept = np.arange(1, 60, 4)
     interior = (kept >= radius) & (kept < 60 - radius)
     np.testing.assert_allclose(out[interior], ramp[kept[interior]], rtol=1e-12)
-    # edges replicate the first sample ('nearest'): the first box sample at row 1 sees rows 0,0,1,2,3
+    # edges replicate the first sample ('nearest'): the first box sample at row 1 sees
+    # rows 0,0,1,2,3
     if profile == "box" and not params:
         assert out[0] == pytest.approx((1 * 1 + 2 * 1 + 2 * 4 + 2 * 7 + 1 * 10) / 8)
 
