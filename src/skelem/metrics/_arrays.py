@@ -38,7 +38,7 @@ def as_float_array(array: np.ndarray, name: str, ndims: Sequence[int] = (3,)) ->
 def as_float_pair(
     pred: np.ndarray, ref: np.ndarray, ndims: Sequence[int] = (3,)
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Check that ``pred`` and ``ref`` are finite arrays of the same shape; return them as float64."""
+    """Check that ``pred`` and ``ref`` are finite arrays of one shape; return them as float64."""
     pred64 = as_float_array(pred, "the prediction", ndims)
     ref64 = as_float_array(ref, "the reference", ndims)
     if pred64.shape != ref64.shape:

@@ -21,13 +21,16 @@ from ._arrays import as_float_pair
 from .measured import between_rows
 
 
-def pass_disagreement(xz_pass: np.ndarray, yz_pass: np.ndarray, factor: int, offset: int = 0) -> float:
+def pass_disagreement(
+    xz_pass: np.ndarray, yz_pass: np.ndarray, factor: int, offset: int = 0
+) -> float:
     """Root-mean-square difference of two single-plane restorations on the rows in between.
 
     Parameters
     ----------
     xz_pass, yz_pass : np.ndarray
-        The same volume restored from its XZ slices only and from its YZ slices only, ``(Z, Y, X)``.
+        The same volume restored from its XZ slices only and from its YZ slices only,
+        ``(Z, Y, X)``.
     factor, offset : int
         Anisotropy factor and row of the first measured slice; measured rows are left out.
 
@@ -49,6 +52,13 @@ def stripe_index(pred: np.ndarray, ref: np.ndarray, factor: int, offset: int = 0
     compared with the fraction of frequency bins those lines hold. Errors that do not depend on the
     slicing direction give about 1; stripes left by slice-by-slice restoration give more.
 
+    Parameters
+    ----------
+    pred, ref : np.ndarray
+        Restored volume and reference ``(Z, Y, X)`` (XY slices at least 4 x 4).
+    factor, offset : int
+        Anisotropy factor and row of the first measured slice; measured rows are left out.
+
     Returns
     -------
     float
@@ -56,7 +66,9 @@ def stripe_index(pred: np.ndarray, ref: np.ndarray, factor: int, offset: int = 0
     """
     p, r = as_float_pair(pred, ref)
     if p.shape[1] < 4 or p.shape[2] < 4:
-        raise InputError(f"XY slices of {p.shape[1:]} are too small to measure stripes (need 4 x 4).")
+        raise InputError(
+            f"XY slices of {p.shape[1:]} are too small to measure stripes (need 4 x 4)."
+        )
     rows = between_rows(p.shape[0], factor, offset)
     error = p[rows] - r[rows]
     error -= error.mean(axis=(1, 2), keepdims=True)

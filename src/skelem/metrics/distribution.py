@@ -85,7 +85,10 @@ def _transfer_functions(shape: tuple[int, int]) -> np.ndarray:
 
 
 def _gather_patches(maps: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Pixels of 16 x 16 patches at top-left ``(rows, cols)`` of ``(..., H, W)``: ``(..., n, 16, 16)``."""
+    """Pixels of 16 x 16 patches at top-left ``(rows, cols)`` of ``(..., H, W)``.
+
+    Returns ``(..., n, 16, 16)``.
+    """
     offsets = np.arange(PATCH_SIZE)
     patch_rows = (rows[:, None] + offsets)[:, :, None]
     patch_cols = (cols[:, None] + offsets)[:, None, :]
@@ -151,6 +154,19 @@ def paired_patch_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features of the same random patches in two volumes (see the module docstring).
 
+    Parameters
+    ----------
+    pred_vol, ref_vol : np.ndarray
+        Prediction and reference ``(Z, Y, X)`` of one shape.
+    planes : sequence of {"xy", "xz", "yz"}
+        Orientations the slices are drawn from.
+    n_patches : int
+        Patches in all (at least 2), shared evenly by the drawn slices.
+    n_slices : int
+        Slices drawn per orientation.
+    seed : int
+        Seed of the slice and patch draws.
+
     Returns
     -------
     pred_features, ref_features : np.ndarray
@@ -200,6 +216,11 @@ def polynomial_mmd2_paired(features_a: np.ndarray, features_b: np.ndarray) -> fl
     ----------
     features_a, features_b : np.ndarray
         Feature matrices ``(m, d)`` of the same shape, ``m >= 2``.
+
+    Returns
+    -------
+    float
+        The unbiased MMD² estimate.
     """
     if features_a.shape != features_b.shape or features_a.ndim != 2 or features_a.shape[0] < 2:
         raise InputError(

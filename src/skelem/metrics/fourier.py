@@ -71,7 +71,19 @@ class CorrelationCurve:
     def resolution_length(
         self, voxel_size: float, threshold: Literal["1/7", "0.5"] = "1/7"
     ) -> float:
-        """Resolution as a length, in the unit of ``voxel_size`` (see :func:`frequency_to_length`)."""
+        """Resolution as a length, in the unit of ``voxel_size`` (see :func:`frequency_to_length`).
+
+        Parameters
+        ----------
+        voxel_size : float
+            Voxel size along the measured direction (any length unit).
+        threshold : {"1/7", "0.5"}
+            Which crossing to convert.
+
+        Returns
+        -------
+        float
+        """
         freq = self.resolution_1_7 if threshold == "1/7" else self.resolution_half
         return frequency_to_length(freq, voxel_size)
 
@@ -275,6 +287,17 @@ def frequency_to_length(freq: float, voxel_size: float) -> float:
 
     The result is in the unit of ``voxel_size`` (e.g. nm): Nyquist (0.5) gives two voxels;
     a non-positive frequency gives ``inf``.
+
+    Parameters
+    ----------
+    freq : float
+        Cycles/voxel.
+    voxel_size : float
+        Voxel size (any length unit).
+
+    Returns
+    -------
+    float
     """
     return float(voxel_size) / freq if freq > 0 else float("inf")
 

@@ -37,8 +37,9 @@ def _contingency(
 ) -> tuple[np.ndarray, np.ndarray, sparse.csr_matrix]:
     """Renumbered ``(gt, seg)`` labels (flat) and their voxel counts ``n_ij`` (sparse matrix).
 
-    ``n_ij`` counts the voxels of ground-truth object i and segment j. Built by :func:`skimage.metrics.contingency_table` (rows: ground truth) on the labels
-    renumbered ``1..n`` (so any integer labels, negative ones included, index the table), with
+    ``n_ij`` counts the voxels of ground-truth object i and segment j. Built by
+    :func:`skimage.metrics.contingency_table` (rows: ground truth) on the labels renumbered
+    ``1..n`` (so any integer labels, negative ones included, index the table), with
     ground-truth label 0 kept as index 0 and left out through its ``ignore_labels``.
     """
     seg = np.asarray(seg)

@@ -59,6 +59,13 @@ def spectrum_ratio(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ratio of the Z power spectra of a prediction and a reference (see :func:`z_power_spectrum`).
 
+    Parameters
+    ----------
+    pred, ref : np.ndarray
+        Prediction and reference ``(Z, Y, X)`` of one shape.
+    window : {"hann", "tukey", None}
+        Apodisation along Z.
+
     Returns
     -------
     freqs : np.ndarray
@@ -146,4 +153,9 @@ def high_frequency_energy_ratio(
     return float(power_pred[selected].sum() / ref_energy)
 
 
-__all__ = ["high_frequency_energy_ratio", "log_spectral_distance", "spectrum_ratio", "z_power_spectrum"]
+__all__ = [
+    "high_frequency_energy_ratio",
+    "log_spectral_distance",
+    "spectrum_ratio",
+    "z_power_spectrum",
+]
