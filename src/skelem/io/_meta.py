@@ -10,6 +10,7 @@ Meta = tuple[tuple[float, float, float] | None, str | None, dict | None]
 
 
 def as_str(value: Any) -> str | None:
+    """``value`` as text (bytes decoded as UTF-8), ``None`` for ``None``."""
     if value is None:
         return None
     if isinstance(value, bytes):

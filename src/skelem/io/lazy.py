@@ -52,22 +52,27 @@ class AxisView:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """Shape of the view, ``(Z, Y, X)``."""
         return tuple(int(self.array.shape[a]) for a in self.spatial)
 
     @property
     def dtype(self) -> np.dtype:
+        """Data type of the underlying array."""
         return np.dtype(self.array.dtype)
 
     @property
     def ndim(self) -> int:
+        """Always 3."""
         return 3
 
     @property
     def size(self) -> int:
+        """Number of voxels of the view."""
         return int(np.prod(self.shape))
 
     @property
     def chunks(self) -> tuple[int, ...] | None:
+        """Chunk shape of the underlying array along ``(Z, Y, X)``, ``None`` when unchunked."""
         chunks = getattr(self.array, "chunks", None)
         if chunks is None:
             return None

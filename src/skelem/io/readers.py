@@ -100,8 +100,8 @@ def open_volume(
             data, meta = _open_npy(path)
         else:
             raise InputError(
-                f"{path} has an unsupported format ({suffix or 'no extension'}); use a TIFF (.tif), "
-                "OME-Zarr (.zarr), HDF5 (file.h5:/dataset) or NumPy (.npy) volume."
+                f"{path} has an unsupported format ({suffix or 'no extension'}); use a TIFF "
+                "(.tif), OME-Zarr (.zarr), HDF5 (file.h5:/dataset) or NumPy (.npy) volume."
             )
     except SkelEMError:
         raise
@@ -132,7 +132,15 @@ def open_volume(
 
 
 def check_array(data: Any, source: str) -> None:
-    """Raise :class:`InputError` unless ``data`` is 3-D with a supported data type."""
+    """Raise :class:`InputError` unless ``data`` is 3-D with a supported data type.
+
+    Parameters
+    ----------
+    data : array-like
+        Anything with ``.shape`` and ``.dtype``.
+    source : str
+        Named in the error message.
+    """
     shape = tuple(int(n) for n in data.shape)
     if len(shape) != 3:
         raise InputError(f"{source} has shape {shape}; a (Z, Y, X) volume is needed.")
@@ -163,8 +171,8 @@ def _resolve_voxel_size(
         converted = [convert_length(v, file_unit, wanted) for v in file_voxel]
         if any(v is None for v in converted):
             raise InputError(
-                f"{source} has its voxel size in {file_unit}, which cannot be converted to {wanted}; "
-                "pass the voxel size explicitly."
+                f"{source} has its voxel size in {file_unit}, which cannot be converted to "
+                f"{wanted}; pass the voxel size explicitly."
             )
         return tuple(converted), wanted  # type: ignore[return-value]
     return file_voxel, wanted or file_unit or "pixel"
@@ -200,7 +208,8 @@ def _open_zarr(path: Path, level: int) -> tuple[Any, Meta]:
         arrays = sorted(name for name, _ in node.arrays())
         hint = f" (arrays inside: {', '.join(arrays[:8])})" if arrays else ""
         raise InputError(
-            f"{path} is a zarr group without OME-NGFF multiscales metadata; open one of its arrays{hint}."
+            f"{path} is a zarr group without OME-NGFF multiscales metadata; open one of its "
+            f"arrays{hint}."
         )
     datasets = multiscales.get("datasets") or []
     if level >= len(datasets):
@@ -343,7 +352,8 @@ def _open_hdf5(path: Path, dataset: str | None) -> tuple[Any, Meta]:
         obj = handle[name]
         if not isinstance(obj, h5py.Dataset):
             raise InputError(
-                f"{path}:{name} is an HDF5 group, not a dataset (datasets inside: {_h5_listing(obj)})."
+                f"{path}:{name} is an HDF5 group, not a dataset (datasets inside: "
+                f"{_h5_listing(obj)})."
             )
         return obj, _h5_metadata(obj, path)
     except BaseException:
@@ -352,7 +362,10 @@ def _open_hdf5(path: Path, dataset: str | None) -> tuple[Any, Meta]:
 
 
 def _h5_metadata(dataset: Any, path: Path) -> Meta:
-    """Voxel size from ``voxel_size``+``unit`` (SkelEM), ``element_size_um`` or ``resolution`` (nm, CREMI)."""
+    """Voxel size from ``voxel_size`` + ``unit`` (SkelEM), ``element_size_um``, or ``resolution``.
+
+    ``resolution`` is in nm (CREMI).
+    """
     attrs = dataset.attrs
     metadata = json_dict(attrs.get("skelem"))
     candidates: list[tuple[str, str | None]] = [

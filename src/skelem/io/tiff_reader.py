@@ -16,6 +16,22 @@ logger = logging.getLogger(__name__)
 
 
 def open_tiff(path: Path, level: int) -> tuple[Any, Meta]:
+    """Open a TIFF stack lazily (the file stays open while the array is in use).
+
+    Parameters
+    ----------
+    path : Path
+        The ``.tif`` file (ImageJ hyperstack, OME-TIFF or plain multi-page TIFF).
+    level : int
+        Pyramid level of a multi-resolution file (0 = full resolution).
+
+    Returns
+    -------
+    data : array-like
+        The ``(Z, Y, X)`` array, read on indexing.
+    meta : Meta
+        Voxel size, its unit and the SkelEM metadata dict (each ``None`` when absent).
+    """
     import tifffile
 
     tif = tifffile.TiffFile(path)  # kept open: the lazy array reads from it
@@ -68,8 +84,8 @@ def _select_tiff_axes(data: Any, axes: str, path: Path) -> Any:
     extra = [a for a in stacked if a != z_axis]
     if extra:
         raise InputError(
-            f"{path} has axes {axes} with shape {shape}; SkelEM needs a single-channel (Z, Y, X) stack, "
-            "so save one channel or time point per file (or relabel frames as slices)."
+            f"{path} has axes {axes} with shape {shape}; SkelEM needs a single-channel (Z, Y, X) "
+            "stack, so save one channel or time point per file (or relabel frames as slices)."
         )
     if z_axis is None or "Y" not in axes or "X" not in axes:
         return data  # 2-D or unnamed: check_array reports the shape

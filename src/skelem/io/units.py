@@ -104,7 +104,17 @@ def normalize_unit(unit: str | None, strict: bool = True) -> str | None:
 
 
 def imagej_unit(unit: str | None) -> str | None:
-    """The ImageJ spelling of an NGFF unit (``micrometer`` -> ``um``), ``None`` when unitless."""
+    """The ImageJ spelling of an NGFF unit (``micrometer`` -> ``um``), ``None`` when unitless.
+
+    Parameters
+    ----------
+    unit : str, optional
+        A unit in any spelling :func:`normalize_unit` accepts.
+
+    Returns
+    -------
+    str or None
+    """
     unit = normalize_unit(unit, strict=False)
     if unit is None:
         return None
@@ -112,7 +122,19 @@ def imagej_unit(unit: str | None) -> str | None:
 
 
 def convert_length(value: float, from_unit: str | None, to_unit: str | None) -> float | None:
-    """``value`` converted between two metric units, or ``None`` when either unit is not metric."""
+    """``value`` converted between two metric units, or ``None`` when either unit is not metric.
+
+    Parameters
+    ----------
+    value : float
+        A length in ``from_unit``.
+    from_unit, to_unit : str, optional
+        Units in any spelling :func:`normalize_unit` accepts.
+
+    Returns
+    -------
+    float or None
+    """
     source = normalize_unit(from_unit, strict=False)
     target = normalize_unit(to_unit, strict=False)
     if source not in _METER_EXPONENT or target not in _METER_EXPONENT:
@@ -124,7 +146,24 @@ def convert_length(value: float, from_unit: str | None, to_unit: str | None) -> 
 def check_voxel_size(
     voxel_size: Sequence[float], source: str = "voxel_size"
 ) -> tuple[float, float, float]:
-    """Return ``voxel_size`` as three positive finite floats ``(z, y, x)`` or raise InputError."""
+    """Return ``voxel_size`` as three positive finite floats ``(z, y, x)``.
+
+    Parameters
+    ----------
+    voxel_size : sequence of float
+        The voxel size to check.
+    source : str
+        Named in the error message.
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    InputError
+        When it is not three positive finite numbers.
+    """
     try:
         values = tuple(float(v) for v in voxel_size)
     except (TypeError, ValueError):

@@ -78,14 +78,39 @@ def check_finite(volume: Volume | Any, chunk_slices: int | None = None) -> None:
 def intensity_range(volume: Volume | Any, chunk_slices: int | None = None) -> tuple[float, float]:
     """Smallest and largest finite value of a volume, read slab by slab along Z.
 
-    Returns ``(nan, nan)`` when the volume holds no finite value.
+    Parameters
+    ----------
+    volume : Volume or array-like
+        The ``(Z, Y, X)`` volume.
+    chunk_slices : int, optional
+        Z slices read at a time (default: about 64 MiB, rounded to the Z chunk size).
+
+    Returns
+    -------
+    tuple of float
+        ``(min, max)``; ``(nan, nan)`` when the volume holds no finite value.
     """
     low, high, _ = intensity_summary(volume, chunk_slices)
     return low, high
 
 
-def intensity_summary(volume: Volume | Any, chunk_slices: int | None = None) -> tuple[float, float, int]:
-    """``(min, max, non_finite)``: the finite range and the number of NaN/Inf voxels, in one pass."""
+def intensity_summary(
+    volume: Volume | Any, chunk_slices: int | None = None
+) -> tuple[float, float, int]:
+    """The finite range and the number of NaN/Inf voxels of a volume, in one pass.
+
+    Parameters
+    ----------
+    volume : Volume or array-like
+        The ``(Z, Y, X)`` volume.
+    chunk_slices : int, optional
+        Z slices read at a time (default: about 64 MiB, rounded to the Z chunk size).
+
+    Returns
+    -------
+    tuple
+        ``(min, max, non_finite)``; min and max are ``nan`` when no value is finite.
+    """
     volume = _as_volume(volume)
     data = volume.data
     step = _slab_slices(data, chunk_slices)
@@ -125,6 +150,11 @@ def validate_volume(
         Scan for NaN/infinity with :func:`check_finite` (reads the whole volume, slab by slab).
     chunk_slices : int, optional
         Slab depth for the finite-value scan.
+
+    Returns
+    -------
+    Volume
+        The volume, wrapped in a :class:`Volume` when an array was given.
 
     Raises
     ------

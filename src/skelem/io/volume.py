@@ -41,14 +41,22 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """``(Z, Y, X)``."""
         return tuple(int(n) for n in self.data.shape)  # type: ignore[return-value]
 
     @property
     def dtype(self) -> np.dtype:
+        """Data type of the stored array."""
         return np.dtype(self.data.dtype)
 
     def read(self) -> np.ndarray:
-        """Load the whole volume into memory as a numpy array."""
+        """Load the whole volume into memory.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(Z, Y, X)`` in the stored dtype.
+        """
         return np.asarray(self.data[...])
 
     @property
@@ -62,7 +70,19 @@ class Volume:
     def anisotropy_factor(self, factor: float | None = None) -> int:
         """The integer anisotropy factor: ``factor`` when given, else derived from the voxel size.
 
-        Raises :class:`~skelem.errors.ConfigError` (one sentence) when neither gives a usable factor.
+        Parameters
+        ----------
+        factor : float, optional
+            An explicit factor (checked by :func:`~skelem.config.models.check_factor`).
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        ConfigError
+            When neither gives a usable factor (one sentence).
         """
         from skelem.errors import ConfigError
 
@@ -71,10 +91,23 @@ class Volume:
         ratio = self.anisotropy
         if ratio is None:
             raise ConfigError(
-                f"{self.source} has no voxel size, so the anisotropy factor is unknown; pass --factor."
+                f"{self.source} has no voxel size, so the anisotropy factor is unknown; pass "
+                "--factor."
             )
         return check_factor(ratio)
 
     def with_data(self, data: Any, **changes: Any) -> Volume:
-        """A copy carrying other data (and optionally other metadata)."""
+        """A copy carrying other data (and optionally other metadata).
+
+        Parameters
+        ----------
+        data : array-like
+            The new ``(Z, Y, X)`` data.
+        **changes
+            Other fields to replace (``voxel_size``, ``unit``, ``source``, ``metadata``).
+
+        Returns
+        -------
+        Volume
+        """
         return replace(self, data=data, **changes)

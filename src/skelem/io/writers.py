@@ -1,4 +1,5 @@
-"""Write volumes with their voxel size, atomically: TIFF (ImageJ), OME-Zarr (NGFF 0.4/0.5), HDF5, NPY.
+"""Write volumes with their voxel size, atomically: TIFF (ImageJ), OME-Zarr (NGFF 0.4/0.5), HDF5,
+NPY.
 
 Every output is first written under a hidden sibling name (``.{name}.partial-<pid>``) and renamed
 to its final name only once complete, so an interrupted run never leaves a truncated file that
@@ -36,7 +37,16 @@ def restored_voxel_size(
 ) -> tuple[float, float, float] | None:
     """Voxel size of a volume restored by ``factor`` along Z: ``(z / factor, y, x)``.
 
-    ``None`` stays ``None`` (unknown voxel size).
+    Parameters
+    ----------
+    voxel_size : sequence of float, optional
+        ``(z, y, x)`` of the acquired volume; ``None`` stays ``None`` (unknown voxel size).
+    factor : int
+        Anisotropy factor.
+
+    Returns
+    -------
+    tuple of float or None
     """
     if voxel_size is None:
         return None
@@ -48,7 +58,26 @@ def restored_voxel_size(
 
 
 def check_output(path: str | Path, overwrite: bool = False) -> Path:
-    """Raise unless ``path`` can be written: its folder exists, and it is new or ``overwrite``."""
+    """Raise unless ``path`` can be written: its folder exists, and it is new or ``overwrite``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The output.
+    overwrite : bool
+        Whether an existing output may be replaced.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    InputError
+        When the folder does not exist.
+    OutputExistsError
+        When ``path`` exists and ``overwrite`` is false.
+    """
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"The output folder {path.parent} does not exist.")
@@ -117,8 +146,9 @@ def write_volume(
     -----
     An HDF5 output is a whole file written atomically: an existing file is replaced (with
     ``overwrite``), never appended to. bool data is stored as uint8, and int64/uint64 as uint32
-    or int32 when the values fit. The ImageJ format holds uint8, uint16, int16 and float32: float64 is stored as float32, and
-    uint32/int8/int32 go to a plain TIFF with the voxel size in its JSON description.
+    or int32 when the values fit. The ImageJ format holds uint8, uint16, int16 and float32:
+    float64 is stored as float32, and uint32/int8/int32 go to a plain TIFF with the voxel size
+    in its JSON description.
     """
     array = data.read() if isinstance(data, Volume) else np.asarray(data)
     if array.ndim != 3:
