@@ -86,8 +86,8 @@ def evaluate_volumes(
         expected = restored_length(acq.shape[0], int(round(factor)))
         if acq.shape[1:] != pred.shape[1:] or expected != pred.shape[0]:
             raise InputError(
-                f"The acquisition {acquired} {acq.shape} does not fit the prediction {pred.shape} at "
-                f"factor {factor:g} (it would restore to {expected} slices)."
+                f"The acquisition {acquired} {acq.shape} does not fit the prediction {pred.shape} "
+                f"at factor {factor:g} (it would restore to {expected} slices)."
             )
     result: dict = {"prediction": prediction, "reference": reference, "data_range": data_range,
                     "border": border, "reference_slices_used": nz}
@@ -97,7 +97,9 @@ def evaluate_volumes(
     if labels is not None:
         lab = np.asarray(open_volume(labels).data[...])
         if lab.shape != ref.shape:
-            raise InputError(f"The labels {lab.shape} and the reference {ref.shape} differ in shape.")
+            raise InputError(
+                f"The labels {lab.shape} and the reference {ref.shape} differ in shape."
+            )
         if membrane is None:
             raise InputError(
                 "Segmentation scores need a membrane predictor trained on another volume: pass "
@@ -108,7 +110,19 @@ def evaluate_volumes(
 
 
 def format_summary(result: dict) -> str:
-    """A few readable lines of the main measures."""
+    """A few readable lines of the main measures.
+
+    Parameters
+    ----------
+    result : dict
+        A result of :func:`evaluate_volumes`.
+
+    Returns
+    -------
+    str
+        Fidelity, perception, resolution and, when present, measured-row and segmentation lines.
+    """
+
     def f(key: str, pattern: str = "{:.3f}") -> str:
         value = result.get(key)
         if value is None:
@@ -116,15 +130,21 @@ def format_summary(result: dict) -> str:
         return "inf" if isinstance(value, float) and math.isinf(value) else pattern.format(value)
 
     lines = [
-        f"PSNR {f('psnr', '{:.2f}')} dB   SSIM {f('ssim')} (xy {f('ssim_xy')}, xz {f('ssim_xz')}, yz {f('ssim_yz')})   "
+        f"PSNR {f('psnr', '{:.2f}')} dB   SSIM {f('ssim')} (xy {f('ssim_xy')}, "
+        f"xz {f('ssim_xz')}, yz {f('ssim_yz')})   "
         f"data range {result['data_range']:g}, border {result['border']}",
-        f"GMSD {f('gmsd', '{:.4f}')}   KID {f('kid', '{:.4f}')}   Z-spectrum LSD {f('log_spectral_distance')}   "
+        f"GMSD {f('gmsd', '{:.4f}')}   KID {f('kid', '{:.4f}')}   "
+        f"Z-spectrum LSD {f('log_spectral_distance')}   "
         f"HF energy ratio {f('hf_energy_ratio', '{:.2f}')}",
-        f"FRC(Z) with reference: AUC {f('frc_z_auc')}, 1/7 at {f('frc_z_resolution_1_7')} cycles/voxel;   "
-        f"self-FSC 1/7: Z {f('self_fsc_z_resolution_1_7')}, XY {f('self_fsc_xy_resolution_1_7')} cycles/voxel",
+        f"FRC(Z) with reference: AUC {f('frc_z_auc')}, 1/7 at {f('frc_z_resolution_1_7')} "
+        "cycles/voxel;   "
+        f"self-FSC 1/7: Z {f('self_fsc_z_resolution_1_7')}, "
+        f"XY {f('self_fsc_xy_resolution_1_7')} cycles/voxel",
     ]
     if "measured_max_abs" in result:
-        lines.append(f"measured slices: max |error| {f('measured_max_abs', '{:.3g}')}; between slices PSNR {f('between_psnr', '{:.2f}')} dB")
+        lines.append(f"measured slices: max |error| {f('measured_max_abs', '{:.3g}')}; "
+                     f"between slices PSNR {f('between_psnr', '{:.2f}')} dB")
     if "vi" in result:
-        lines.append(f"segmentation: VI {f('vi')} (split {f('vi_split')}, merge {f('vi_merge')}), adapted Rand error {f('adapted_rand')}")
+        lines.append(f"segmentation: VI {f('vi')} (split {f('vi_split')}, "
+                     f"merge {f('vi_merge')}), adapted Rand error {f('adapted_rand')}")
     return "\n".join(lines)

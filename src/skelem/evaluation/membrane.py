@@ -28,7 +28,18 @@ NET = NetworkConfig(channels=8, depth=3)
 
 
 def membrane_target(labels: np.ndarray) -> np.ndarray:
-    """1 on label boundaries (3-D, 'inner' mode: about 2 voxels wide), 0 inside objects."""
+    """1 on label boundaries (3-D, 'inner' mode: about 2 voxels wide), 0 inside objects.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        Instance labels ``(Z, Y, X)``.
+
+    Returns
+    -------
+    np.ndarray
+        float32, same shape.
+    """
     return find_boundaries(labels, mode="inner").astype(np.float32)
 
 
@@ -49,7 +60,30 @@ class MembranePredictor:
         seed: int = 0,
         progress: ProgressCallback = no_progress,
     ) -> MembranePredictor:
-        """Train on ``image`` (isotropic, any dtype) and its instance ``labels`` (same shape)."""
+        """Train on ``image`` (isotropic, any dtype) and its instance ``labels`` (same shape).
+
+        Parameters
+        ----------
+        image : np.ndarray
+            Isotropic training volume ``(Z, Y, X)``.
+        labels : np.ndarray
+            Its instance labels; the target is their boundaries (:func:`membrane_target`).
+        iterations : int
+            Training steps.
+        patch : int
+            Side of the 2-D training patches (capped by the volume).
+        batch : int
+            Patches per step.
+        seed : int
+            Seed of the weights and the patch draws.
+        progress : ProgressCallback
+            Receives the training events.
+
+        Returns
+        -------
+        MembranePredictor
+            With the EMA weights.
+        """
         normalizer = PercentileNormalizer.fit(image)
         vol = normalizer.normalize(image)
         target = membrane_target(labels)
@@ -78,7 +112,8 @@ class MembranePredictor:
             xb = torch.from_numpy(np.stack(xs))[:, None]
             yb = torch.from_numpy(np.stack(ys))[:, None]
             logits = net(xb)
-            return F.binary_cross_entropy_with_logits(logits, yb, pos_weight=torch.tensor(pos_weight))
+            return F.binary_cross_entropy_with_logits(logits, yb,
+                                                      pos_weight=torch.tensor(pos_weight))
 
         cfg = TrainingConfig(iterations=iterations, batch_size=batch, patch_size=max(16, size),
                              learning_rate=2e-3, checkpoint_every=iterations, seed=seed)
@@ -87,7 +122,20 @@ class MembranePredictor:
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray, normalized: bool = False) -> np.ndarray:
-        """Membrane probability ``(Z, Y, X)`` float32: mean of the XY, XZ and YZ slice passes."""
+        """Membrane probability ``(Z, Y, X)`` float32: mean of the XY, XZ and YZ slice passes.
+
+        Parameters
+        ----------
+        image : np.ndarray
+            Volume ``(Z, Y, X)`` in input units (or normalised).
+        normalized : bool
+            ``image`` is already normalised (skip the saved normaliser).
+
+        Returns
+        -------
+        np.ndarray
+            float32 in ``[0, 1]``, same shape.
+        """
         vol = image.astype(np.float32) if normalized else self.normalizer.normalize(image)
         out = np.zeros(vol.shape, np.float32)
         for axis in range(3):
@@ -102,19 +150,48 @@ class MembranePredictor:
 
 
 def save_membrane_predictor(predictor: MembranePredictor, directory: str | Path) -> Path:
-    """Write ``membrane.safetensors`` and ``membrane.json`` (normaliser) into ``directory``."""
+    """Write ``membrane.safetensors`` and ``membrane.json`` (normaliser) into ``directory``.
+
+    Parameters
+    ----------
+    predictor : MembranePredictor
+        The trained predictor.
+    directory : str or Path
+        Created when missing.
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
     from skelem.models.factory import save_weights
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_weights(predictor.model, directory / "membrane.safetensors")
-    payload = {"format": "skelem-membrane", "network": NET.model_dump(), "normalizer": predictor.normalizer.to_dict()}
+    payload = {"format": "skelem-membrane", "network": NET.model_dump(),
+               "normalizer": predictor.normalizer.to_dict()}
     write_text_atomic(directory / "membrane.json", json.dumps(payload, indent=2))
     return directory
 
 
 def load_membrane_predictor(directory: str | Path) -> MembranePredictor:
-    """Load a predictor saved by :func:`save_membrane_predictor` (``ModelError`` when unusable)."""
+    """Load a predictor saved by :func:`save_membrane_predictor`.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The folder holding ``membrane.json`` and ``membrane.safetensors``.
+
+    Returns
+    -------
+    MembranePredictor
+
+    Raises
+    ------
+    ModelError
+        When the folder does not hold a usable predictor.
+    """
     from skelem.models.factory import load_weights
 
     directory = Path(directory)
@@ -122,7 +199,9 @@ def load_membrane_predictor(directory: str | Path) -> MembranePredictor:
         payload = json.loads((directory / "membrane.json").read_text())
         normalizer = PercentileNormalizer.from_dict(payload["normalizer"])
     except (OSError, ValueError, KeyError, TypeError):
-        raise ModelError(f"{directory} is not a membrane predictor saved by `skelem benchmark`.") from None
+        raise ModelError(
+            f"{directory} is not a membrane predictor saved by `skelem benchmark`."
+        ) from None
     model = UNet2D(1, 1, channels=NET.channels, depth=NET.depth)
     load_weights(model, directory / "membrane.safetensors")
     return MembranePredictor(model, normalizer)

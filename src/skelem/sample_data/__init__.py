@@ -12,5 +12,11 @@ ATTRIBUTION = (
 
 
 def sample_path() -> Path:
-    """Path of the embedded isotropic FIB-SEM crop (97 x 160 x 160 voxels, 10 nm, uint8)."""
+    """Path of the embedded isotropic FIB-SEM crop (97 x 160 x 160 voxels, 10 nm, uint8).
+
+    Returns
+    -------
+    Path
+        The TIFF inside the installed package.
+    """
     return Path(str(resources.files(__package__) / SAMPLE_NAME))

@@ -1,4 +1,5 @@
-"""Pictures people would rather look at than read: orthoviews, curves, the fidelity-perception plane.
+"""Pictures people would rather look at than read: orthoviews, curves, the fidelity-perception
+plane.
 
 All functions write a PNG (matplotlib, Agg backend) and return its path.
 """
@@ -41,10 +42,19 @@ def orthoviews(
     volumes : mapping name -> array (Z, Y, X)
         Volumes on the same isotropic grid (an anisotropic input may be given on its own grid; pass
         its Z/X voxel ratio in ``voxel_aspect`` so it is drawn stretched to the same shape).
+    path : str or Path
+        The PNG to write.
     position : (z, y, x), optional
         Where the three planes cross (default: the centre of the first volume).
     inset : int
         Side of the zoomed square (voxels), taken at the centre of the XZ section.
+    voxel_aspect : mapping name -> float, optional
+        Z/X voxel ratio of volumes on their own (anisotropic) grid.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     plt = _plt()
     names = list(volumes)
@@ -52,7 +62,8 @@ def orthoviews(
     z, y, x = position or tuple(n // 2 for n in ref.shape)
     lo, hi = _display_range(ref)
     rows = ["XY", "XZ", "YZ", f"XZ zoom {inset}px"]
-    fig, axes = plt.subplots(len(rows), len(names), figsize=(2.6 * len(names), 2.5 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(names), figsize=(2.6 * len(names), 2.5 * len(rows)),
+                             squeeze=False)
     for j, name in enumerate(names):
         vol = volumes[name]
         aspect = (voxel_aspect or {}).get(name, 1.0)
@@ -63,7 +74,8 @@ def orthoviews(
         zc, xc = int(round(z / aspect)), x
         h = max(1, int(round(inset / 2 / aspect)))
         zoom = xz[max(0, zc - h) : zc + h, max(0, xc - inset // 2) : xc + inset // 2]
-        for i, (img, asp) in enumerate(((vol[zi], 1.0), (xz, aspect), (yz, aspect), (zoom, aspect))):
+        panels = ((vol[zi], 1.0), (xz, aspect), (yz, aspect), (zoom, aspect))
+        for i, (img, asp) in enumerate(panels):
             ax = axes[i, j]
             ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, aspect=asp, interpolation="nearest")
             ax.set_xticks([])
@@ -85,7 +97,26 @@ def curves(
     hline: float | None = None,
     logy: bool = False,
 ) -> Path:
-    """One line per method (e.g. FRC/FSC curves, Z power spectra)."""
+    """One line per method (e.g. FRC/FSC curves, Z power spectra).
+
+    Parameters
+    ----------
+    series : mapping name -> (x, y)
+        One curve per method.
+    path : str or Path
+        The PNG to write.
+    xlabel, ylabel, title : str
+        Axis labels and title.
+    hline : float, optional
+        A dotted threshold line (e.g. 1/7).
+    logy : bool
+        Logarithmic y axis.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name, (xs, ys) in series.items():
@@ -111,7 +142,22 @@ def fidelity_perception_plane(
     ylabel: str = "PSNR (dB, higher is better)",
     title: str = "",
 ) -> Path:
-    """One point per method: perception distance on x, fidelity on y (best is top-left)."""
+    """One point per method: perception distance on x, fidelity on y (best is top-left).
+
+    Parameters
+    ----------
+    points : mapping name -> (perception, fidelity)
+        One point per method.
+    path : str or Path
+        The PNG to write.
+    xlabel, ylabel, title : str
+        Axis labels and title.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     for name, (px, py) in points.items():
