@@ -5,10 +5,11 @@ only provides a function computing the loss of step ``i``. Batches are drawn fro
 by ``(seed, step)``, so a run resumed from a checkpoint sees exactly the batches an uninterrupted
 run would have seen.
 
-The EMA and the schedule are written out rather than taken from ``torch.optim``: the EMA's warm-up
-(decay ``min(decay, (1 + step) / (10 + step))``, first update a blend with the initial weights) and
-the closed-form ``lr * (step + 1) / warmup`` are not what ``AveragedModel`` with
-``get_ema_multi_avg_fn`` and ``LambdaLR`` compute, and the saved weights would change.
+The EMA and the schedule are written out rather than taken from ``torch.optim``. The EMA warms up
+(decay ``min(decay, (1 + step) / (10 + step))``, its first update a blend with the initial weights),
+which ``AveragedModel`` with ``get_ema_multi_avg_fn`` (fixed decay, first update a copy) does not:
+the saved weights would change. ``LambdaLR`` computes ``lr * ((step + 1) / warmup)``, one float64
+ulp away from ``lr * (step + 1) / warmup`` at some warm-up steps.
 """
 
 from __future__ import annotations
