@@ -10,7 +10,8 @@ import torch
 from skelem.config.models import DiffusionConfig, NetworkConfig
 from skelem.diffusion.schedule import truncated_timesteps
 from skelem.inference.engine import SliceEngine
-from skelem.inference.restore import RestoreOptions, Restorer, restore_volume
+from skelem.inference.methods import build_method
+from skelem.inference.restore import RestoreOptions, restore_volume
 from skelem.io import Volume
 from skelem.models.factory import build_refiner, build_skeleton
 
@@ -107,7 +108,7 @@ def test_default_sampler_takes_the_five_pinned_steps(trained_model: TrainedModel
     assert (defaults.t0, defaults.steps) == (200, 5)
     assert trained_model.artifact.config.diffusion == defaults
 
-    restorer = Restorer(trained_model.artifact, FACTOR, _skelem(batch_size=4))
+    restorer = build_method(trained_model.artifact, FACTOR, _skelem(batch_size=4))
     engine = restorer.engine
     assert engine.timesteps == expected
     assert restorer.describe()["timesteps"] == expected
@@ -174,7 +175,7 @@ def test_pure_diffusion_peer_runs_with_three_steps(
     trained_model: TrainedModel, small_volume: Volume
 ) -> None:
     options = RestoreOptions(method="diffusion", steps=3, device="cpu")
-    restorer = Restorer(trained_model.artifact, FACTOR, options)
+    restorer = build_method(trained_model.artifact, FACTOR, options)
     assert restorer.engine.timesteps == truncated_timesteps(1000, 3) == [1000, 667, 333, 0]
     out = restore_volume(small_volume, trained_model.artifact, options=options)
     assert out.shape == (45, 32, 48) and out.dtype == np.float32 and np.isfinite(out).all()
@@ -210,7 +211,7 @@ def test_unknown_planes_are_refused(trained_model: TrainedModel) -> None:
     from skelem.errors import ConfigError
 
     with pytest.raises(ConfigError, match="planes"):
-        Restorer(trained_model.artifact, FACTOR, RestoreOptions(method="skeleton", planes="xy"))
+        build_method(trained_model.artifact, FACTOR, RestoreOptions(method="skeleton", planes="xy"))
 
 
 def test_refiner_residual_scale_is_measured_and_saved(trained_model: TrainedModel) -> None:
@@ -325,12 +326,12 @@ def test_joint_sampling_keeps_measured_rows_and_equals_end_fusion_at_one_step(ra
 
 def test_streamed_default_block_is_smaller_for_joint_sampling(trained_model: TrainedModel) -> None:
     """Joint sampling holds ~10 block arrays: its streamed default block is an eighth of the usual."""
-    from skelem.inference.restore import STREAM_BLOCK, STREAM_BLOCK_JOINT, stream_block_shape
+    from skelem.inference.writers import STREAM_BLOCK, STREAM_BLOCK_JOINT, stream_block_shape
 
     art = trained_model.artifact
-    end = Restorer(art, art.factor, _skelem())
-    joint = Restorer(art, art.factor, _skelem(fuse="steps"))
-    given = Restorer(art, art.factor, _skelem(fuse="steps", block_shape=(32, 64, 64)))
+    end = build_method(art, art.factor, _skelem())
+    joint = build_method(art, art.factor, _skelem(fuse="steps"))
+    given = build_method(art, art.factor, _skelem(fuse="steps", block_shape=(32, 64, 64)))
     assert stream_block_shape(end) == STREAM_BLOCK == (128, 512, 512)
     assert stream_block_shape(joint) == STREAM_BLOCK_JOINT
     assert np.prod(STREAM_BLOCK_JOINT) * 8 == np.prod(STREAM_BLOCK)

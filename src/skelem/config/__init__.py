@@ -1,17 +1,40 @@
-"""Validated, versioned configuration, one model per concern, composed into :class:`ExperimentConfig`."""
+"""Validated, versioned configuration: one model per concern, composed into ``ExperimentConfig``.
 
-from skelem.config.models import (
-    CONFIG_VERSION,
-    DegradationConfig,
-    DiffusionConfig,
-    ExperimentConfig,
-    NetworkConfig,
-    TrainingConfig,
-    load_config,
-    parse_profile,
-    save_config,
-)
-from skelem.config.restore import RestoreOptions
+The names below are imported on first use, so that ``skelem.config.choices`` (the restore choices
+the CLI lists) can be imported without pydantic.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from skelem.config.models import (
+        CONFIG_VERSION,
+        DegradationConfig,
+        DiffusionConfig,
+        ExperimentConfig,
+        NetworkConfig,
+        TrainingConfig,
+        load_config,
+        parse_profile,
+        save_config,
+    )
+    from skelem.config.restore import RestoreOptions
+
+_HOMES = {
+    "CONFIG_VERSION": "skelem.config.models",
+    "DegradationConfig": "skelem.config.models",
+    "DiffusionConfig": "skelem.config.models",
+    "ExperimentConfig": "skelem.config.models",
+    "NetworkConfig": "skelem.config.models",
+    "TrainingConfig": "skelem.config.models",
+    "load_config": "skelem.config.models",
+    "parse_profile": "skelem.config.models",
+    "save_config": "skelem.config.models",
+    "RestoreOptions": "skelem.config.restore",
+}
 
 __all__ = [
     "CONFIG_VERSION",
@@ -25,3 +48,10 @@ __all__ = [
     "parse_profile",
     "save_config",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """The public names, from their home module on first use."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'skelem.config' has no attribute {name!r}")

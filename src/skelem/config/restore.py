@@ -8,24 +8,23 @@ the model's noise schedule are :func:`check_sampling`, called once the model is 
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
+from skelem.config.choices import (
+    INTERPOLATION_METHODS,
+    METHODS,
+    NETWORK_METHODS,
+    RESTORE_DEFAULTS,
+    Fuse,
+    Method,
+    Normalize,
+    OutputDtype,
+    Planes,
+)
 from skelem.config.models import DiffusionConfig
 from skelem.errors import ConfigError
-
-NetworkMethod = Literal["skelem", "skeleton", "diffusion"]
-InterpolationMethod = Literal["cubic", "linear", "nearest"]
-Method = Literal[NetworkMethod, InterpolationMethod]
-Planes = Literal["both", "xz", "yz"]
-Fuse = Literal["end", "steps"]
-Normalize = Literal["model", "input"]
-OutputDtype = Literal["input", "float32"]
-
-METHODS: tuple[str, ...] = get_args(Method)
-NETWORK_METHODS: tuple[str, ...] = get_args(NetworkMethod)
-INTERPOLATION_METHODS: tuple[str, ...] = get_args(InterpolationMethod)
 
 # field: (its Literal's values, "Unknown <what> <value>; <hint>." for a value outside them)
 _CHOICES = {
@@ -35,6 +34,13 @@ _CHOICES = {
     "normalize": (get_args(Normalize), "normalisation", "use model or input"),
     "dtype": (get_args(OutputDtype), "output dtype", "use input or float32"),
 }
+__all__ = [
+    "INTERPOLATION_METHODS",
+    "METHODS",
+    "NETWORK_METHODS",
+    "RestoreOptions",
+    "check_sampling",
+]
 # "--<flag> must be at least 1." for a count below 1
 _AT_LEAST_ONE = {"samples": "--samples", "steps": "--steps", "batch_size": "--batch-size"}
 
@@ -74,20 +80,20 @@ class RestoreOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     method: Method | None = None
-    samples: int = 1
+    samples: int = RESTORE_DEFAULTS["samples"]  # type: ignore[assignment]
     steps: int | None = None
     t0: int | None = None
-    batch_size: int = 8
+    batch_size: int = RESTORE_DEFAULTS["batch_size"]  # type: ignore[assignment]
     block_shape: tuple[int, int, int] | None = None
-    planes: Planes = "both"
-    fuse: Fuse = "end"
-    seed: int = 0
+    planes: Planes = RESTORE_DEFAULTS["planes"]  # type: ignore[assignment]
+    fuse: Fuse = RESTORE_DEFAULTS["fuse"]  # type: ignore[assignment]
+    seed: int = RESTORE_DEFAULTS["seed"]  # type: ignore[assignment]
     use_prior: bool = True
     use_consistency: bool = True
     aligned: bool = True
-    normalize: Normalize = "model"
-    device: str = "auto"
-    dtype: OutputDtype = "input"
+    normalize: Normalize = RESTORE_DEFAULTS["normalize"]  # type: ignore[assignment]
+    device: str = RESTORE_DEFAULTS["device"]  # type: ignore[assignment]
+    dtype: OutputDtype = RESTORE_DEFAULTS["dtype"]  # type: ignore[assignment]
 
     @field_validator("method", "planes", "fuse", "normalize", "dtype", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skelem.inference.restore import RestoreOptions
+from skelem.config.restore import RestoreOptions
 
 
 @dataclass(frozen=True)
@@ -12,47 +12,81 @@ class MethodSpec:
     """One restoration setting of a benchmark.
 
     ``group`` is ``baseline`` (interpolation), ``peer`` (skeleton = regression peer, diffusion =
-    pure-diffusion peer), ``skelem`` or ``ablation``. ``crossplane``: also restore the XZ and YZ
-    passes separately to measure their disagreement (costs one more restoration).
+    pure-diffusion peer), ``skelem`` or ``ablation``. ``restore`` holds the setting's restore
+    options. ``crossplane``: also restore the XZ and YZ passes separately to measure their
+    disagreement (costs one more restoration).
     """
 
     name: str
-    method: str
     group: str
-    steps: int | None = None
-    use_prior: bool = True
-    use_consistency: bool = True
-    aligned: bool = True
-    t0: int | None = None
+    restore: RestoreOptions
     crossplane: bool = False
-    fuse: str = "end"
+
+    @property
+    def method(self) -> str:
+        """The restore method's name."""
+        return self.restore.method
 
     def options(self, seed: int = 0, planes: str = "both") -> RestoreOptions:
-        return RestoreOptions(method=self.method, steps=self.steps, t0=self.t0, use_prior=self.use_prior,
-                              use_consistency=self.use_consistency, aligned=self.aligned, seed=seed, planes=planes,
-                              fuse=self.fuse)
+        """The restore options with the benchmark's ``seed`` and the cross-planes to restore.
+
+        Parameters
+        ----------
+        seed : int
+            Noise seed.
+        planes : {"both", "xz", "yz"}
+            Cross-planes to restore.
+
+        Returns
+        -------
+        RestoreOptions
+        """
+        return self.restore.model_copy(update={"seed": seed, "planes": planes})
+
+
+def _spec(
+    name: str, method: str, group: str, crossplane: bool = False, **restore: object
+) -> MethodSpec:
+    return MethodSpec(name, group, RestoreOptions(method=method, **restore), crossplane)
 
 
 def benchmark_methods(
-    ablations: bool = True, step_sweep: tuple[int, ...] = (1, 2, 10, 50), t0_sweep: tuple[int, ...] = (100, 400)
+    ablations: bool = True,
+    step_sweep: tuple[int, ...] = (1, 2, 10, 50),
+    t0_sweep: tuple[int, ...] = (100, 400),
 ) -> list[MethodSpec]:
-    """Interpolation baselines, the two peers, SkelEM, then its ablations, the step and ``t0`` sweeps."""
+    """Interpolation baselines, the two peers, SkelEM, then its ablations, the step and ``t0``
+    sweeps.
+
+    Parameters
+    ----------
+    ablations : bool
+        Also the ablations and sweeps.
+    step_sweep, t0_sweep : tuple of int
+        The step counts and start timesteps of the sweeps.
+
+    Returns
+    -------
+    list of MethodSpec
+    """
     methods = [
-        MethodSpec("nearest", "nearest", "baseline"),
-        MethodSpec("linear", "linear", "baseline"),
-        MethodSpec("cubic", "cubic", "baseline"),
-        MethodSpec("skeleton", "skeleton", "peer", crossplane=ablations),
-        MethodSpec("diffusion-50", "diffusion", "peer"),
-        MethodSpec("skelem", "skelem", "skelem", crossplane=ablations),
+        _spec("nearest", "nearest", "baseline"),
+        _spec("linear", "linear", "baseline"),
+        _spec("cubic", "cubic", "baseline"),
+        _spec("skeleton", "skeleton", "peer", crossplane=ablations),
+        _spec("diffusion-50", "diffusion", "peer"),
+        _spec("skelem", "skelem", "skelem", crossplane=ablations),
     ]
     if ablations:
         methods += [
-            MethodSpec("skelem-no-prior", "skelem", "ablation", use_prior=False),
-            MethodSpec("skelem-no-consistency", "skelem", "ablation", use_consistency=False),
-            MethodSpec("skelem-no-alignment", "skelem", "ablation", aligned=False, crossplane=True),
-            MethodSpec("skelem-no-alignment-no-prior", "skelem", "ablation", aligned=False, use_prior=False),
-            MethodSpec("skelem-fuse-steps", "skelem", "ablation", fuse="steps"),
+            _spec("skelem-no-prior", "skelem", "ablation", use_prior=False),
+            _spec("skelem-no-consistency", "skelem", "ablation", use_consistency=False),
+            _spec("skelem-no-alignment", "skelem", "ablation", aligned=False, crossplane=True),
+            _spec(
+                "skelem-no-alignment-no-prior", "skelem", "ablation", aligned=False, use_prior=False
+            ),
+            _spec("skelem-fuse-steps", "skelem", "ablation", fuse="steps"),
         ]
-        methods += [MethodSpec(f"skelem-{k}-steps", "skelem", "ablation", steps=k) for k in step_sweep]
-        methods += [MethodSpec(f"skelem-t0-{t}", "skelem", "ablation", t0=t) for t in t0_sweep]
+        methods += [_spec(f"skelem-{k}-steps", "skelem", "ablation", steps=k) for k in step_sweep]
+        methods += [_spec(f"skelem-t0-{t}", "skelem", "ablation", t0=t) for t in t0_sweep]
     return methods

@@ -26,9 +26,9 @@ def taper_weights(
     """Separable weights that rise linearly over ``overlap`` voxels at each side.
 
     Along one axis of length ``n`` with ramp widths ``(before, after)`` the weight at position ``i``
-    is ``min(1, (i+0.5)/before, (n-i-0.5)/after)`` (a ramp of width 0 is no ramp). Two neighbouring
-    regions that share a zone of ``w`` voxels and both ramp over it have weights summing to exactly 1
-    there. Weights are always strictly positive.
+    is ``min(1, (i+0.5)/before, (n-i-0.5)/after)`` (a ramp of width 0 is no ramp). Two
+    neighbouring regions that share a zone of ``w`` voxels and both ramp over it have weights
+    summing to exactly 1 there. Weights are always strictly positive.
 
     Parameters
     ----------
@@ -141,7 +141,8 @@ class BlendAccumulator:
             return
         if weights.shape != target.shape:
             raise ValueError(
-                f"The weights shape {weights.shape} does not match the write region shape {target.shape}."
+                f"The weights shape {weights.shape} does not match the write region shape "
+                f"{target.shape}."
             )
         target += block_output_cropped * weights
         self._weight[write_slices] += weights

@@ -7,9 +7,9 @@ A volume too large for memory is cut into blocks. For each block the planner giv
 - ``write``: the part of the global output the block is responsible for. Write regions tile the
   output exactly once and start on output-chunk boundaries, so blocks written in parallel or in a
   stream never touch the same zarr chunk.
-- ``read``: the input region (z in *input slices*) to hand to the model. It is the write region grown
-  by the network halo (clamped to the volume), converted to input slices, plus a few extra slices
-  of interpolation context along z, with its start rounded down to the network alignment.
+- ``read``: the input region (z in *input slices*) to hand to the model. It is the write region
+  grown by the network halo (clamped to the volume), converted to input slices, plus a few extra
+  slices of interpolation context along z, with its start rounded down to the network alignment.
 - ``crop``: where the write region sits inside the model's output for that read region. Processing
   ``read`` gives an array of shape ``(s*(nz_in-1)+1, ny, nx)`` whose origin in global output
   coordinates is ``(s*read_z_start, read_y_start, read_x_start)``.

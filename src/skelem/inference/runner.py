@@ -173,8 +173,9 @@ def run_streaming(
         Caller-chosen description of what produces the values (model id, method, seed...). It is
         part of the fingerprint, so a different model never reuses blocks of another.
     on_mismatch : {"error", "restart"}, optional
-        What to do when the store exists but has no progress file or one with another fingerprint:
-        raise :class:`~skelem.errors.OutputExistsError` (default) or delete the store and start over.
+        What to do when the store exists but has no progress file or one with another
+        fingerprint: raise :class:`~skelem.errors.OutputExistsError` (default) or delete the store
+        and start over.
     max_blocks : int, optional
         Process at most this many blocks in this call and return, leaving the rest to a later call
         (which resumes). A process that restores a huge volume in rounds of ``max_blocks`` blocks,

@@ -86,7 +86,8 @@ def finalize_store(
         done = _positions_from_ranges(state["done"], state["n_blocks"])
         if not done.all():
             raise ValueError(
-                f"The output {partial} is incomplete ({int(done.sum())} of {done.size} blocks done)."
+                f"The output {partial} is incomplete ({int(done.sum())} of {done.size} blocks "
+                "done)."
             )
     if final.exists() and not overwrite:
         raise OutputExistsError(

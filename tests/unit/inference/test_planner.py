@@ -273,7 +273,7 @@ def test_blocks_are_immutable_and_numpy_integers_are_accepted():
 @pytest.mark.parametrize("block", [(64, 128, 128), (128, 512, 512), (16, 64, 96), (48, 384, 640)])
 def test_output_chunks_keep_the_requested_block(block):
     """OME-Zarr chunks must tile the user's block, so the planner does not enlarge it (memory)."""
-    from skelem.inference.restore import output_chunks
+    from skelem.inference.writers import output_chunks
 
     chunks = output_chunks(block)
     assert all(b % c == 0 for b, c in zip(block, chunks, strict=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skelem.inference.restore import _std_store
+from skelem.inference.writers import std_store
 from skelem.io import create_ome_zarr
 
 SHAPE, CHUNKS = (8, 16, 16), (4, 16, 16)
@@ -16,10 +16,10 @@ def _create(path, shape, dtype, chunks):
 
 def test_std_store_is_reused_when_the_mean_resumes(tmp_path):
     mean, std = tmp_path / "m.ome.zarr.partial", tmp_path / "s.ome.zarr.partial"
-    first = _std_store(std, mean, SHAPE, CHUNKS, _create)  # a fresh run: no mean store yet
+    first = std_store(std, mean, SHAPE, CHUNKS, _create)  # a fresh run: no mean store yet
     first[:4] = 7.0
     mean.mkdir()  # the streamed mean, interrupted
-    again = _std_store(std, mean, SHAPE, CHUNKS, _create)
+    again = std_store(std, mean, SHAPE, CHUNKS, _create)
     assert mean.exists()
     assert np.all(np.asarray(again[:4]) == 7.0)
 
@@ -28,8 +28,8 @@ def test_a_missing_or_mismatched_std_store_restarts_the_mean(tmp_path):
     mean, std = tmp_path / "m.ome.zarr.partial", tmp_path / "s.ome.zarr.partial"
     mean.mkdir()
     (mean / "block-done").write_text("x")
-    _std_store(std, mean, SHAPE, CHUNKS, _create)
+    std_store(std, mean, SHAPE, CHUNKS, _create)
     assert not mean.exists(), "finished mean blocks without their std must be recomputed"
     mean.mkdir()
-    array = _std_store(std, mean, (8, 16, 32), (4, 16, 32), _create)  # another shape
+    array = std_store(std, mean, (8, 16, 32), (4, 16, 32), _create)  # another shape
     assert not mean.exists() and array.shape == (8, 16, 32)

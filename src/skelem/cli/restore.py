@@ -1,0 +1,308 @@
+"""The ``restore`` command; its flags are the fields of ``skelem.config.restore.RestoreOptions``.
+
+The choices and defaults come from :mod:`skelem.config.choices` (no pydantic or torch at import, so
+``skelem restore --help`` is instant); :func:`options_from_flags` builds the validated options.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, get_args
+
+import click
+
+from skelem.cli.common import (
+    EXIT_MORE_BLOCKS,
+    handle_errors,
+    make_progress,
+    open_volume_arg,
+    parse_triple,
+)
+from skelem.cli.rounds import run_in_rounds
+from skelem.config.choices import METHODS, RESTORE_DEFAULTS, Fuse, Normalize, OutputDtype, Planes
+from skelem.errors import SkelEMError
+
+_D = RESTORE_DEFAULTS
+
+#: The restore command's options in --help order. ``None``: not a restore option (where to read,
+#: write, and how the process runs); otherwise the click parameter becomes that option field.
+_FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
+    (
+        None,
+        click.option(
+            "--model",
+            "model_dir",
+            help="Model directory from `skelem train` (not needed for interpolation).",
+        ),
+    ),
+    (
+        None,
+        click.option(
+            "-o",
+            "--output",
+            required=True,
+            help="Output .tif, .ome.zarr (streamed, resumable), .h5 or .npy.",
+        ),
+    ),
+    (
+        "method",
+        click.option(
+            "--method",
+            type=click.Choice(list(METHODS)),
+            help="Default: skelem when the model has a refiner, else skeleton; "
+            "cubic without a model.",
+        ),
+    ),
+    (
+        None,
+        click.option(
+            "--factor",
+            type=float,
+            help="Anisotropy factor (default: the model's, or the voxel size).",
+        ),
+    ),
+    (
+        "steps",
+        click.option(
+            "--steps", type=int, help="Reverse diffusion steps (skelem: 5, diffusion: 50)."
+        ),
+    ),
+    ("t0", click.option("--t0", type=int, help="Start timestep of truncated sampling (skelem).")),
+    (
+        "use_prior",
+        click.option(
+            "--no-prior",
+            is_flag=True,
+            help="Start from noise only, without the measured residual prior.",
+        ),
+    ),
+    (
+        "use_consistency",
+        click.option(
+            "--no-consistency",
+            is_flag=True,
+            help="Do not enforce the measured slices after each step.",
+        ),
+    ),
+    (
+        "aligned",
+        click.option(
+            "--unaligned", is_flag=True, help="Use the refiner from before alignment (ablation)."
+        ),
+    ),
+    (
+        "planes",
+        click.option(
+            "--planes",
+            type=click.Choice(list(get_args(Planes))),
+            default=_D["planes"],
+            show_default=True,
+            help="Restore along both cross-planes and fuse them, or one plane "
+            "only (half the time).",
+        ),
+    ),
+    (
+        "fuse",
+        click.option(
+            "--fuse",
+            type=click.Choice(list(get_args(Fuse))),
+            default=_D["fuse"],
+            show_default=True,
+            help="skelem, both planes: average the XZ and YZ passes at the end, or "
+            "after every sampling step (the passes then agree; holds more memory "
+            "per block).",
+        ),
+    ),
+    ("seed", click.option("--seed", type=int, default=_D["seed"], show_default=True)),
+    (
+        "samples",
+        click.option(
+            "--samples",
+            type=int,
+            default=_D["samples"],
+            show_default=True,
+            help="K > 1: mean of K seeds, std written beside.",
+        ),
+    ),
+    ("block_shape", click.option("--block", help="Output block Z,Y,X for tiled processing.")),
+    (
+        "batch_size",
+        click.option(
+            "--batch-size",
+            type=int,
+            default=_D["batch_size"],
+            show_default=True,
+            help="Slices per network call at most (on CPU also at most 2^17 pixels per call).",
+        ),
+    ),
+    (
+        "dtype",
+        click.option(
+            "--dtype",
+            type=click.Choice(list(get_args(OutputDtype))),
+            default=_D["dtype"],
+            show_default=True,
+        ),
+    ),
+    (
+        "normalize",
+        click.option(
+            "--normalize",
+            type=click.Choice(list(get_args(Normalize))),
+            default=_D["normalize"],
+            show_default=True,
+            help="Intensity normalisation: the model's training statistics, or "
+            "the input's own percentiles (for a volume from another instrument "
+            "or modality).",
+        ),
+    ),
+    ("device", click.option("--device", default=_D["device"], show_default=True)),
+    (None, click.option("--voxel-size", help="Override the voxel size Z,Y,X.")),
+    (
+        None,
+        click.option(
+            "--blocks-per-process",
+            type=int,
+            default=64,
+            show_default=True,
+            help="OME-Zarr outputs: restore in rounds of this many blocks, each in a "
+            "fresh process, so memory stays bounded whatever the volume's size (0: "
+            "everything in this process).",
+        ),
+    ),
+    (
+        None,
+        click.option(
+            "--max-blocks",
+            type=int,
+            hidden=True,
+            help="Internal: restore at most this many blocks, then exit 75.",
+        ),
+    ),
+    (None, click.option("--overwrite", is_flag=True)),
+    (None, click.option("-q", "--quiet", is_flag=True)),
+]
+
+#: Flags whose value is the negation of their option field.
+_NEGATED = {"no_prior": "use_prior", "no_consistency": "use_consistency", "unaligned": "aligned"}
+_PARAM = {"block": "block_shape", **_NEGATED}  # click parameter -> option field, where they differ
+
+
+def restore_flags(func: Callable) -> Callable:
+    """Add the restore command's options (:data:`_FLAGS`) to ``func``, in --help order.
+
+    Parameters
+    ----------
+    func : callable
+        The command's body.
+
+    Returns
+    -------
+    callable
+    """
+    for _, flag in reversed(_FLAGS):
+        func = flag(func)
+    return func
+
+
+def options_from_flags(flags: dict[str, Any]):
+    """The validated :class:`~skelem.config.restore.RestoreOptions` of the command's flags.
+
+    ``--block`` is left out: it is parsed once the model and the volume
+    are open (so their errors come first, as they always have).
+
+    Parameters
+    ----------
+    flags : dict
+        Click parameter name -> value, for the restore options' parameters.
+
+    Returns
+    -------
+    RestoreOptions
+
+    Raises
+    ------
+    SkelEMError
+        A value breaks a rule (one sentence naming the flag).
+    """
+    from skelem.config.restore import RestoreOptions
+
+    values = {
+        _PARAM.get(param, param): (not value) if param in _NEGATED else value
+        for param, value in flags.items()
+        if param != "block"
+    }
+    return RestoreOptions(**values)
+
+
+@click.command()
+@click.argument("volume")
+@restore_flags
+@handle_errors
+def restore(
+    volume: str,
+    model_dir: str | None,
+    output: str,
+    factor: float | None,
+    voxel_size: str | None,
+    blocks_per_process: int,
+    max_blocks: int | None,
+    overwrite: bool,
+    quiet: bool,
+    **flags: Any,
+) -> None:
+    """Restore VOLUME to isotropic resolution along Z."""
+    from skelem.inference.outputs import is_zarr, std_output_path
+
+    if blocks_per_process < 0:
+        raise SkelEMError("--blocks-per-process must be 0 or more.")
+    if max_blocks is not None and max_blocks < 1:
+        raise SkelEMError("--max-blocks must be at least 1.")
+    argv = (click.get_current_context().find_root().obj or {}).get("argv")
+    if is_zarr(output) and blocks_per_process and max_blocks is None and argv is not None:
+        sys.exit(run_in_rounds(argv, blocks_per_process))
+
+    from skelem.config.restore import check_sampling
+    from skelem.inference.methods import default_method
+    from skelem.inference.restore import restore_to_file
+    from skelem.models.artifact import load_artifact
+
+    options = options_from_flags(flags)
+    artifact = load_artifact(model_dir) if model_dir else None
+    if artifact is not None:
+        method = options.method or default_method(artifact)
+        check_sampling(options, method, artifact.config.diffusion)
+    vol = open_volume_arg(volume, voxel_size)
+    options.block_shape = parse_triple(flags["block"], "--block", int)  # validated on assignment
+    std_out = std_output_path(output) if options.samples > 1 else None
+    if std_out is not None and std_out.exists() and not overwrite:
+        raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")  # before the work
+    progress = make_progress(quiet)
+    try:
+        summary = restore_to_file(
+            vol,
+            output,
+            artifact,
+            factor=factor,
+            options=options,
+            overwrite=overwrite,
+            progress=progress,
+            std_output=std_out,
+            max_blocks=max_blocks,
+        )
+    finally:
+        progress.close()
+    if not summary["complete"]:
+        if not quiet:
+            click.echo(
+                f"restored {summary['blocks_done']} of {summary['blocks']} blocks; "
+                "continuing in a new process",
+                err=True,
+            )
+        sys.exit(EXIT_MORE_BLOCKS)
+    shape = " x ".join(map(str, summary["shape"]))
+    click.echo(
+        f"wrote {shape} ({summary['method']}, factor {summary['factor']}) to {output}"
+        + (f"; per-voxel std in {std_out}" if std_out else "")
+    )
