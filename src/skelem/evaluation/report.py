@@ -19,6 +19,7 @@ COLUMNS = [
     ("measured_max_abs", "max err measured", "{:.2f}"),
     ("between_psnr", "PSNR between", "{:.2f}"),
     ("stripe_index", "XY stripe index", "{:.2f}"),
+    ("z_stationarity", "Z stationarity", "{:.2f}"),
     ("pass_disagreement", "XZ/YZ RMS diff", "{:.2f}"),
     ("vi", "VI", "{:.3f}"),
     ("adapted_rand", "ARand err", "{:.3f}"),
@@ -36,7 +37,9 @@ to the reference's), VI and adapted Rand error; an HF energy ratio near 1 means 
 volume has the reference's high-frequency energy along Z (below 1: too smooth). XY stripe index:
 share of the XY error spectrum on the k_x = 0 / k_y = 0 lines relative to an error without
 stripes (1 = none); XZ/YZ RMS diff: disagreement of the XZ-only and YZ-only passes between
-measured slices (intensity units). Restore s: wall-clock seconds of the restoration, the
+measured slices (intensity units); Z stationarity: max/min over the phases z mod s (phase 0 =
+acquired) of each XY slice's lateral gradient energy (the reference gives about 1; bands of sharp
+measured slices between smooth restored ones give 2-3.5). Restore s: wall-clock seconds of the restoration, the
 fastest of up to three runs for the learned headline methods (one run for ablations and
 runs over a minute); time / skeleton: its ratio to the skeleton's."""
 
@@ -98,6 +101,12 @@ def case_acquisition(case: dict) -> str:
     return f"Degradation: {case['degradation']}"
 
 
+def _reference_stationarity(case: dict) -> str:
+    values = [row.get("z_stationarity_reference") for row in case["methods"].values()]
+    values = [v for v in values if v is not None]
+    return f" Z stationarity of the reference: {values[0]:.2f}." if values else ""
+
+
 def write_report(report_dir: Path, meta: dict, cases: list[dict]) -> Path:
     """Write ``report.md`` (atomically) and return its path.
 
@@ -134,7 +143,8 @@ def write_report(report_dir: Path, meta: dict, cases: list[dict]) -> Path:
             "",
             f"{case_acquisition(case)}; ground truth: {case['ground_truth']}; evaluated shape "
             f"{case['eval_shape']} (Z, Y, X), data range {case['data_range']:g}. Training time "
-            f"per stage (s): {case['training_seconds']}.",
+            f"per stage (s): {case['training_seconds']}."
+            + _reference_stationarity(case),
             "",
             method_table(case["methods"]),
             "",

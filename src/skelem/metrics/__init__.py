@@ -7,6 +7,7 @@
 - :mod:`~skelem.metrics.segmentation`: variation of information, adapted Rand error, membrane
   watershed.
 - :mod:`~skelem.metrics.measured`: errors on the measured rows and on the rows in between.
+- :mod:`~skelem.metrics.stationarity`: Z texture stationarity (bands every ``s`` slices).
 - :mod:`~skelem.metrics.crossplane`: XZ-pass vs YZ-pass disagreement and XY stripe index.
 - :func:`evaluate_arrays`: all of the above as one flat dict; :func:`reference_data_range` the
   intensity span it is given; :func:`reference_free_resolution` the self-FSC along Z and in XY;
@@ -33,6 +34,7 @@ from .segmentation import (
     segmentation_scores,
     variation_of_information,
 )
+from .stationarity import lateral_gradient_energy, z_texture_stationarity
 from .spectra import (
     high_frequency_energy_ratio,
     log_spectral_distance,
@@ -52,6 +54,7 @@ __all__ = [
     "gmsd",
     "high_frequency_energy_ratio",
     "kid",
+    "lateral_gradient_energy",
     "log_spectral_distance",
     "measured_slice_error",
     "membrane_watershed",
@@ -68,4 +71,5 @@ __all__ = [
     "stripe_index",
     "variation_of_information",
     "z_power_spectrum",
+    "z_texture_stationarity",
 ]

@@ -64,6 +64,8 @@ def test_blurred_prediction_with_measured_rows(reference):
     assert set(scores) == CORE_KEYS | {
         "between_mae",
         "between_psnr",
+        "z_stationarity",
+        "z_stationarity_reference",
         "measured_max_abs",
         "measured_mae",
     }
