@@ -34,13 +34,13 @@ from .segmentation import (
     segmentation_scores,
     variation_of_information,
 )
-from .stationarity import lateral_gradient_energy, z_texture_stationarity
 from .spectra import (
     high_frequency_energy_ratio,
     log_spectral_distance,
     spectrum_ratio,
     z_power_spectrum,
 )
+from .stationarity import lateral_gradient_energy, z_texture_stationarity
 
 __all__ = [
     "CorrelationCurve",

@@ -13,8 +13,8 @@ from .distribution import kid
 from .fidelity import crop_border, gmsd, psnr, ssim
 from .fourier import frc_z
 from .measured import between_slice_error, measured_slice_error
-from .stationarity import z_texture_stationarity
 from .spectra import high_frequency_energy_ratio, log_spectral_distance
+from .stationarity import z_texture_stationarity
 
 PLANES = ("xy", "xz", "yz")
 
