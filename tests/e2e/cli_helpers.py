@@ -1,4 +1,4 @@
-"""Running ``skelem`` in-process (click's CliRunner) or as a real subprocess, and checking the result.
+"""Running ``skelem`` in-process (click's CliRunner) or as a real subprocess; checking the result.
 
 Every user error must reach the terminal as exactly one ``Error: <one sentence>`` line on stderr,
 with exit code 2 and no traceback; these helpers check that contract in one place.
@@ -58,7 +58,7 @@ def assert_success(result: Result) -> str:
 
 
 def assert_user_error(result: Result | subprocess.CompletedProcess[str], *fragments: str) -> str:
-    """Check the error contract (exit 2, one ``Error:`` sentence, no traceback) and return the message.
+    """Check the error contract (exit 2, one ``Error:`` sentence, no traceback); return the message.
 
     ``fragments`` must all appear in the message (case-insensitive).
     """

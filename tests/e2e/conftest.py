@@ -1,4 +1,4 @@
-"""Volumes shared by the end-to-end tests: an isotropic phantom, its x4 acquisition, broken inputs."""
+"""Volumes of the end-to-end tests: an isotropic phantom, its x4 acquisition, broken inputs."""
 
 from __future__ import annotations
 

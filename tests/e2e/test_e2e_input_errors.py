@@ -224,7 +224,7 @@ def test_bad_input_gives_one_sentence_and_exit_2(
 
 
 def test_info_reports_a_volume_with_nan_without_failing(volumes: Volumes) -> None:
-    """``info`` only describes: the finite range and how many voxels are NaN (train/restore refuse)."""
+    """``info`` only describes: the finite range, how many voxels are NaN (train/restore refuse)."""
     result = skelem("info", volumes.bad / "nan.npy")
     assert result.exit_code == 0, result.output
     assert "shape:       9 x 48 x 48" in result.stdout

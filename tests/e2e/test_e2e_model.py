@@ -1,4 +1,4 @@
-"""Train a tiny model with ``skelem train``, restore with it, and refuse broken or foreign models."""
+"""Train a tiny model with ``skelem train``, restore with it, refuse broken or foreign models."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ TINY = ("-q", "--iterations", 2, "--patch-size", 16, "--seed", 0)
 
 @pytest.fixture(scope="module")
 def model_dir(volumes: Volumes, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Skeleton and refiner trained for 2 iterations on the x4 acquisition (factor from its voxel size)."""
+    """Skeleton and refiner trained for 2 iterations on the x4 acquisition (factor from its voxel
+    size)."""
     path = tmp_path_factory.mktemp("model") / "tiny"
     with single_thread():
         out = assert_success(
@@ -83,9 +84,18 @@ def test_samples_streamed_to_ome_zarr_write_the_std_beside_the_mean(
     """``--samples`` with an OME-Zarr output: tiled mean and std equal the in-memory ones."""
     common = ("--model", model_dir, "--samples", 2, "--dtype", "float32", "-q")
     assert_success(skelem("restore", volumes.aniso, "-o", tmp_path / "m.tif", *common))
-    stdout = assert_success(skelem("restore", volumes.aniso, "-o", tmp_path / "m.ome.zarr", "--block", "12,24,24", *common))
+    stdout = assert_success(
+        skelem(
+            "restore", volumes.aniso, "-o", tmp_path / "m.ome.zarr", "--block", "12,24,24", *common
+        )
+    )
     assert "m_std.ome.zarr" in stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ome.zarr", "m.tif", "m_std.ome.zarr", "m_std.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "m.ome.zarr",
+        "m.tif",
+        "m_std.ome.zarr",
+        "m_std.tif",
+    ]
     for name in ("m", "m_std"):
         whole = np.asarray(open_volume(tmp_path / f"{name}.tif").read())
         tiled = open_volume(tmp_path / f"{name}.ome.zarr")
@@ -95,22 +105,50 @@ def test_samples_streamed_to_ome_zarr_write_the_std_beside_the_mean(
     assert std[::FACTOR].max() <= 1e-3 * 255 and std.max() > 0
 
 
-def test_samples_streamed_in_rounds_equal_one_process(model_dir: Path, volumes: Volumes, tmp_path: Path) -> None:
+def test_samples_streamed_in_rounds_equal_one_process(
+    model_dir: Path, volumes: Volumes, tmp_path: Path
+) -> None:
     """``--samples`` with rounds of fresh processes: the std store resumes with the mean's, and both
     equal a one-process run exactly (the noise is keyed by coordinates, not by process)."""
     from .cli_helpers import skelem_subprocess
 
-    common = ("--model", model_dir, "--samples", 2, "--dtype", "float32", "--block", "12,48,48")  # 3 blocks
-    rounds = skelem_subprocess("restore", volumes.aniso, "-o", tmp_path / "r.ome.zarr", *common,
-                               "--blocks-per-process", 1, timeout=300)
+    common = (
+        "--model",
+        model_dir,
+        "--samples",
+        2,
+        "--dtype",
+        "float32",
+        "--block",
+        "12,48,48",
+    )  # 3 blocks
+    rounds = skelem_subprocess(
+        "restore",
+        volumes.aniso,
+        "-o",
+        tmp_path / "r.ome.zarr",
+        *common,
+        "--blocks-per-process",
+        1,
+        timeout=300,
+    )
     assert rounds.returncode == 0, rounds.stderr
     assert rounds.stderr.count("continuing in a new process") == 2
     with single_thread():
-        assert_success(skelem("restore", volumes.aniso, "-o", tmp_path / "one.ome.zarr", *common, "-q"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.ome.zarr", "one_std.ome.zarr", "r.ome.zarr", "r_std.ome.zarr"]
+        assert_success(
+            skelem("restore", volumes.aniso, "-o", tmp_path / "one.ome.zarr", *common, "-q")
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "one.ome.zarr",
+        "one_std.ome.zarr",
+        "r.ome.zarr",
+        "r_std.ome.zarr",
+    ]
     for name in ("", "_std"):
-        np.testing.assert_array_equal(np.asarray(open_volume(tmp_path / f"r{name}.ome.zarr").read()),
-                                      np.asarray(open_volume(tmp_path / f"one{name}.ome.zarr").read()))
+        np.testing.assert_array_equal(
+            np.asarray(open_volume(tmp_path / f"r{name}.ome.zarr").read()),
+            np.asarray(open_volume(tmp_path / f"one{name}.ome.zarr").read()),
+        )
     assert np.asarray(open_volume(tmp_path / "r_std.ome.zarr").read()).max() > 0
 
 
@@ -217,8 +255,14 @@ BROKEN_MODELS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         ["invalid configuration"],
     ),
     "no-normalizer": (_edit_manifest(lambda m: m.pop("normalizer")), ["incomplete or corrupt"]),
-    "negative-residual-scale": (_edit_manifest(lambda m: m.update(residual_scale=-1.0)), ["incomplete or corrupt"]),
-    "text-residual-scale": (_edit_manifest(lambda m: m.update(residual_scale="big")), ["incomplete or corrupt"]),
+    "negative-residual-scale": (
+        _edit_manifest(lambda m: m.update(residual_scale=-1.0)),
+        ["incomplete or corrupt"],
+    ),
+    "text-residual-scale": (
+        _edit_manifest(lambda m: m.update(residual_scale="big")),
+        ["incomplete or corrupt"],
+    ),
     "truncated-weights": (
         _truncate("skeleton.safetensors"),
         ["skeleton.safetensors", "corrupt or not a safetensors file"],
@@ -324,7 +368,15 @@ def test_restore_refuses_a_missing_output_folder_before_any_work(
 ) -> None:
     """A network restore into a folder that does not exist fails at once, not after restoring."""
     message = assert_user_error(
-        skelem("restore", volumes.aniso, "--model", model_dir, "-o", tmp_path / "nowhere" / "o.tif", "-q"),
+        skelem(
+            "restore",
+            volumes.aniso,
+            "--model",
+            model_dir,
+            "-o",
+            tmp_path / "nowhere" / "o.tif",
+            "-q",
+        ),
         "does not exist",
     )
     assert "nowhere" in message

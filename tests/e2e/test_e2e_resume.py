@@ -45,7 +45,7 @@ def _train_args(volume: Path, model_dir: Path, config: Path) -> list[object]:
 
 
 def _kill_after_first_checkpoint(args: list[object], checkpoint: Path, timeout: float = 90) -> int:
-    """Start ``skelem ARGS``, SIGKILL it as soon as ``checkpoint`` exists; return the step it holds."""
+    """Start ``skelem ARGS``, SIGKILL it once ``checkpoint`` exists; return the step it holds."""
     process = subprocess.Popen(
         skelem_command(*args),
         env=SUBPROCESS_ENV,
@@ -67,7 +67,8 @@ def _kill_after_first_checkpoint(args: list[object], checkpoint: Path, timeout: 
             process.kill()
         process.communicate(timeout=30)
     assert process.returncode == -signal.SIGKILL, (
-        f"training finished (exit {process.returncode}) before it could be killed; nothing was resumed"
+        f"training finished (exit {process.returncode}) before it could be killed; "
+        "nothing was resumed"
     )
     return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["step"])
 
@@ -116,8 +117,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the round's process")
-def test_killing_a_restore_in_rounds_kills_its_round_and_the_rerun_completes(volumes: Volumes, tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the round's process"
+)
+def test_killing_a_restore_in_rounds_kills_its_round_and_the_rerun_completes(
+    volumes: Volumes, tmp_path: Path
+) -> None:
     """A round runs in a child process; SIGKILL of ``skelem restore`` must not leave that child
     writing to the store, and the same command again finishes the output."""
     import numpy as np
@@ -125,14 +130,32 @@ def test_killing_a_restore_in_rounds_kills_its_round_and_the_rerun_completes(vol
     from skelem.io import open_volume
 
     out = tmp_path / "cubic.ome.zarr"
-    args = ["restore", volumes.aniso, "-o", out, "--method", "cubic", "--block", "4,8,8", "-q",
-            "--blocks-per-process", 1000]  # ~300 tiny blocks: one long round
-    parent = subprocess.Popen(skelem_command(*args), env=SUBPROCESS_ENV, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    args = [
+        "restore",
+        volumes.aniso,
+        "-o",
+        out,
+        "--method",
+        "cubic",
+        "--block",
+        "4,8,8",
+        "-q",
+        "--blocks-per-process",
+        1000,
+    ]  # ~300 tiny blocks: one long round
+    parent = subprocess.Popen(
+        skelem_command(*args),
+        env=SUBPROCESS_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     try:
         while not (children := _children(parent.pid)):
-            assert parent.poll() is None, f"the restore ended before its round started: {parent.communicate()}"
+            assert parent.poll() is None, (
+                f"the restore ended before its round started: {parent.communicate()}"
+            )
             assert time.monotonic() < deadline, "no round process appeared"
             time.sleep(0.01)
         child = children[0]
@@ -146,8 +169,16 @@ def test_killing_a_restore_in_rounds_kills_its_round_and_the_rerun_completes(vol
         assert time.monotonic() < deadline, "the round kept running after its parent was killed"
         time.sleep(0.05)
     assert not out.exists()  # nothing that looks complete
-    done = subprocess.run(skelem_command(*args), env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        skelem_command(*args), env=SUBPROCESS_ENV, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     reference = tmp_path / "reference.ome.zarr"
-    assert_success(skelem("restore", volumes.aniso, "-o", reference, "--method", "cubic", "--block", "4,8,8", "-q"))
-    assert np.array_equal(np.asarray(open_volume(out).read()), np.asarray(open_volume(reference).read()))
+    assert_success(
+        skelem(
+            "restore", volumes.aniso, "-o", reference, "--method", "cubic", "--block", "4,8,8", "-q"
+        )
+    )
+    assert np.array_equal(
+        np.asarray(open_volume(out).read()), np.asarray(open_volume(reference).read())
+    )

@@ -11,8 +11,8 @@ from skelem.data.degradation import degrade
 from skelem.data.phantoms import em_phantom
 from skelem.errors import InputError, ModelError, SkelEMError
 from skelem.events import EventRecorder, ProgressEvent
-from skelem.inference.planner import plan_blocks
 from skelem.inference.methods import build_method
+from skelem.inference.planner import plan_blocks
 from skelem.inference.restore import RestoreOptions, restore_volume
 from skelem.io import Volume
 from skelem.metrics.fidelity import psnr

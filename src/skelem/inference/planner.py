@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skelem.errors import ConfigError
+from skelem.grid import restored_shape
 
 __all__ = [
     "Block",
@@ -83,15 +84,12 @@ def output_shape(input_shape: Sequence[int], factor: int) -> Shape3:
     tuple of int
         ``(s*(Z-1)+1, Y, X)``.
     """
-    z, y, x = _positive_triple(input_shape, "input shape")
-    factor = _check_factor(factor)
-    return (factor * (z - 1) + 1, y, x)
+    return restored_shape(_positive_triple(input_shape, "input shape"), _check_factor(factor))
 
 
 def block_output_shape(block: Block, factor: int) -> Shape3:
     """Shape ``(s*(nz_in-1)+1, ny, nx)`` of the output of processing ``block.read``."""
-    nz, ny, nx = (sl.stop - sl.start for sl in block.read)
-    return (factor * (nz - 1) + 1, ny, nx)
+    return restored_shape(tuple(sl.stop - sl.start for sl in block.read), factor)
 
 
 def block_output_origin(block: Block, factor: int) -> Shape3:

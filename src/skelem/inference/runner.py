@@ -307,4 +307,3 @@ def _check_plan_fits(plan: Sequence[Block], out_shape: tuple[int, int, int]) -> 
                     f"The write region {block.write} of block {block.index} lies outside the "
                     f"output shape {out_shape}."
                 )
-

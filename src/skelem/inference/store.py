@@ -1,9 +1,10 @@
 """The resumable output store of a streamed run: its progress file, fingerprint and final rename.
 
 After each block's write region is stored in the zarr array, its position in the plan is recorded
-as done in a small JSON sidecar file inside the store directory, replaced atomically (temporary
-file + ``os.replace``). The sidecar also holds a fingerprint of the plan, output shape, dtype,
-chunks and a caller-provided ``run_key`` (which should name the model and its settings).
+as done in a small JSON sidecar file inside the store directory, replaced atomically
+(:func:`skelem.atomic.write_text_atomic`). The sidecar also holds a fingerprint of the plan, output
+shape, dtype, chunks and a caller-provided ``run_key`` (which should name the model and its
+settings).
 :func:`skelem.inference.runner.run_streaming` uses these helpers; :func:`finalize_store` removes the
 sidecar of a finished store and renames it to its final name.
 """
@@ -14,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from skelem.atomic import remove_path, write_text_atomic
 from skelem.errors import OutputExistsError
 from skelem.inference.planner import Block
 
@@ -93,13 +94,14 @@ def finalize_store(
         raise OutputExistsError(
             f"The output {final} exists; choose another name or allow overwriting."
         )
-    for leftover in (progress_path, _temporary_path(progress_path)):
+    progress_path.unlink(missing_ok=True)
+    for leftover in partial.glob(f".{done_key}.partial-*"):  # a write killed midway
         leftover.unlink(missing_ok=True)
     if final.exists():
         trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(final, trash)
         os.replace(partial, final)
-        _remove(trash)
+        remove_path(trash)
     else:
         os.replace(partial, final)
     return final
@@ -205,21 +207,31 @@ def open_for_resume(
     reason = "no progress file" if state is None else "a progress file from another run or plan"
     if on_mismatch == "restart":
         logger.warning("removing %s (%s) and starting over", store_path, reason)
-        _remove(store_path)
+        remove_path(store_path)
         return None, np.zeros(0, dtype=bool)
     raise OutputExistsError(
         f"The partial output {store_path} exists with {reason}; delete it or restart the run."
     )
 
 
-def _temporary_path(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
 def write_progress(
     path: Path, fingerprint: str, run_key: str, array_path: str, done: np.ndarray
 ) -> None:
-    """Write the progress file atomically (temporary file, fsync, ``os.replace``)."""
+    """Write the progress file atomically (:func:`skelem.atomic.write_text_atomic`).
+
+    Parameters
+    ----------
+    path : Path
+        The progress file.
+    fingerprint : str
+        The plan's fingerprint (:func:`plan_fingerprint`).
+    run_key : str
+        The caller's description of the run.
+    array_path : str
+        The array's path inside the store.
+    done : numpy.ndarray of bool
+        Which plan positions are done.
+    """
     state = {
         "format": _PROGRESS_FORMAT,
         "version": _PROGRESS_VERSION,
@@ -229,12 +241,7 @@ def write_progress(
         "n_blocks": int(done.size),
         "done": _ranges_from_positions(done),
     }
-    temporary = _temporary_path(path)
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(state))
 
 
 def _read_state(path: Path) -> dict | None:
@@ -263,10 +270,3 @@ def _positions_from_ranges(ranges: list[list[int]], n: int) -> np.ndarray:
     for start, stop in ranges:
         done[int(start) : int(stop)] = True
     return done
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)

@@ -221,7 +221,8 @@ def test_block_shape_is_rounded_up_to_a_multiple_of_the_chunks():
 
 
 def test_z_read_start_lands_on_an_aligned_output_row():
-    # factor 3, align 8: input slice k starts a read only if 3k is a multiple of 8, i.e. k in {0, 8, ...}
+    # factor 3, align 8: input slice k starts a read only if 3k is a multiple of 8,
+    # i.e. k in {0, 8, ...}
     plan = plan_blocks((30, 4, 4), 3, (16, 4, 4), (2, 0, 0), align=8)
     starts = {b.read[0].start for b in plan}
     assert all(k % 8 == 0 for k in starts) and len(starts) > 1

@@ -83,9 +83,9 @@ def box_filter_model(
 ) -> Model:
     """Upsample, then a box sum of ``radius`` (output voxels) along z, y and x.
 
-    Like a network on a tile, the model pads with zeros at block borders inside the volume (it cannot
-    see beyond its block) and replicates edges at the global volume border only, so tiled results
-    equal untiled ones only when the halo covers the radius.
+    Like a network on a tile, the model pads with zeros at block borders inside the volume (it
+    cannot see beyond its block) and replicates edges at the global volume border only, so tiled
+    results equal untiled ones only when the halo covers the radius.
     """
 
     def process(block_input: np.ndarray, block: Block) -> np.ndarray:
