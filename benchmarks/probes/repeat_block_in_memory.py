@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from skelem.inference.restore import RestoreOptions, Restorer
+from skelem.inference.methods import build_method
+from skelem.inference.restore import RestoreOptions
 from skelem.inference.runner import release_free_memory
 from skelem.models.artifact import load_artifact
 
@@ -30,7 +31,7 @@ n = int(sys.argv[2])
 shape = tuple(map(int, sys.argv[3].split(",")))
 vary = len(sys.argv) > 4 and sys.argv[4] == "vary"
 art = load_artifact("bench-out/fibsem_v2/models/fibsem_t2_yhalf_x4")
-r = Restorer(art, 4, RestoreOptions(method=method))
+r = build_method(art, 4, RestoreOptions(method=method))
 print("halo", r.halo, flush=True)
 rng = np.random.default_rng(0)
 t = time.time()

@@ -43,5 +43,5 @@ def prog(ev):
     s = status()
     print(ev.step, ev.total, "block peak", s["VmHWM"], "rss after", s["VmRSS"], f"{time.time()-t:.0f}s", flush=True)
     reset_hwm()
-restore_to_file(vol, out, art, None, RestoreOptions(method=os.environ.get("M","skeleton"), block_shape=block), overwrite=True, progress=prog)
+restore_to_file(vol, out, art, options=RestoreOptions(method=os.environ.get("M","skeleton"), block_shape=block), overwrite=True, progress=prog)
 print("end", status(), flush=True)
