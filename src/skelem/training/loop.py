@@ -27,6 +27,8 @@ from skelem.atomic import atomic_path
 from skelem.config.models import TrainingConfig
 from skelem.errors import ModelError
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
+from skelem.seeds import derive_seed
+from skelem.training.streams import STREAM_TRAINING_STEP
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +158,7 @@ def train_stage(
     for step in range(start, cfg.iterations):
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        torch.manual_seed(derive_seed(cfg.seed, step, STREAM_TRAINING_STEP))
         loss = step_loss(model, step)
         if not torch.isfinite(loss):
             raise ModelError(

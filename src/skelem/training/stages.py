@@ -1,7 +1,8 @@
 """The training stages: skeleton, refiner, pure-diffusion peer, and refiner alignment.
 
 Each stage returns a ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
-Batches come from generators seeded by ``(seed, step)`` so resumed runs are identical.
+Batches come from generators seeded by ``(seed, step)``, and every other draw from a named stream
+over ``(seed, step, STREAM_*)`` (:mod:`skelem.training.streams`), so resumed runs are identical.
 """
 
 from __future__ import annotations
@@ -16,14 +17,24 @@ from skelem.data.pairs import PairSampler
 from skelem.diffusion.prior import measured_rows_mask
 from skelem.diffusion.refine import RefineSettings, refine_residual
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
+from skelem.seeds import numpy_rng, torch_generator
 from skelem.training.loop import StepLoss
 from skelem.training.losses import SKELETON_LOSSES, denoising_loss
+from skelem.training.streams import (
+    STREAM_ALIGNMENT_ANCHOR,
+    STREAM_ALIGNMENT_NOISE,
+    STREAM_ALIGNMENT_PATCHES,
+    STREAM_PEER_NOISE,
+    STREAM_REFINER_NOISE,
+    STREAM_RESIDUAL_SCALE,
+)
 
 
 def _batch(
-    sampler: PairSampler, batch_size: int, seed: int, step: int, device: torch.device
+    sampler: PairSampler, batch_size: int, keys: tuple[int, ...], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    u, p = sampler.sample(batch_size, rng=np.random.default_rng([seed, step]))
+    """A batch of pairs drawn from the stream ``keys`` (e.g. ``(seed, step)``)."""
+    u, p = sampler.sample(batch_size, rng=numpy_rng(*keys))
     return torch.from_numpy(u).to(device), torch.from_numpy(p).to(device)
 
 
@@ -47,7 +58,7 @@ def skeleton_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.dev
     loss = SKELETON_LOSSES[cfg.skeleton_loss]
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
-        u, p = _batch(sampler, tcfg.batch_size, tcfg.seed, step, device)
+        u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed, step), device)
         return loss(model(u), p)
 
     return step_loss
@@ -88,7 +99,8 @@ def residual_rms(
     total, count = 0.0, 0
     with torch.no_grad():
         for b in range(batches):
-            u, p = _batch(sampler, tcfg.batch_size, tcfg.seed + 104729, b, device)
+            keys = (tcfg.seed, b, STREAM_RESIDUAL_SCALE)
+            u, p = _batch(sampler, tcfg.batch_size, keys, device)
             r = p - skeleton(u)
             total += float((r.double() ** 2).sum())
             count += r.numel()
@@ -128,10 +140,10 @@ def refiner_step(
     schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
-        u, p = _batch(sampler, tcfg.batch_size, tcfg.seed, step, device)
+        u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed, step), device)
         with torch.no_grad():
             skel = skeleton(u)
-        gen = torch.Generator().manual_seed(tcfg.seed * 7919 + step)
+        gen = torch_generator(tcfg.seed, step, STREAM_REFINER_NOISE)
         return _refiner_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
 
     return step_loss
@@ -172,8 +184,8 @@ def peer_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device)
     schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
-        u, p = _batch(sampler, tcfg.batch_size, tcfg.seed + 1, step, device)
-        gen = torch.Generator().manual_seed(tcfg.seed * 104729 + step)
+        u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed + 1, step), device)
+        gen = torch_generator(tcfg.seed, step, STREAM_PEER_NOISE)
         return denoising_loss(model, schedule, p, (u,), gen, dcfg.timesteps, dcfg.prediction)
 
     return step_loss
@@ -282,8 +294,8 @@ def alignment_step(
         return torch.randn(x.shape, generator=gen).to(device)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(tcfg.seed * 15485863 + step)
-        rng = np.random.default_rng([tcfg.seed, step, 3])
+        gen = torch_generator(tcfg.seed, step, STREAM_ALIGNMENT_NOISE)
+        rng = numpy_rng(tcfg.seed, step, STREAM_ALIGNMENT_PATCHES)
         # HR -> LR -> HR on real lateral patches (measured rows known from the degradation phase)
         u, p, rows = sampler.sample(tcfg.batch_size, rng=rng, return_rows=True)
         u, p = torch.from_numpy(u).to(device), torch.from_numpy(p).to(device)
@@ -293,7 +305,9 @@ def alignment_step(
         x0 = refine_residual(model, u, skel, mask, noise_like(u, gen), settings(True))
         loss = acfg.hr_weight * F.l1_loss(skel + x0, p)
         if acfg.anchor_weight > 0:
-            anchor = _refiner_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
+            anchor_gen = torch_generator(tcfg.seed, step, STREAM_ALIGNMENT_ANCHOR)
+            residual = (p - skel) / residual_scale
+            anchor = _refiner_loss(model, schedule, residual, skel, u, cfg, anchor_gen)
             loss = loss + acfg.anchor_weight * anchor
         if cross is None:
             return loss
