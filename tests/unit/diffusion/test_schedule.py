@@ -42,6 +42,10 @@ def test_from_config_and_training_timesteps() -> None:
     assert (schedule.timesteps, schedule.kind) == (50, "linear")
     t = schedule.sample_timesteps(4000, generator=torch.Generator().manual_seed(0))
     assert int(t.min()) == 1 and int(t.max()) == 50 and t.dtype == torch.long
+    capped = schedule.sample_timesteps(4000, generator=torch.Generator().manual_seed(0), t_max=40)
+    assert int(capped.min()) == 1 and int(capped.max()) == 40
+    with pytest.raises(ValueError, match="t_max must lie in 1..50"):
+        schedule.sample_timesteps(4, t_max=51)
 
 
 @pytest.mark.parametrize("prediction", ["eps", "v"])
