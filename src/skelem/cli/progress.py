@@ -47,6 +47,7 @@ class TqdmProgress:
             del self._bars[event.task]
 
     def close(self) -> None:
+        """Close every open bar."""
         for bar in self._bars.values():
             bar.close()  # type: ignore[attr-defined]
         self._bars.clear()

@@ -150,6 +150,15 @@ class BlendAccumulator:
     def result(self, dtype: np.dtype | type = np.float32) -> np.ndarray:
         """Weighted mean of all contributions, cast to ``dtype``.
 
+        Parameters
+        ----------
+        dtype : numpy dtype, optional
+            Dtype of the result (float32 by default).
+
+        Returns
+        -------
+        numpy.ndarray
+
         Raises
         ------
         ValueError

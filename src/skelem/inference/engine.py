@@ -33,7 +33,18 @@ REFERENCE_CHANNELS = 16
 
 
 def batch_pixels(device: torch.device) -> int:
-    """Default pixel budget of one network call on ``device``."""
+    """Default pixel budget of one network call on ``device``.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the networks run.
+
+    Returns
+    -------
+    int
+        ``CUDA_BATCH_PIXELS`` on a GPU, else ``CPU_BATCH_PIXELS``.
+    """
     return CUDA_BATCH_PIXELS if device.type == "cuda" else CPU_BATCH_PIXELS
 
 
@@ -138,7 +149,19 @@ class SliceEngine:
 
     def slices_per_call(self, h: int, w: int, network: torch.nn.Module | None = None) -> int:
         """Slices of ``h x w`` per call of ``network``: within ``batch_size`` and the pixel budget
-        (scaled to the network's width; reference width when None), at least one."""
+        (scaled to the network's width; reference width when None), at least one.
+
+        Parameters
+        ----------
+        h, w : int
+            Slice size in pixels (before padding to ``multiple``).
+        network : torch.nn.Module, optional
+            The network called (its ``channels`` scale the budget).
+
+        Returns
+        -------
+        int
+        """
         m = self.multiple
         pixels = (-(-h // m) * m) * (-(-w // m) * m)
         channels = getattr(network, "channels", REFERENCE_CHANNELS)
@@ -220,8 +243,19 @@ class SliceEngine:
 
         Differentiable (the alignment stage back-propagates through it).
 
-        ``u`` and ``skel`` are ``(B, 1, H, W)``; ``mask`` is the ``(H,)`` boolean of measured rows.
-        Returns the residual ``x_0`` to add to the skeleton.
+        Parameters
+        ----------
+        u, skel : torch.Tensor
+            The interpolated slices and their skeleton, ``(B, 1, H, W)``.
+        mask : torch.Tensor
+            The ``(H,)`` boolean of measured rows.
+        noise : torch.Tensor
+            The start noise, ``(B, 1, H, W)``.
+
+        Returns
+        -------
+        torch.Tensor
+            The residual ``x_0`` to add to the skeleton.
         """
         return refine_residual(self.refiner, u, skel, mask, noise, self.refine_settings)
 

@@ -126,7 +126,18 @@ class RestoreJob:
         return plan, out_shape
 
     def read(self, read_slices: tuple[slice, slice, slice]) -> np.ndarray:
-        """The normalised input region ``read_slices`` (z in input slices)."""
+        """The normalised input region ``read_slices`` (z in input slices).
+
+        Parameters
+        ----------
+        read_slices : tuple of slice
+            The region ``(z, y, x)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            float32 in normalised units.
+        """
         return self.normalizer.normalize(np.asarray(self.volume.data[read_slices]))
 
     def run_in_memory(

@@ -88,12 +88,36 @@ def output_shape(input_shape: Sequence[int], factor: int) -> Shape3:
 
 
 def block_output_shape(block: Block, factor: int) -> Shape3:
-    """Shape ``(s*(nz_in-1)+1, ny, nx)`` of the output of processing ``block.read``."""
+    """Shape ``(s*(nz_in-1)+1, ny, nx)`` of the output of processing ``block.read``.
+
+    Parameters
+    ----------
+    block : Block
+        A planned block.
+    factor : int
+        Anisotropy factor.
+
+    Returns
+    -------
+    tuple of int
+    """
     return restored_shape(tuple(sl.stop - sl.start for sl in block.read), factor)
 
 
 def block_output_origin(block: Block, factor: int) -> Shape3:
-    """Global output coordinates ``(s*z0, y0, x0)`` of the first voxel of the block's output."""
+    """Global output coordinates ``(s*z0, y0, x0)`` of the first voxel of the block's output.
+
+    Parameters
+    ----------
+    block : Block
+        A planned block.
+    factor : int
+        Anisotropy factor.
+
+    Returns
+    -------
+    tuple of int
+    """
     return (factor * block.read[0].start, block.read[1].start, block.read[2].start)
 
 

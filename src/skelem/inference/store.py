@@ -144,7 +144,19 @@ def plan_fingerprint(
 def read_done_positions(
     store_path: str | os.PathLike[str], done_key: str = PROGRESS_FILE
 ) -> list[int] | None:
-    """Plan positions recorded as done in a partial store, or ``None`` without a readable file."""
+    """Plan positions recorded as done in a partial store, or ``None`` without a readable file.
+
+    Parameters
+    ----------
+    store_path : path
+        The partial store.
+    done_key : str, optional
+        File name of its progress file.
+
+    Returns
+    -------
+    list of int or None
+    """
     state = _read_state(Path(store_path) / done_key)
     if state is None:
         return None
@@ -164,7 +176,26 @@ def check_store_array(
     plan: Sequence[Block],
     path: Path,
 ) -> None:
-    """The array has the expected shape and dtype, and no two blocks share a stored chunk/shard."""
+    """The array has the expected shape and dtype, and no two blocks share a stored chunk/shard.
+
+    Parameters
+    ----------
+    array : zarr.Array
+        The stored array.
+    out_shape : tuple of int
+        The expected shape.
+    dtype : numpy.dtype
+        The expected dtype.
+    plan : sequence of Block
+        The blocks whose write regions must be chunk-aligned.
+    path : Path
+        The store (for the message).
+
+    Raises
+    ------
+    ValueError
+        When one of these does not hold.
+    """
     if tuple(array.shape) != out_shape or np.dtype(array.dtype) != dtype:
         raise ValueError(
             f"The array in {path} has shape {tuple(array.shape)} and dtype {array.dtype}, "
@@ -187,6 +218,21 @@ def create_store_array(
     chunks: tuple[int, int, int],
     create_store: CreateStore | None,
 ) -> zarr.Array:
+    """Create the output array: with ``create_store`` if given, else a plain zarr v3 array.
+
+    Parameters
+    ----------
+    path : Path
+        The store to create.
+    shape, dtype, chunks
+        The array's geometry.
+    create_store : callable or None
+        ``create_store(path, shape, dtype, chunks) -> zarr.Array``.
+
+    Returns
+    -------
+    zarr.Array
+    """
     if create_store is not None:
         return create_store(path, shape, dtype, chunks)
     return zarr.create_array(store=str(path), shape=shape, dtype=dtype, chunks=chunks, fill_value=0)
@@ -195,7 +241,24 @@ def create_store_array(
 def open_for_resume(
     store_path: Path, progress_path: Path, fingerprint: str, on_mismatch: str
 ) -> tuple[zarr.Array | None, np.ndarray]:
-    """Open an existing store whose progress file matches ``fingerprint``, or clear the way."""
+    """Open an existing store whose progress file matches ``fingerprint``, or clear the way.
+
+    Parameters
+    ----------
+    store_path, progress_path : Path
+        The store and its progress file.
+    fingerprint : str
+        The plan's fingerprint.
+    on_mismatch : {"error", "restart"}
+        Refuse a store of another run, or delete it.
+
+    Returns
+    -------
+    array : zarr.Array or None
+        The store's array (None: nothing to resume).
+    done : numpy.ndarray of bool
+        The done positions.
+    """
     if on_mismatch not in ("error", "restart"):
         raise ValueError(f"on_mismatch must be 'error' or 'restart', got {on_mismatch!r}.")
     if not store_path.exists():

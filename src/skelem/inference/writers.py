@@ -249,7 +249,18 @@ def writer_for(output: str | Path) -> FileWriter | ZarrStreamWriter:
 
 
 def run_key(metadata: dict) -> str:
-    """The SHA-256 of an output's metadata: a resumed stream reuses blocks only when it matches."""
+    """The SHA-256 of an output's metadata: a resumed stream reuses blocks only when it matches.
+
+    Parameters
+    ----------
+    metadata : dict
+        How the output is made (method, source, model, config).
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
     return hashlib.sha256(json.dumps(metadata, sort_keys=True, default=str).encode()).hexdigest()
 
 
