@@ -17,7 +17,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -25,6 +25,13 @@ from torch import Tensor
 
 Prediction = Literal["eps", "v"]
 _MAX_BETA = 0.999
+
+
+def _predicts_eps(prediction: str) -> bool:
+    """True for ``"eps"``, False for ``"v"``; any other network target is refused."""
+    if prediction not in get_args(Prediction):
+        raise ValueError(f"unknown prediction {prediction!r}; use 'eps' or 'v'")
+    return prediction == "eps"
 
 
 def _cosine_alpha_bar(timesteps: int, offset: float = 0.008) -> np.ndarray:
@@ -193,12 +200,10 @@ class NoiseSchedule:
         Tensor
             Shaped like ``x0``.
         """
-        if prediction == "eps":
+        if _predicts_eps(prediction):
             return noise
-        if prediction == "v":
-            a, b = self._coefficients(t, x0)
-            return a * noise - b * x0
-        raise ValueError(f"unknown prediction {prediction!r}; use 'eps' or 'v'")
+        a, b = self._coefficients(t, x0)
+        return a * noise - b * x0
 
     def predict_x0(
         self, x_t: Tensor, t: Tensor | int, model_out: Tensor, prediction: Prediction = "v"
@@ -221,11 +226,9 @@ class NoiseSchedule:
             Shaped like ``x_t``.
         """
         a, b = self._coefficients(t, x_t)
-        if prediction == "eps":
+        if _predicts_eps(prediction):
             return (x_t - b * model_out) / a
-        if prediction == "v":
-            return a * x_t - b * model_out
-        raise ValueError(f"unknown prediction {prediction!r}; use 'eps' or 'v'")
+        return a * x_t - b * model_out
 
     def predict_eps(
         self, x_t: Tensor, t: Tensor | int, model_out: Tensor, prediction: Prediction = "v"
@@ -248,11 +251,9 @@ class NoiseSchedule:
             Shaped like ``x_t``.
         """
         a, b = self._coefficients(t, x_t)
-        if prediction == "eps":
+        if _predicts_eps(prediction):
             return model_out
-        if prediction == "v":
-            return b * x_t + a * model_out
-        raise ValueError(f"unknown prediction {prediction!r}; use 'eps' or 'v'")
+        return b * x_t + a * model_out
 
     def eps_from_x0(self, x_t: Tensor, t: Tensor | int, x0: Tensor) -> Tensor:
         """The noise that takes ``x0`` to ``x_t`` at step ``t >= 1``.

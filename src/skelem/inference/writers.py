@@ -67,6 +67,16 @@ class OutputTarget:
     overwrite: bool = False
 
 
+def _summary(job: RestoreJob, target: OutputTarget, shape: Shape3, **state: object) -> dict:
+    """The JSON-friendly summary of a write: output, shape, the ``state`` items, then the method."""
+    return {
+        "output": str(target.path),
+        "shape": list(shape),
+        **state,
+        **job.method.describe(),
+    }
+
+
 class FileWriter:
     """TIFF, HDF5 or NPY: the restoration assembled in memory, then written atomically."""
 
@@ -109,12 +119,7 @@ class FileWriter:
             "metadata": target.metadata,
         }
         write_volume(target.path, normalizer.denormalize(result, target.dtype), **common)
-        summary = {
-            "output": str(target.path),
-            "shape": list(job.output_shape),
-            "complete": True,
-            **job.method.describe(),
-        }
+        summary = _summary(job, target, job.output_shape, complete=True)
         if with_std:
             write_volume(
                 target.std_path, (std * np.float32(normalizer.scale)).astype(np.float32), **common
@@ -179,14 +184,9 @@ class ZarrStreamWriter:
             max_blocks=max_blocks,
         )
         done = len(read_done_positions(partial) or [])
-        summary = {
-            "output": str(target.path),
-            "shape": list(out_shape),
-            "complete": done == len(plan),
-            "blocks_done": done,
-            "blocks": len(plan),
-            **job.method.describe(),
-        }
+        summary = _summary(
+            job, target, out_shape, complete=done == len(plan), blocks_done=done, blocks=len(plan)
+        )
         if done < len(plan):
             return summary
         if target.std_path is not None:  # the std first: the mean's final name is written last

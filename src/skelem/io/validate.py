@@ -6,6 +6,7 @@ are found by :func:`check_finite`, which scans the volume slab by slab along Z.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,14 @@ def _slab_slices(data: Any, chunk_slices: int | None) -> int:
     return min(slices, z)
 
 
+def _slabs(data: Any, chunk_slices: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first Z index, slab)`` over ``data`` read in slabs of :func:`_slab_slices` slices."""
+    step = _slab_slices(data, chunk_slices)
+    depth = int(data.shape[0])
+    for start in range(0, depth, step):
+        yield start, np.asarray(data[start : min(start + step, depth)])
+
+
 def check_finite(volume: Volume | Any, chunk_slices: int | None = None) -> None:
     """Raise :class:`InputError` if the volume contains NaN or infinite values.
 
@@ -60,14 +69,10 @@ def check_finite(volume: Volume | Any, chunk_slices: int | None = None) -> None:
     data = volume.data
     if not np.issubdtype(np.dtype(data.dtype), np.floating):
         return
-    step = _slab_slices(data, chunk_slices)
-    depth = int(data.shape[0])
-    for start in range(0, depth, step):
-        stop = min(start + step, depth)
-        slab = np.asarray(data[start:stop])
+    for start, slab in _slabs(data, chunk_slices):
         finite = np.isfinite(slab)
         if not finite.all():
-            bad = np.flatnonzero(~finite.reshape(stop - start, -1).all(axis=1))
+            bad = np.flatnonzero(~finite.reshape(slab.shape[0], -1).all(axis=1))
             first = start + int(bad[0])
             raise InputError(
                 f"{volume.source} contains NaN or infinite values (first at slice z={first}); "
@@ -113,11 +118,9 @@ def intensity_summary(
     """
     volume = _as_volume(volume)
     data = volume.data
-    step = _slab_slices(data, chunk_slices)
     floating = np.issubdtype(np.dtype(data.dtype), np.floating)
     low, high, bad = np.inf, -np.inf, 0
-    for start in range(0, int(data.shape[0]), step):
-        slab = np.asarray(data[start : start + step])
+    for _, slab in _slabs(data, chunk_slices):
         if floating:
             finite = np.isfinite(slab)
             bad += int(finite.size - np.count_nonzero(finite))

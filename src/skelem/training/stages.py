@@ -136,8 +136,8 @@ def refiner_step(
     StepLoss
         ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
     """
-    tcfg, dcfg = cfg.refiner_training, cfg.diffusion
-    schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
+    tcfg = cfg.refiner_training
+    schedule = NoiseSchedule.from_config(cfg.diffusion)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed, step), device)
@@ -181,7 +181,7 @@ def peer_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device)
         ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
     """
     tcfg, dcfg = cfg.refiner_training, cfg.diffusion
-    schedule = NoiseSchedule(dcfg.timesteps, dcfg.schedule)
+    schedule = NoiseSchedule.from_config(dcfg)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed + 1, step), device)
@@ -279,7 +279,7 @@ def alignment_step(
         ``step_loss(model, step)`` for :func:`skelem.training.loop.train_stage`.
     """
     tcfg, acfg = cfg.alignment_training, cfg.alignment
-    schedule = NoiseSchedule(cfg.diffusion.timesteps, cfg.diffusion.schedule)
+    schedule = NoiseSchedule.from_config(cfg.diffusion)
     factor = cfg.degradation.factor
 
     def settings(consistency: bool) -> RefineSettings:
