@@ -81,29 +81,59 @@ def wide_volume() -> Volume:
 
 
 @pytest.mark.parametrize(
-    ("method", "fuse"), [("skeleton", "end"), ("skelem", "end"), ("skelem", "steps")]
+    ("method", "fuse", "extra"),
+    [
+        ("skeleton", "end", {}),
+        ("skelem", "end", {}),
+        ("skelem", "steps", {}),
+        ("skeleton", "end", {"tta": True}),
+        ("skelem", "end", {"tta": True, "eta": 1.0}),
+        ("skelem", "steps", {"eta": 0.5}),
+    ],
 )
 def test_tiled_restoration_equals_untiled(
-    trained_model: TrainedModel, wide_volume: Volume, method: str, fuse: str
+    trained_model: TrainedModel, wide_volume: Volume, method: str, fuse: str, extra: dict
 ) -> None:
-    """Small blocks with a halo reproduce the one-block result (skelem: noise keyed globally)."""
+    """Small blocks with a halo reproduce the one-block result (skelem: noise keyed globally,
+    also the fresh noise of every stochastic move; TTA: flips of each slice before padding)."""
     artifact = trained_model.artifact
-    restorer = build_method(artifact, FACTOR, _options(method, fuse=fuse))
+    restorer = build_method(artifact, FACTOR, _options(method, fuse=fuse, **extra))
     block_shape = (32, 16, 32)
     plan = plan_blocks(wide_volume.shape, FACTOR, block_shape, restorer.halo, align=restorer.align)
     # the test is only meaningful if some blocks read a region that starts away from the origin
     assert len(plan) == 9
     assert any(b.read[0].start > 0 for b in plan) and any(b.read[2].start > 0 for b in plan)
 
-    whole = restore_volume(wide_volume, artifact, options=_options(method, seed=5, fuse=fuse))
+    whole = restore_volume(
+        wide_volume, artifact, options=_options(method, seed=5, fuse=fuse, **extra)
+    )
     tiled = restore_volume(
-        wide_volume, artifact, options=_options(method, seed=5, fuse=fuse, block_shape=block_shape)
+        wide_volume,
+        artifact,
+        options=_options(method, seed=5, fuse=fuse, block_shape=block_shape, **extra),
     )
     assert whole.shape == tiled.shape == (93, 16, 96)
     np.testing.assert_allclose(tiled, whole, rtol=0, atol=1e-5)
     if method == "skelem":
         acquired = artifact.normalizer.normalize(wide_volume.read())
         np.testing.assert_allclose(tiled[::FACTOR], acquired, rtol=0, atol=1e-5)
+    if extra:  # the option changes the result (it is not silently ignored)
+        plain = restore_volume(wide_volume, artifact, options=_options(method, seed=5, fuse=fuse))
+        assert np.abs(plain - whole).max() > 1e-4
+
+
+def test_tta_averages_the_flipped_skeletons(trained_model: TrainedModel, wide_volume: Volume):
+    """The TTA skeleton equals the mean of the plain skeleton over the 4 volume flips that map
+    each XZ/YZ slice to its axial-direction-keeping flips ({}, {Z}, {Y, X}, {Z, Y, X})."""
+    artifact = trained_model.artifact
+    data = wide_volume.read()
+    runs = []
+    for axes in [(), (0,), (1, 2), (0, 1, 2)]:
+        flipped = Volume(np.ascontiguousarray(np.flip(data, axes)), wide_volume.voxel_size)
+        out = restore_volume(flipped, artifact, options=_options("skeleton"))
+        runs.append(np.flip(out, axes))
+    tta = restore_volume(wide_volume, artifact, options=_options("skeleton", tta=True))
+    np.testing.assert_allclose(tta, np.mean(runs, axis=0), rtol=0, atol=2e-5)
 
 
 # ------------------------------------------------------------------------------------ 1c

@@ -70,6 +70,24 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
     ),
     ("t0", click.option("--t0", type=int, help="Start timestep of truncated sampling (skelem).")),
     (
+        "eta",
+        click.option(
+            "--eta",
+            type=float,
+            help="Sampling stochasticity, the fidelity-perception knob: 0 deterministic (closest "
+            "to the truth on average), 1 full texture (default: the model's).",
+        ),
+    ),
+    (
+        "tta",
+        click.option(
+            "--tta/--no-tta",
+            default=_D["tta"],
+            show_default=True,
+            help="Average the skeleton over the 4 flips of each slice (4 skeleton passes).",
+        ),
+    ),
+    (
         "use_prior",
         click.option(
             "--no-prior",

@@ -30,4 +30,5 @@ RESTORE_DEFAULTS: dict[str, object] = {
     "normalize": "model",
     "device": "auto",
     "dtype": "input",
+    "tta": False,
 }

@@ -132,6 +132,10 @@ class DiffusionConfig(_Strict):
     prior_attenuation: float = Field(
         default=1.0, ge=0.0, le=1.0, description="scale of the propagated residual prior at the midpoint between measured rows"
     )
+    eta: float = Field(
+        default=0.0, ge=0.0, le=1.0,
+        description="stochasticity of each sampling move: 0 deterministic DDIM, 1 DDPM variance",
+    )
     diffusion_peer_steps: int = Field(default=50, ge=1)
     residual_scale: float | None = Field(
         default=None, gt=0,

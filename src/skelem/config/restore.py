@@ -75,6 +75,13 @@ class RestoreOptions(BaseModel):
         ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
     dtype : {"input", "float32"}
         Data type of a written output.
+    eta : float, optional
+        Stochasticity of the sampling moves (skelem, diffusion): 0 deterministic DDIM (the
+        fidelity end), 1 the DDPM posterior variance (the perception end); None: the model's
+        ``diffusion.eta``.
+    tta : bool
+        Test-time augmentation of the skeleton (mean over the 4 flips of each slice that keep
+        the axial direction; 4 skeleton passes).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -94,6 +101,8 @@ class RestoreOptions(BaseModel):
     normalize: Normalize = RESTORE_DEFAULTS["normalize"]  # type: ignore[assignment]
     device: str = RESTORE_DEFAULTS["device"]  # type: ignore[assignment]
     dtype: OutputDtype = RESTORE_DEFAULTS["dtype"]  # type: ignore[assignment]
+    eta: float | None = None
+    tta: bool = RESTORE_DEFAULTS["tta"]  # type: ignore[assignment]
 
     @field_validator("method", "planes", "fuse", "normalize", "dtype", mode="before")
     @classmethod
@@ -108,6 +117,13 @@ class RestoreOptions(BaseModel):
     def _at_least_one(cls, value: int | None, info: ValidationInfo) -> int | None:
         if value is not None and value < 1:
             raise ConfigError(f"{_AT_LEAST_ONE[info.field_name]} must be at least 1.")
+        return value
+
+    @field_validator("eta")
+    @classmethod
+    def _eta(cls, value: float | None) -> float | None:
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"--eta must be between 0 and 1, got {value:g}.")
         return value
 
     @field_validator("block_shape")

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from skelem.diffusion.prior import apply_consistency, propagate_residual
-from skelem.diffusion.sampler import ddim_sample, start_from
+from skelem.diffusion.sampler import StepNoise, ddim_sample, start_from
 from skelem.diffusion.schedule import NoiseSchedule, Prediction
 
 
@@ -37,6 +37,8 @@ class RefineSettings:
         Replace the measured rows of every clean estimate by the measured residual.
     prior_attenuation : float
         Scale of the propagated prior at the midpoint between measured rows.
+    eta : float
+        Stochasticity of every sampling move (0: deterministic DDIM; 1: DDPM variance).
     """
 
     schedule: NoiseSchedule
@@ -46,6 +48,7 @@ class RefineSettings:
     use_prior: bool = True
     use_consistency: bool = True
     prior_attenuation: float = 1.0
+    eta: float = 0.0
 
 
 def residual_start(
@@ -85,6 +88,7 @@ def refine_residual(
     mask: Tensor,
     noise: Tensor,
     settings: RefineSettings,
+    step_noise: StepNoise | None = None,
 ) -> Tensor:
     """Sample the residual to add to the skeleton (differentiable; no ``no_grad`` inside).
 
@@ -99,6 +103,9 @@ def refine_residual(
     noise : Tensor
         Standard normal noise shaped like ``u`` (coordinate-seeded at inference).
     settings : RefineSettings
+        Sampling settings.
+    step_noise : callable, optional
+        ``step_noise(i)``: fresh noise of move ``i`` when ``settings.eta > 0``.
 
     Returns
     -------
@@ -120,6 +127,6 @@ def refine_residual(
 
     x0 = ddim_sample(
         denoise, x_start, settings.timesteps, settings.schedule, settings.prediction,
-        consistency=consistency,
+        consistency=consistency, eta=settings.eta, step_noise=step_noise,
     )
     return x0 * settings.residual_scale

@@ -1,4 +1,4 @@
-"""Deterministic (DDIM, eta = 0) truncated reverse diffusion with optional data consistency.
+"""Truncated reverse diffusion (DDIM, deterministic or with eta > 0) with optional data consistency.
 
 The sampler knows nothing of networks: it takes a ``denoise(x_t, t)`` callable returning the
 network output in the schedule's parameterisation. It is differentiable (no ``no_grad`` inside),
@@ -52,6 +52,7 @@ def _check_timesteps(timesteps: Sequence[int], schedule: NoiseSchedule) -> list[
 
 
 StepHook = Callable[[int, int, Tensor], Tensor]
+StepNoise = Callable[[int], Tensor]
 
 
 def ddim_sample(
@@ -63,8 +64,10 @@ def ddim_sample(
     consistency: Callable[[Tensor], Tensor] | None = None,
     clip_x0: float | None = None,
     on_step: StepHook | None = None,
+    eta: float = 0.0,
+    step_noise: StepNoise | None = None,
 ) -> Tensor:
-    """Run deterministic DDIM along an explicit timestep list and return the clean estimate.
+    """Run DDIM along an explicit timestep list and return the clean estimate.
 
     For each consecutive pair ``(t, t_prev)`` of ``timesteps``::
 
@@ -73,9 +76,11 @@ def ddim_sample(
         x0    = consistency(x0)                    # if given (e.g. measured rows replaced)
         x0    = on_step(t, t_prev, x0)             # if given
         eps   = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t)   # recomputed, so consistency holds
-        x_t'  = sqrt(abar_prev) x0 + sqrt(1 - abar_prev) eps
+        x_t'  = sqrt(abar_prev) x0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z
 
-    and at ``t_prev == 0`` the (consistent) ``x0`` is returned.
+    with ``sigma = eta * sqrt((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev))`` and
+    ``z = step_noise(i)`` fresh noise at step ``i`` (``eta = 0``: deterministic DDIM; ``eta = 1``:
+    the DDPM posterior's variance). At ``t_prev == 0`` the (consistent) ``x0`` is returned.
 
     Parameters
     ----------
@@ -97,13 +102,20 @@ def ddim_sample(
     on_step : callable, optional
         ``on_step(t, t_prev, x0) -> x0``: replaces every (consistent) clean estimate before the
         move to ``t_prev`` (and the returned one at the last step).
+    eta : float
+        Stochasticity of every move, 0 (deterministic) to 1; needs ``step_noise`` when above 0.
+    step_noise : callable, optional
+        ``step_noise(i) -> Tensor`` shaped like ``x_start``: the fresh standard normal noise of
+        move ``i`` (0-based). Inference keys it by global coordinates, so tiles agree.
 
     Returns
     -------
     Tensor
         The final clean estimate ``x_0``, shaped like ``x_start``.
     """
-    sampler = ddim_steps(denoise, x_start, timesteps, schedule, prediction, consistency, clip_x0)
+    sampler = ddim_steps(
+        denoise, x_start, timesteps, schedule, prediction, consistency, clip_x0, eta, step_noise
+    )
     t, t_prev, x0_hat = next(sampler)
     while True:
         if on_step is not None:
@@ -121,6 +133,8 @@ def ddim_steps(
     prediction: Prediction = "v",
     consistency: Callable[[Tensor], Tensor] | None = None,
     clip_x0: float | None = None,
+    eta: float = 0.0,
+    step_noise: StepNoise | None = None,
 ) -> Generator[tuple[int, int, Tensor], Tensor | None, None]:
     """The DDIM loop of :func:`ddim_sample` as a stepper, for samplers run side by side.
 
@@ -132,7 +146,7 @@ def ddim_steps(
 
     Parameters
     ----------
-    denoise, x_start, timesteps, schedule, prediction, consistency, clip_x0
+    denoise, x_start, timesteps, schedule, prediction, consistency, clip_x0, eta, step_noise
         As in :func:`ddim_sample`.
 
     Yields
@@ -141,9 +155,13 @@ def ddim_steps(
         ``(t, t_prev, x0)``.
     """
     steps = _check_timesteps(timesteps, schedule)
+    if eta < 0 or eta > 1:
+        raise ValueError(f"eta must be between 0 and 1, got {eta}")
+    if eta > 0 and step_noise is None:
+        raise ValueError("stochastic sampling (eta > 0) needs step_noise")
     x_t = x_start
     batch = x_start.shape[0]
-    for t, t_prev in zip(steps[:-1], steps[1:], strict=True):
+    for index, (t, t_prev) in enumerate(zip(steps[:-1], steps[1:], strict=True)):
         t_tensor = torch.full((batch,), t, dtype=torch.long, device=x_start.device)
         model_out = denoise(x_t, t_tensor)
         x0_hat = schedule.predict_x0(x_t, t, model_out, prediction)
@@ -154,11 +172,23 @@ def ddim_steps(
         given = yield t, t_prev, x0_hat
         if t_prev == 0:
             return
-        x_t = ddim_step(x_t, x0_hat if given is None else given, t, t_prev, schedule)
+        target = x0_hat if given is None else given
+        if eta > 0:
+            x_t = ddim_step(x_t, target, t, t_prev, schedule, eta, step_noise(index))
+        else:
+            x_t = ddim_step(x_t, target, t, t_prev, schedule)
 
 
-def ddim_step(x_t: Tensor, x0_hat: Tensor, t: int, t_prev: int, schedule: NoiseSchedule) -> Tensor:
-    """One deterministic DDIM move from ``t`` to ``t_prev`` towards the clean estimate ``x0_hat``.
+def ddim_step(
+    x_t: Tensor,
+    x0_hat: Tensor,
+    t: int,
+    t_prev: int,
+    schedule: NoiseSchedule,
+    eta: float = 0.0,
+    noise: Tensor | None = None,
+) -> Tensor:
+    """One DDIM move from ``t`` to ``t_prev`` towards the clean estimate ``x0_hat``.
 
     Parameters
     ----------
@@ -170,6 +200,11 @@ def ddim_step(x_t: Tensor, x0_hat: Tensor, t: int, t_prev: int, schedule: NoiseS
         Current and next timestep (``t_prev < t``).
     schedule : NoiseSchedule
         The noise schedule.
+    eta : float
+        0: deterministic; above 0 a share ``sigma`` of the move is fresh ``noise`` (see
+        :func:`ddim_sample`).
+    noise : Tensor, optional
+        Standard normal noise shaped like ``x_t``; needed when ``eta > 0``.
 
     Returns
     -------
@@ -178,4 +213,11 @@ def ddim_step(x_t: Tensor, x0_hat: Tensor, t: int, t_prev: int, schedule: NoiseS
     """
     eps_hat = schedule.eps_from_x0(x_t, t, x0_hat)
     a_prev = schedule.alpha_bar(t_prev, like=x_t)
-    return a_prev.sqrt() * x0_hat + (1 - a_prev).sqrt() * eps_hat
+    if eta <= 0:
+        return a_prev.sqrt() * x0_hat + (1 - a_prev).sqrt() * eps_hat
+    if noise is None:
+        raise ValueError("a stochastic DDIM move (eta > 0) needs noise")
+    a_t = schedule.alpha_bar(t, like=x_t)
+    sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).clamp(min=0).sqrt()
+    kept = (1 - a_prev - sigma**2).clamp(min=0).sqrt()
+    return a_prev.sqrt() * x0_hat + kept * eps_hat + sigma * noise

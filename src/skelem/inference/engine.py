@@ -6,6 +6,7 @@ row index is a multiple of the factor. Everything here works on normalised float
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,8 +20,10 @@ from skelem.diffusion.sampler import ddim_sample, ddim_steps
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
 from skelem.grid import measured_rows
 from skelem.models.unet import pad_to_multiple
+from skelem.seeds import derive_seed
 
 PLANE_KEYS = {"xz": 1, "yz": 2}
+STREAM_SAMPLING_MOVE = 1  # key of the fresh noise of each stochastic sampling move
 
 # Pixels per network call (batch x height x width) for a U-Net of REFERENCE_CHANNELS channels; a
 # network of c channels gets REFERENCE_CHANNELS / c times as many, so every network's activations
@@ -74,6 +77,14 @@ class SliceEngine:
         (scaled by ``REFERENCE_CHANNELS / channels`` for the others), at least one slice: the
         activations of one call, and so the peak memory, are bounded whatever the block and the
         network's width. Default: :func:`batch_pixels`.
+    eta : float
+        Stochasticity of the refiner's (and the peer's) sampling moves: 0 deterministic DDIM,
+        1 the DDPM posterior variance. The fresh noise of every move is keyed by global
+        coordinates, the seed and the move, so overlapping tiles draw the same.
+    tta : bool
+        Test-time augmentation of the skeleton: the mean of its outputs over the flips of each
+        slice that keep the axial direction along rows (columns always; rows too when the
+        measured rows are symmetric, as in every planned block). Four skeleton passes.
     """
 
     method: str
@@ -90,6 +101,8 @@ class SliceEngine:
     batch_size: int = 8
     residual_scale: float = 1.0
     max_batch_pixels: int | None = None
+    eta: float = 0.0
+    tta: bool = False
 
     def __post_init__(self) -> None:
         if self.max_batch_pixels is None:
@@ -142,7 +155,8 @@ class SliceEngine:
             padded, (ph, pw) = pad_to_multiple(batch, self.multiple)
             mask = self._row_mask(padded.shape[-2], h, factor, first_row)
             restored = self._restore_batch(
-                padded, mask, first_row, plane, slice_indices[start:stop], col_origin, seed
+                padded, (ph, pw), mask, first_row, plane, slice_indices[start:stop], col_origin,
+                seed,
             )
             out[start:stop] = restored[:, 0, :ph, :pw].float().cpu().numpy()
         return out
@@ -175,12 +189,36 @@ class SliceEngine:
             self.method
         ]
 
-    def _skeleton(self, u: torch.Tensor) -> torch.Tensor:
-        """The skeleton over a batch, in calls within its own pixel budget."""
+    def _skeleton_calls(self, u: torch.Tensor) -> torch.Tensor:
+        """The skeleton over a padded batch, in calls within its own pixel budget."""
         step = self.slices_per_call(u.shape[-2], u.shape[-1], self.skeleton)
         if u.shape[0] <= step:
             return self.skeleton(u)
         return torch.cat([self.skeleton(u[i : i + step]) for i in range(0, u.shape[0], step)])
+
+    def _skeleton(self, u: torch.Tensor, size: tuple[int, int], mask: torch.Tensor) -> torch.Tensor:
+        """The skeleton's output on a padded batch ``u`` whose valid part is ``size`` (h, w).
+
+        With ``tta`` the valid part is the mean over the flips that keep the axial direction
+        (each flipped before padding, so every variant sees the same slice); rows are flipped
+        only when the measured rows ``mask[:h]`` are symmetric, so flipped measured rows stay
+        measured rows.
+        """
+        skel = self._skeleton_calls(u)
+        if not self.tta:
+            return skel
+        h, w = size
+        rows = mask[:h]
+        flips: list[tuple[int, ...]] = [(-1,)]
+        if torch.equal(rows, rows.flip(0)):
+            flips += [(-2,), (-2, -1)]
+        valid = u[..., :h, :w]
+        total = skel[..., :h, :w].clone()
+        for dims in flips:
+            padded, _ = pad_to_multiple(valid.flip(dims), self.multiple)
+            total += self._skeleton_calls(padded)[..., :h, :w].flip(dims)
+        skel[..., :h, :w] = total / (1 + len(flips))
+        return skel
 
     def _noise(
         self,
@@ -197,9 +235,29 @@ class SliceEngine:
             (h, w), [(first_row, col_origin)] * len(keys), keys, seed, device=self.device
         )
 
+    def _step_noise(
+        self,
+        shape: tuple[int, ...],
+        first_row: int,
+        plane: str,
+        indices: np.ndarray,
+        col_origin: int,
+        seed: int,
+    ) -> Callable[[int], torch.Tensor] | None:
+        """Fresh coordinate-keyed noise of every sampling move (None when deterministic)."""
+        if self.eta <= 0:
+            return None
+
+        def noise(move: int) -> torch.Tensor:
+            move_seed = derive_seed(seed, STREAM_SAMPLING_MOVE, move)
+            return self._noise(shape, first_row, plane, indices, col_origin, move_seed)
+
+        return noise
+
     def _restore_batch(
         self,
         u: torch.Tensor,
+        size: tuple[int, int],
         mask: torch.Tensor,
         first_row: int,
         plane: str,
@@ -208,19 +266,22 @@ class SliceEngine:
         seed: int,
     ) -> torch.Tensor:
         if self.method == "skeleton":
-            return self.skeleton(u)
+            return self._skeleton(u, size, mask)
+        shape = tuple(u.shape)
+        noise = self._noise(shape, first_row, plane, indices, col_origin, seed)
+        step_noise = self._step_noise(shape, first_row, plane, indices, col_origin, seed)
         if self.method == "diffusion":
-            noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
 
             def denoise_peer(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
                 return self.peer(torch.cat([x, u], dim=1), t)
 
             return ddim_sample(
-                denoise_peer, noise, self.timesteps, self.schedule, self.diffusion.prediction
+                denoise_peer, noise, self.timesteps, self.schedule, self.diffusion.prediction,
+                eta=self.eta, step_noise=step_noise,
             )
-        skel = self._skeleton(u)
-        return skel + self.refine(
-            u, skel, mask, self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
+        skel = self._skeleton(u, size, mask)
+        return skel + refine_residual(
+            self.refiner, u, skel, mask, noise, self.refine_settings, step_noise
         )
 
     @property
@@ -234,6 +295,7 @@ class SliceEngine:
             use_prior=self.use_prior,
             use_consistency=self.use_consistency,
             prior_attenuation=self.diffusion.prior_attenuation,
+            eta=self.eta,
         )
 
     def refine(
@@ -341,11 +403,14 @@ class SliceEngine:
         )
         mask = self._row_mask(u.shape[-2], h, factor, first_row)
         row_mask = mask.view(1, 1, -1, 1)
-        skel = self._skeleton(u)
+        skel = self._skeleton(u, (h, w), mask)
         step = self.slices_per_call(h, w, self.refiner)
         noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
         measured, x_t = self._start(u, skel, row_mask, noise)
         return {
+            "step_noise": self._step_noise(
+                tuple(u.shape), first_row, plane, indices, col_origin, seed
+            ),
             "plane": plane,
             "u": u,
             "skel": skel,
@@ -374,7 +439,8 @@ class SliceEngine:
                 return apply_consistency(x0, p["measured"], p["row_mask"])
 
         return ddim_steps(
-            denoise, p["x_t"], self.timesteps, self.schedule, self.diffusion.prediction, consistency
+            denoise, p["x_t"], self.timesteps, self.schedule, self.diffusion.prediction, consistency,
+            eta=self.eta, step_noise=p["step_noise"],
         )
 
     def _row_mask(self, padded_rows: int, rows: int, factor: int, first_row: int) -> torch.Tensor:

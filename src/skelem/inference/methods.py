@@ -151,6 +151,8 @@ class _NetworkMethod(RestorationMethod):
             use_consistency=options.use_consistency,
             batch_size=options.batch_size,
             residual_scale=artifact.residual_scale,
+            eta=artifact.config.diffusion.eta if options.eta is None else options.eta,
+            tta=options.tta,
         )
 
     name = ""
@@ -159,9 +161,13 @@ class _NetworkMethod(RestorationMethod):
     def describe(self) -> dict:
         """What restored an output: as the base, plus the sampling if stochastic."""
         out = super().describe()
+        if self.options.tta and "skeleton" in self.networks:
+            out["tta"] = True
         if self.stochastic:
             o = self.options
             out.update(timesteps=self.engine.timesteps, seed=o.seed, samples=o.samples)
+            if self.engine.eta > 0:
+                out["eta"] = self.engine.eta
         return out
 
     def restore_block(
