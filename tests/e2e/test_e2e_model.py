@@ -191,7 +191,7 @@ def test_factor_that_does_not_match_the_model(
         (("--method", "skeleton", "--samples", "2"), ["--samples needs a stochastic method"]),
         (("--t0", "5000"), ["--t0 must be between 1 and 999", "5000"]),
         (("--t0", "0"), ["--t0 must be between 1 and 999"]),
-        (("--steps", "500"), ["--steps (500) cannot exceed --t0 (200)"]),
+        (("--steps", "500"), ["--steps (500) cannot exceed --t0 (400)"]),
         (("--steps", "10", "--t0", "5"), ["--steps (10) cannot exceed --t0 (5)"]),
     ],
     ids=[

@@ -28,7 +28,7 @@ def tiny_config(**overrides: dict) -> ExperimentConfig:
     """The integration-test configuration: x4, 8-channel skeleton and 4-channel refiner/peer, depth 2.
 
     Each keyword updates one section, e.g. ``tiny_config(skeleton_training={"iterations": 12})``.
-    The diffusion settings are the defaults (T = 1000, t0 = 200, 5 steps).
+    The diffusion settings are the defaults (T = 1000, t0 = 400, 2 steps).
     """
     data: dict = {
         "degradation": {"factor": FACTOR},

@@ -127,8 +127,8 @@ class DiffusionConfig(_Strict):
     timesteps: int = Field(default=1000, ge=10)
     schedule: Literal["cosine", "linear"] = "cosine"
     prediction: Literal["eps", "v"] = "v"
-    t0: int = Field(default=200, ge=1, description="first timestep of truncated sampling")
-    steps: int = Field(default=5, ge=1, description="reverse steps from t0 to 0")
+    t0: int = Field(default=400, ge=1, description="first timestep of truncated sampling")
+    steps: int = Field(default=2, ge=1, description="reverse steps from t0 to 0")
     prior_attenuation: float = Field(
         default=1.0, ge=0.0, le=1.0, description="scale of the propagated residual prior at the midpoint between measured rows"
     )
@@ -183,7 +183,7 @@ class ExperimentConfig(_Strict):
     version: int = CONFIG_VERSION
     degradation: DegradationConfig = DegradationConfig()
     skeleton: NetworkConfig = NetworkConfig(channels=16, depth=3)
-    refiner: NetworkConfig = NetworkConfig(channels=6, depth=2)
+    refiner: NetworkConfig = NetworkConfig(channels=16, depth=3)
     diffusion_peer: NetworkConfig = NetworkConfig(channels=16, depth=3)
     diffusion: DiffusionConfig = DiffusionConfig()
     skeleton_training: TrainingConfig = TrainingConfig()

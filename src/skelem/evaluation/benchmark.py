@@ -70,8 +70,9 @@ class Budget:
     batch_size: int = 8
     membrane_iterations: int = 600
     eval_lateral: int | None = 96  # evaluate on a central lateral crop of this size (None: all)
-    step_sweep: tuple[int, ...] = (1, 2, 10, 50)
-    t0_sweep: tuple[int, ...] = (100, 400)
+    step_sweep: tuple[int, ...] = (1, 5)
+    t0_sweep: tuple[int, ...] = (200,)
+    knob_sweep: tuple[tuple[int, float], ...] = ((600, 1.0), (800, 1.0))
     ablations: bool = True
     # restore seconds: the fastest of this many runs for the learned headline methods (skeleton,
     # SkelEM; not ablations, not runs longer than timing_repeat_below seconds): single CPU timings
@@ -89,7 +90,7 @@ class Budget:
         """
         return cls(skeleton_iterations=300, refiner_iterations=300, alignment_iterations=30,
                    patch_size=64, batch_size=8, membrane_iterations=200, eval_lateral=96,
-                   step_sweep=(1, 2, 10), t0_sweep=(100,), ablations=True)
+                   step_sweep=(1,), t0_sweep=(200,), knob_sweep=((800, 1.0),), ablations=True)
 
     def config(self, factor: int, profile: dict | None = None) -> ExperimentConfig:
         """The experiment configuration that trains a case at ``factor`` with this budget.
@@ -528,7 +529,9 @@ def run_case(
     budget = spec.budget
     artifact, train_wall = train_case(case, spec, progress)
     evaluation = evaluation_crop(case, budget.eval_lateral)
-    methods = methods or benchmark_methods(budget.ablations, budget.step_sweep, budget.t0_sweep)
+    methods = methods or benchmark_methods(
+        budget.ablations, budget.step_sweep, budget.t0_sweep, budget.knob_sweep
+    )
     rows, outputs = {}, {}
     for i, m in enumerate(methods, 1):
         pred, seconds, runs = restore_timed(evaluation.input, artifact, case.factor, m, spec)
@@ -798,6 +801,7 @@ def run_demo(
         shutil.rmtree(out_dir)
     budget = Budget.quick()
     budget.ablations, budget.step_sweep, budget.t0_sweep, budget.eval_lateral = False, (), (), 80
+    budget.knob_sweep = ()
     spec = BenchmarkSpec(out_dir, [Dataset("sample", sample_path())], [factor], budget,
                          overwrite=overwrite)
     if (out_dir / "report.md").exists():

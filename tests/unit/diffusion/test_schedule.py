@@ -72,8 +72,8 @@ def test_v_target_formula() -> None:
 
 def test_truncated_list_for_the_default_config() -> None:
     cfg = DiffusionConfig()
-    assert (cfg.t0, cfg.steps) == (200, 5)
-    assert truncated_timesteps(cfg.t0, cfg.steps) == [200, 160, 120, 80, 40, 0]
+    assert (cfg.t0, cfg.steps) == (400, 2)
+    assert truncated_timesteps(cfg.t0, cfg.steps) == [400, 200, 0]
 
 
 def test_truncated_list_edge_cases() -> None:
