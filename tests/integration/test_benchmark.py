@@ -134,3 +134,17 @@ def test_benchmark_refuses_missing_data_before_creating_anything(tmp_path) -> No
     with pytest.raises(InputError, match="does not exist"):
         run_benchmark(spec)
     assert not (tmp_path / "report").exists()
+
+
+def test_summary_names_a_fidelity_and_a_texture_number_per_method(tmp_path):
+    from skelem.evaluation.benchmark import summary_lines
+
+    methods = {
+        "cubic": {"psnr": 29.1, "hf_energy_ratio": 0.0, "seconds": 0.1},
+        "skeleton": {"psnr": 30.2, "hf_energy_ratio": 0.05, "seconds": 2.0},
+        "skelem": {"psnr": 30.1, "hf_energy_ratio": 0.21, "seconds": 5.0},
+    }
+    text = summary_lines([{"dataset": "sample", "factor": 4, "methods": methods}], tmp_path)
+    assert "cubic 29.10 dB, skeleton 30.20 dB, skelem 30.10 dB" in text
+    assert "reference = 1): cubic 0.00, skeleton 0.05, skelem 0.21" in text
+    assert "SkelEM costs 2.5x the skeleton" in text

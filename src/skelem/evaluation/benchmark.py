@@ -762,6 +762,13 @@ def summary_lines(cases: list[dict], report_path: Path) -> str:
         m = case["methods"]
         parts = [f"{k} {m[k]['psnr']:.2f} dB" for k in HEADLINE_METHODS if k in m]
         lines.append(f"{case['dataset']} x{case['factor']} PSNR: " + ", ".join(parts))
+        texture = [
+            f"{k} {m[k]['hf_energy_ratio']:.2f}" for k in HEADLINE_METHODS
+            if "hf_energy_ratio" in m.get(k, {})
+        ]
+        if texture:
+            lines.append("  Z detail (high-frequency energy along Z, reference = 1): "
+                         + ", ".join(texture))
         if "skelem" in m and "skeleton" in m and m["skeleton"]["seconds"]:
             cost = m["skelem"]["seconds"] / m["skeleton"]["seconds"]
             faster = (f", {m['diffusion-50']['seconds'] / m['skelem']['seconds']:.1f}x faster than "
