@@ -31,12 +31,18 @@ DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-o", "--output", default="bench-out/fibsem")
     parser.add_argument("--factors", type=int, nargs="+", default=[4, 8])
-    parser.add_argument("--quick", action="store_true", help="small budgets (minutes), for a smoke run")
+    parser.add_argument(
+        "--quick", action="store_true", help="small budgets (minutes), for a smoke run"
+    )
     parser.add_argument("--iterations", type=int, help="override skeleton/refiner iterations")
-    parser.add_argument("--eval-lateral", type=int, default=96, help="evaluate on a central XxX crop (0: all)")
+    parser.add_argument(
+        "--eval-lateral", type=int, default=96, help="evaluate on a central XxX crop (0: all)"
+    )
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
     if not (DATA / "raw.tif").exists():
@@ -52,7 +58,12 @@ def main() -> int:
     half_a = (slice(None), slice(0, 125), slice(None))
     spec = BenchmarkSpec(
         report_dir=Path(args.output),
-        datasets=[Dataset("fibsem_t2_yhalf", DATA / "raw.tif", labels=DATA / "groundtruth_bodies.tif", crop=half_b)],
+        datasets=[
+            Dataset(
+                "fibsem_t2_yhalf", DATA / "raw.tif", labels=DATA / "groundtruth_bodies.tif",
+                crop=half_b,
+            )
+        ],
         factors=args.factors,
         budget=budget,
         membrane_train=(DATA / "raw.tif", DATA / "groundtruth_bodies.tif"),

@@ -45,7 +45,9 @@ SAMPLING = [  # (name, steps, t0, eta)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--levers", default="bench-out/levers")
     ap.add_argument("--factor", type=int, default=8)
     ap.add_argument("--refiners", nargs="+", default=["r6d2", "r16d3"])
@@ -60,7 +62,9 @@ def main() -> int:
     reference = np.asarray(open_volume(DATA).data[:, 125:250, :])
     acquired, gt = simulate_acquisition(reference, factor)
     crop = (slice(None), slice(14, 110), slice(77, 173))
-    eval_in = Volume(np.ascontiguousarray(acquired[crop]), (0.01 * factor, 0.01, 0.01), "micrometer", "t1")
+    eval_in = Volume(
+        np.ascontiguousarray(acquired[crop]), (0.01 * factor, 0.01, 0.01), "micrometer", "t1"
+    )
     eval_gt = gt[crop].astype(np.float32)
     results_path = levers / f"refiner_x{factor}.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
@@ -68,15 +72,23 @@ def main() -> int:
     def score(pred):
         s = evaluate_arrays(pred, eval_gt, data_range=255.0, border=8, factor=factor,
                             acquired=eval_in.data.astype(np.float32))
-        out = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance", "kid")}
+        out = {
+            k: float(s[k])
+            for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance", "kid")
+        }
         out["stationarity"] = z_texture_stationarity(pred[:, 8:-8, 8:-8], factor)["stationarity"]
         return out
 
     skeleton_dir = levers / "models" / f"base_x{factor}"
     skel_art = load_artifact(skeleton_dir)
-    results["reference"] = {"stationarity": z_texture_stationarity(eval_gt[:, 8:-8, 8:-8], factor)["stationarity"]}
-    results["skeleton"] = score(restore_volume(eval_in, skel_art, factor, RestoreOptions(method="skeleton"),
-                                               input_units=True))
+    results["reference"] = {
+        "stationarity": z_texture_stationarity(eval_gt[:, 8:-8, 8:-8], factor)["stationarity"]
+    }
+    results["skeleton"] = score(
+        restore_volume(
+            eval_in, skel_art, factor, RestoreOptions(method="skeleton"), input_units=True
+        )
+    )
     for name in args.refiners:
         model_dir = levers / "models" / f"base_x{factor}_{name}"
         if not model_dir.exists():
@@ -84,8 +96,13 @@ def main() -> int:
         art = load_artifact(model_dir)
         cfg = art.config.model_dump()
         cfg["refiner"] = REFINERS[name]["refiner"]
-        cfg["refiner_training"] = {**cfg["refiner_training"], "iterations": args.iterations, "patch_size": 64,
-                                   "learning_rate": 1e-3, "checkpoint_every": 250}
+        cfg["refiner_training"] = {
+            **cfg["refiner_training"],
+            "iterations": args.iterations,
+            "patch_size": 64,
+            "learning_rate": 1e-3,
+            "checkpoint_every": 250,
+        }
         cfg = build_config(cfg)
         art.config = cfg
         art.save_manifest()
@@ -97,15 +114,24 @@ def main() -> int:
         row.setdefault("train_s", round(time.perf_counter() - t, 1))
         for sname, steps, t0, eta in SAMPLING:
             t = time.perf_counter()
-            pred = restore_volume(eval_in, art, factor, RestoreOptions(method="skelem", steps=steps, t0=t0, eta=eta),
-                                  input_units=True)
+            pred = restore_volume(
+                eval_in,
+                art,
+                factor,
+                RestoreOptions(method="skelem", steps=steps, t0=t0, eta=eta),
+                input_units=True,
+            )
             row[sname] = {**score(pred), "restore_s": round(time.perf_counter() - t, 2)}
             results_path.write_text(json.dumps(results, indent=2))
             r, sk = row[sname], results["skeleton"]
-            print(f"x{factor} {name} {sname}: dPSNR {r['psnr'] - sk['psnr']:+.2f}  HF {r['hf_energy_ratio']:.2f} "
-                  f"(skel {sk['hf_energy_ratio']:.2f})  LSD {r['log_spectral_distance']:.2f} "
-                  f"({sk['log_spectral_distance']:.2f})  KID {r['kid']:.3f} ({sk['kid']:.3f})  "
-                  f"stat {r['stationarity']:.2f} ({sk['stationarity']:.2f})  {r['restore_s']:.1f}s", flush=True)
+            print(
+                f"x{factor} {name} {sname}: dPSNR {r['psnr'] - sk['psnr']:+.2f}  "
+                f"HF {r['hf_energy_ratio']:.2f} "
+                f"(skel {sk['hf_energy_ratio']:.2f})  LSD {r['log_spectral_distance']:.2f} "
+                f"({sk['log_spectral_distance']:.2f})  KID {r['kid']:.3f} ({sk['kid']:.3f})  "
+                f"stat {r['stationarity']:.2f} ({sk['stationarity']:.2f})  {r['restore_s']:.1f}s",
+                flush=True,
+            )
     return 0
 
 

@@ -7,7 +7,8 @@ border excluded, data range 255, of cubic interpolation and of each skeleton.
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/run_skeleton_loss.py -o bench-out/skeleton_loss [--iterations 400 1500]
+    .venv/bin/python benchmarks/run_skeleton_loss.py -o bench-out/skeleton_loss \
+[--iterations 400 1500]
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-o", "--output", default="bench-out/skeleton_loss")
     parser.add_argument("--factor", type=int, default=8)
     parser.add_argument("--iterations", type=int, nargs="+", default=[400, 1500])
@@ -53,7 +56,9 @@ def main() -> int:
     truth = gt[band].astype(np.float32)[inner]
 
     def score(artifact, method: str) -> float:
-        pred = restore_volume(eval_in, artifact, args.factor, RestoreOptions(method=method), input_units=True)
+        pred = restore_volume(
+            eval_in, artifact, args.factor, RestoreOptions(method=method), input_units=True
+        )
         return round(psnr(pred[inner], truth, 255.0), 3)
 
     rows = []
@@ -61,22 +66,54 @@ def main() -> int:
     print(f"cubic {cubic} dB", flush=True)
     for loss in args.losses:
         for iterations in args.iterations:
-            cfg = build_config({"degradation": {"factor": args.factor}, "skeleton_loss": loss,
-                                "skeleton_training": {"iterations": iterations, "patch_size": 64, "checkpoint_every": 500}})
+            cfg = build_config(
+                {
+                    "degradation": {"factor": args.factor},
+                    "skeleton_loss": loss,
+                    "skeleton_training": {
+                        "iterations": iterations, "patch_size": 64, "checkpoint_every": 500
+                    },
+                }
+            )
             model_dir = out / f"{loss}_{iterations}"
             shutil.rmtree(model_dir, ignore_errors=True)
             started = time.perf_counter()
-            artifact = train_model(Volume(acquired, voxel, "micrometer", "t2 Y-half"), model_dir, cfg, ["skeleton"])
+            artifact = train_model(
+                Volume(acquired, voxel, "micrometer", "t2 Y-half"), model_dir, cfg, ["skeleton"]
+            )
             seconds = time.perf_counter() - started
             value = score(artifact, "skeleton")
-            rows.append({"loss": loss, "iterations": iterations, "psnr": value, "gain_over_cubic": round(value - cubic, 3),
-                         "train_seconds": round(seconds)})
+            rows.append(
+                {
+                    "loss": loss,
+                    "iterations": iterations,
+                    "psnr": value,
+                    "gain_over_cubic": round(value - cubic, 3),
+                    "train_seconds": round(seconds),
+                }
+            )
             print(rows[-1], flush=True)
-    (out / "results.json").write_text(json.dumps({"factor": args.factor, "cubic_psnr": cubic, "rows": rows,
-                                                   "machine": machine_description(), "command": " ".join(sys.argv)}, indent=2))
-    print("| loss | iterations | skeleton PSNR dB | gain over cubic dB | train s |\n|---|---:|---:|---:|---:|")
+    (out / "results.json").write_text(
+        json.dumps(
+            {
+                "factor": args.factor,
+                "cubic_psnr": cubic,
+                "rows": rows,
+                "machine": machine_description(),
+                "command": " ".join(sys.argv),
+            },
+            indent=2,
+        )
+    )
+    print(
+        "| loss | iterations | skeleton PSNR dB | gain over cubic dB | train s |\n"
+        "|---|---:|---:|---:|---:|"
+    )
     for r in rows:
-        print(f"| {r['loss']} | {r['iterations']} | {r['psnr']:.2f} | {r['gain_over_cubic']:+.2f} | {r['train_seconds']} |")
+        print(
+            f"| {r['loss']} | {r['iterations']} | {r['psnr']:.2f} | {r['gain_over_cubic']:+.2f} "
+            f"| {r['train_seconds']} |"
+        )
     return 0
 
 

@@ -1,7 +1,8 @@
 """Restoration throughput and peak memory, streamed block by block to OME-Zarr.
 
 Input: the real FIB-SEM ``fibsem_medulla_t2`` (250^3, 10 nm), simulated x4 acquisition (63 slices,
-every 4th), written as OME-Zarr. Each input is restored with ``skelem restore -o out.ome.zarr`` in a fresh process
+every 4th), written as OME-Zarr. Each input is restored with ``skelem restore -o out.ome.zarr`` \
+in a fresh process
 measured by ``/usr/bin/time``: output voxels per second and peak resident memory. The memory check
 restores an X band (``--memory-x``) of the volume and the same band mirrored and tiled to 2 and 4
 times its Y size (``--memory-scales``) with the same block (``--memory-block``), in one process or
@@ -10,8 +11,10 @@ should not grow with volume size.
 
 Usage::
 
-    .venv/bin/python benchmarks/run_throughput.py --model bench-out/fibsem/models/fibsem_t2_yhalf_x4 \
-        -o bench-out/throughput [--methods cubic skeleton skelem] [--block 64,256,256] [--memory-scales 1 2 4]
+    .venv/bin/python benchmarks/run_throughput.py \
+--model bench-out/fibsem/models/fibsem_t2_yhalf_x4 \
+        -o bench-out/throughput [--methods cubic skeleton skelem] [--block 64,256,256] \
+[--memory-scales 1 2 4]
 """
 
 from __future__ import annotations
@@ -46,23 +49,50 @@ def run(cmd: list[str]) -> tuple[float, int]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True)
     parser.add_argument("-o", "--output", default="bench-out/throughput")
     parser.add_argument("--methods", nargs="+", default=["cubic", "skeleton", "skelem"])
-    parser.add_argument("--memory-methods", nargs="*", default=["skeleton"],
-                        help="methods run on a volume and on the same volume twice as wide (peak memory vs size)")
-    parser.add_argument("--block", default=None, help="block of the throughput runs (default: the CLI's, 128,512,512)")
-    parser.add_argument("--memory-x", type=int, default=128,
-                        help="X width of the two memory-check inputs (one block across X keeps them cheap)")
-    parser.add_argument("--memory-scales", nargs="+", type=int, default=[1, 2, 4],
-                        help="sizes of the memory-check inputs, in multiples of the band (mirrored copies along Y)")
-    parser.add_argument("--memory-block", default="64,64,128",
-                        help="block of the memory check: several blocks along Z and Y for both inputs, so both "
-                             "have interior blocks (halo on both sides) and the same largest block")
-    parser.add_argument("--memory-rounds", nargs="+", type=int, default=[0],
-                        help="--blocks-per-process values of the memory check (0: the whole volume in one "
-                             "process); peak RSS is the largest of any process of the run")
+    parser.add_argument(
+        "--memory-methods",
+        nargs="*",
+        default=["skeleton"],
+        help="methods run on a volume and on the same volume twice as wide (peak memory vs size)",
+    )
+    parser.add_argument(
+        "--block",
+        default=None,
+        help="block of the throughput runs (default: the CLI's, 128,512,512)",
+    )
+    parser.add_argument(
+        "--memory-x",
+        type=int,
+        default=128,
+        help="X width of the two memory-check inputs (one block across X keeps them cheap)",
+    )
+    parser.add_argument(
+        "--memory-scales",
+        nargs="+",
+        type=int,
+        default=[1, 2, 4],
+        help="sizes of the memory-check inputs, in multiples of the band (mirrored copies along Y)",
+    )
+    parser.add_argument(
+        "--memory-block",
+        default="64,64,128",
+        help="block of the memory check: several blocks along Z and Y for both inputs, so both "
+        "have interior blocks (halo on both sides) and the same largest block",
+    )
+    parser.add_argument(
+        "--memory-rounds",
+        nargs="+",
+        type=int,
+        default=[0],
+        help="--blocks-per-process values of the memory check (0: the whole volume in one "
+        "process); peak RSS is the largest of any process of the run",
+    )
     parser.add_argument("--memory-only", action="store_true", help="skip the throughput rows")
     args = parser.parse_args()
     out = Path(args.output)
@@ -72,8 +102,18 @@ def main() -> int:
     narrow = acquired[:, :, : args.memory_x]
     runs = [] if args.memory_only else [("63x250x250", acquired, args.methods, args.block, [0])]
     for scale in args.memory_scales:
-        data = np.concatenate([narrow if k % 2 == 0 else narrow[:, ::-1] for k in range(scale)], axis=1)
-        runs.append(("x".join(map(str, data.shape)), data, args.memory_methods, args.memory_block, args.memory_rounds))
+        data = np.concatenate(
+            [narrow if k % 2 == 0 else narrow[:, ::-1] for k in range(scale)], axis=1
+        )
+        runs.append(
+            (
+                "x".join(map(str, data.shape)),
+                data,
+                args.memory_methods,
+                args.memory_block,
+                args.memory_rounds,
+            )
+        )
     skelem = str(Path(sys.executable).with_name("skelem"))
     rows = []
     for name, data, methods, block, rounds in runs:
@@ -91,9 +131,16 @@ def main() -> int:
             if method not in ("cubic", "linear", "nearest"):
                 cmd += ["--model", args.model]
             seconds, peak_kib = run(cmd)
-            row = {"input": name, "method": method, "block": block or "default", "blocks_per_process": per_process,
-                   "output_voxels": n_out, "seconds": round(seconds, 1),
-                   "voxels_per_second": round(n_out / seconds), "peak_rss_mib": round(peak_kib / 1024)}
+            row = {
+                "input": name,
+                "method": method,
+                "block": block or "default",
+                "blocks_per_process": per_process,
+                "output_voxels": n_out,
+                "seconds": round(seconds, 1),
+                "voxels_per_second": round(n_out / seconds),
+                "peak_rss_mib": round(peak_kib / 1024),
+            }
             rows.append(row)
             print(row, flush=True)
             shutil.rmtree(dst, ignore_errors=True)

@@ -9,7 +9,8 @@ on the LM input itself with the same budget as the EM one.
 
 Usage (after ``run_fibsem.py``)::
 
-    .venv/bin/python benchmarks/run_zero_shot.py --em-model bench-out/fibsem/models/fibsem_t2_yhalf_x4 \
+    .venv/bin/python benchmarks/run_zero_shot.py \
+--em-model bench-out/fibsem/models/fibsem_t2_yhalf_x4 \
         -o bench-out/zero_shot
 """
 
@@ -35,10 +36,16 @@ from skelem.training.pipeline import train_model
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--em-model", required=True, help="model directory trained on EM at factor 4")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--em-model", required=True, help="model directory trained on EM at factor 4"
+    )
     parser.add_argument("-o", "--output", default="bench-out/zero_shot")
-    parser.add_argument("--iterations", type=int, help="LM model budget (default: the EM benchmark's)")
+    parser.add_argument(
+        "--iterations", type=int, help="LM model budget (default: the EM benchmark's)"
+    )
     args = parser.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,16 +78,39 @@ def main() -> int:
         t = time.perf_counter()
         pred = restore_volume(vol, artifact, factor, options, input_units=True)
         seconds = time.perf_counter() - t
-        scores = evaluate_arrays(pred, gt.astype(np.float32), data_range=4095.0, border=8, factor=factor,
-                                 acquired=acquired.astype(np.float32))
-        rows[name] = {"group": "zero-shot" if name.startswith("EM") else "baseline" if method == "cubic" else "trained",
-                      **scores, "seconds": seconds}
+        scores = evaluate_arrays(
+            pred,
+            gt.astype(np.float32),
+            data_range=4095.0,
+            border=8,
+            factor=factor,
+            acquired=acquired.astype(np.float32),
+        )
+        rows[name] = {
+            "group": "zero-shot"
+            if name.startswith("EM")
+            else "baseline"
+            if method == "cubic"
+            else "trained",
+            **scores,
+            "seconds": seconds,
+        }
         print(f"{name}: PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}", flush=True)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine_description(), "em_model": args.em_model,
-            "lm_training_seconds": train_seconds, "command": " ".join(sys.argv),
-            "data": "lm_phantom((97,128,128), seed=0, psf_sigma=(1,1,1)) as 12-bit; x4 every 4th slice; GT = isotropic phantom"}
-    (out / "results.json").write_text(json.dumps({"meta": meta, "methods": rows}, indent=2, default=float))
-    (out / "report.md").write_text(f"# Zero-shot across modalities\n\n{meta['data']}\n\n{method_table(rows)}\n")
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine_description(),
+        "em_model": args.em_model,
+        "lm_training_seconds": train_seconds,
+        "command": " ".join(sys.argv),
+        "data": "lm_phantom((97,128,128), seed=0, psf_sigma=(1,1,1)) as 12-bit; x4 every 4th "
+        "slice; GT = isotropic phantom",
+    }
+    (out / "results.json").write_text(
+        json.dumps({"meta": meta, "methods": rows}, indent=2, default=float)
+    )
+    (out / "report.md").write_text(
+        f"# Zero-shot across modalities\n\n{meta['data']}\n\n{method_table(rows)}\n"
+    )
     print(method_table(rows))
     return 0
 

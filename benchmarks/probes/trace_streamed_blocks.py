@@ -5,8 +5,8 @@ the RSS after ``malloc_trim``. Linux only. Method from env ``M`` (default skelet
 
     .venv/bin/python benchmarks/probes/trace_streamed_blocks.py INPUT.ome.zarr Z,Y,X MODEL_DIR
     (RESULTS.md: bench-out/throughput_v4/input_63x1000x128.ome.zarr 256,64,128
-     bench-out/fibsem_v2/models/fibsem_t2_yhalf_x4; with MALLOC_MMAP_THRESHOLD_=..., MALLOC_TRIM_THRESHOLD_=...,
-     PYTHONMALLOC=malloc or M=cubic for the variants)
+     bench-out/fibsem_v2/models/fibsem_t2_yhalf_x4; with MALLOC_MMAP_THRESHOLD_=...,
+     MALLOC_TRIM_THRESHOLD_=..., PYTHONMALLOC=malloc or M=cubic for the variants)
 """
 import os
 import shutil
@@ -41,7 +41,10 @@ reset_hwm()
 t = time.time()
 def prog(ev):
     s = status()
-    print(ev.step, ev.total, "block peak", s["VmHWM"], "rss after", s["VmRSS"], f"{time.time()-t:.0f}s", flush=True)
+    print(ev.step, ev.total, "block peak", s["VmHWM"], "rss after", s["VmRSS"],
+          f"{time.time()-t:.0f}s", flush=True)
     reset_hwm()
-restore_to_file(vol, out, art, options=RestoreOptions(method=os.environ.get("M","skeleton"), block_shape=block), overwrite=True, progress=prog)
+restore_to_file(vol, out, art,
+                options=RestoreOptions(method=os.environ.get("M","skeleton"), block_shape=block),
+                overwrite=True, progress=prog)
 print("end", status(), flush=True)

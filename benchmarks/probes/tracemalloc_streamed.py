@@ -22,7 +22,9 @@ def prog(ev):
     if ev.step in (3, 15):
         snaps[ev.step] = tracemalloc.take_snapshot()
         print(ev.step, tracemalloc.get_traced_memory(), flush=True)
-restore_to_file(vol, out, art, options=RestoreOptions(method="skeleton", block_shape=(256, 64, 128)), overwrite=True, progress=prog)
+restore_to_file(vol, out, art,
+                options=RestoreOptions(method="skeleton", block_shape=(256, 64, 128)),
+                overwrite=True, progress=prog)
 stats = snaps[15].compare_to(snaps[3], "traceback")
 for s in stats[:3]:
     print(s.size_diff, s.count_diff)

@@ -1,4 +1,5 @@
-"""Atomic outputs: every file or folder SkelEM writes appears complete under its name, or not at all.
+"""Atomic outputs: every file or folder SkelEM writes appears complete under its name, or not
+at all.
 
 One naming convention: a file or folder is written as its hidden sibling ``.{name}.partial-<pid>``,
 flushed to disk, then renamed to its final name. A run killed midway leaves only a hidden
@@ -19,13 +20,30 @@ from skelem.errors import OutputExistsError
 
 
 def partial_path(path: str | Path) -> Path:
-    """The temporary sibling ``.{name}.partial-<pid>`` under which ``path`` is written."""
+    """The temporary sibling ``.{name}.partial-<pid>`` under which ``path`` is written.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final output path.
+
+    Returns
+    -------
+    Path
+        The hidden sibling in the same folder, named after this process.
+    """
     path = Path(path)
     return path.with_name(f".{path.name}.partial-{os.getpid()}")
 
 
 def remove_path(path: Path) -> None:
-    """Delete a file, symlink or folder if it exists (no error when it does not)."""
+    """Delete a file, symlink or folder if it exists (no error when it does not).
+
+    Parameters
+    ----------
+    path : Path
+        The file, symlink or folder to delete (a symlink is removed, not followed).
+    """
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists() or path.is_symlink():
@@ -43,6 +61,20 @@ def commit_output(partial: str | Path, path: str | Path, overwrite: bool = False
 
     An existing output is replaced only when ``overwrite`` is true; for folders the old one is
     moved aside, the new one renamed in, and the old one deleted last.
+
+    Parameters
+    ----------
+    partial : str or Path
+        The complete temporary output.
+    path : str or Path
+        Its final name.
+    overwrite : bool
+        Replace an existing ``path``.
+
+    Returns
+    -------
+    Path
+        ``path``.
 
     Raises
     ------
@@ -77,6 +109,18 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
 
     On any exception the temporary file or folder is removed and ``path`` is left as it was.
 
+    Parameters
+    ----------
+    path : str or Path
+        The final output path.
+    overwrite : bool
+        Replace an existing ``path`` on success (otherwise :class:`OutputExistsError`).
+
+    Yields
+    ------
+    Path
+        The temporary sibling (see :func:`partial_path`) to write.
+
     Examples
     --------
     >>> with atomic_path(folder / "weights.safetensors") as tmp:  # doctest: +SKIP
@@ -95,14 +139,40 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically, replacing an existing file."""
+    """Write ``text`` (UTF-8) to ``path`` atomically, replacing an existing file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file.
+    text : str
+        The content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, replacing an existing file."""
+    """Write ``data`` to ``path`` atomically, replacing an existing file.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file.
+    data : bytes
+        The content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)

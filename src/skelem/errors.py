@@ -9,7 +9,13 @@ from __future__ import annotations
 
 
 class SkelEMError(Exception):
-    """Base class of errors caused by input the user can fix (exit code 2 in the CLI)."""
+    """Base class of errors caused by input the user can fix (exit code 2 in the CLI).
+
+    Parameters
+    ----------
+    message : str
+        One readable sentence saying what is wrong and, where possible, how to fix it.
+    """
 
 
 class InputError(SkelEMError):

@@ -1,4 +1,7 @@
-"""Progress events: library code emits them, the CLI turns them into progress bars, tests record them."""
+"""Progress events: library code emits them, the CLI turns them into progress bars.
+
+Tests record them with :class:`EventRecorder`.
+"""
 
 from __future__ import annotations
 
@@ -32,14 +35,33 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 def no_progress(event: ProgressEvent) -> None:  # noqa: ARG001 - default sink
-    """A progress callback that ignores every event."""
+    """A progress callback that ignores every event.
+
+    Parameters
+    ----------
+    event : ProgressEvent
+        The event, discarded.
+    """
 
 
 class EventRecorder:
-    """A callback that keeps every event it receives (for tests)."""
+    """A callback that keeps every event it receives (for tests).
+
+    Attributes
+    ----------
+    events : list of ProgressEvent
+        Every event received so far, in order.
+    """
 
     def __init__(self) -> None:
         self.events: list[ProgressEvent] = []
 
     def __call__(self, event: ProgressEvent) -> None:
+        """Record ``event``.
+
+        Parameters
+        ----------
+        event : ProgressEvent
+            The event to append to :attr:`events`.
+        """
         self.events.append(event)

@@ -23,12 +23,26 @@ def restored_length(acquired: int, factor: int) -> int:
     Returns
     -------
     int
+        The restored number of slices.
     """
     return int(factor) * (int(acquired) - 1) + 1
 
 
 def restored_shape(shape: tuple[int, int, int], factor: int) -> tuple[int, int, int]:
-    """Output shape ``(s*(Z-1)+1, Y, X)`` of an input of shape ``(Z, Y, X)``."""
+    """Output shape ``(s*(Z-1)+1, Y, X)`` of an input of shape ``(Z, Y, X)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Input shape ``(Z, Y, X)``.
+    factor : int
+        Integer anisotropy factor.
+
+    Returns
+    -------
+    tuple of int
+        The restored shape; Y and X are unchanged.
+    """
     z, y, x = (int(v) for v in shape)
     return (restored_length(z, factor), y, x)
 
@@ -49,6 +63,7 @@ def measured_rows(rows: int, factor: int, first_row: int = 0) -> np.ndarray:
     Returns
     -------
     numpy.ndarray of bool
+        True at the local rows that hold an acquired slice.
     """
     if factor < 1:
         raise ValueError(f"factor must be positive, got {factor}")

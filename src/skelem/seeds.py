@@ -12,7 +12,18 @@ import torch
 
 
 def derive_seed(*keys: int) -> int:
-    """A 63-bit integer seed derived from ``keys`` (non-negative integers)."""
+    """A 63-bit integer seed derived from ``keys`` (non-negative integers).
+
+    Parameters
+    ----------
+    *keys : int
+        The stream's name, e.g. ``(seed, step, STREAM_ALIGNMENT)``.
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**63)``, the same for the same keys.
+    """
     entropy = [int(k) for k in keys]
     if any(k < 0 for k in entropy):
         raise ValueError(f"seed keys must be non-negative, got {entropy}")
@@ -21,10 +32,33 @@ def derive_seed(*keys: int) -> int:
 
 
 def numpy_rng(*keys: int) -> np.random.Generator:
-    """A NumPy generator for the stream named by ``keys``."""
+    """A NumPy generator for the stream named by ``keys``.
+
+    Parameters
+    ----------
+    *keys : int
+        The stream's name (non-negative integers).
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
     return np.random.default_rng(np.random.SeedSequence([int(k) for k in keys]))
 
 
 def torch_generator(*keys: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A torch generator (on ``device``) for the stream named by ``keys``."""
+    """A torch generator (on ``device``) for the stream named by ``keys``.
+
+    Parameters
+    ----------
+    *keys : int
+        The stream's name (non-negative integers).
+    device : torch.device or str
+        Device of the generator.
+
+    Returns
+    -------
+    torch.Generator
+        Seeded with :func:`derive_seed` of ``keys``.
+    """
     return torch.Generator(device=device).manual_seed(derive_seed(*keys))

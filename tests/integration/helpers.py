@@ -25,7 +25,8 @@ SKELETON_LEARNING_RATE = 5e-3
 
 
 def tiny_config(**overrides: dict) -> ExperimentConfig:
-    """The integration-test configuration: x4, 8-channel skeleton and 4-channel refiner/peer, depth 2.
+    """The integration-test configuration: x4, 8-channel skeleton and 4-channel refiner/peer,
+    depth 2.
 
     Each keyword updates one section, e.g. ``tiny_config(skeleton_training={"iterations": 12})``.
     The diffusion settings are the defaults (T = 1000, t0 = 400, 2 steps).
@@ -68,7 +69,8 @@ def assert_one_sentence(message: str) -> None:
 
 
 def measured(n_rows: int, factor: int = FACTOR, first_row: int = 0) -> np.ndarray:
-    """Boolean ``(n_rows,)``: output rows that are acquired slices (global row multiple of factor)."""
+    """Boolean ``(n_rows,)``: output rows that are acquired slices (global row multiple of
+    factor)."""
     return (first_row + np.arange(n_rows)) % factor == 0
 
 

@@ -61,16 +61,21 @@ def _skelem(**kwargs: object) -> RestoreOptions:
 
 @pytest.mark.parametrize("factor", [2, 3, 4, 8])
 @pytest.mark.parametrize(("first_row", "residual_scale"), [(5, 1.0), (13, 1.0), (13, 0.05)])
-def test_measured_rows_are_reproduced_exactly(random_networks, factor: int, first_row: int, residual_scale: float) -> None:
-    """Random inputs, random weights, a block starting at global row ``first_row``, with or without a
-    residual scale: every measured row of the output equals the input; without data consistency not."""
+def test_measured_rows_are_reproduced_exactly(
+    random_networks, factor: int, first_row: int, residual_scale: float
+) -> None:
+    """Random inputs, random weights, a block starting at global row ``first_row``, with or
+    without a residual scale: every measured row of the output equals the input; without data
+    consistency not."""
     rng = np.random.default_rng(factor * 100 + first_row)
     slices = rng.random((5, 37, 30), dtype=np.float32)  # H, W not multiples of the U-Net's 4
     rows = measured(37, factor, first_row)
     assert rows.sum() >= 4 and not rows[0]
 
     def run(consistency: bool) -> np.ndarray:
-        engine = _engine(random_networks, use_consistency=consistency, residual_scale=residual_scale)
+        engine = _engine(
+            random_networks, use_consistency=consistency, residual_scale=residual_scale
+        )
         return engine.restore(
             slices, first_row, factor, "xz", np.arange(20, 25), col_origin=7, seed=3
         )
@@ -216,11 +221,18 @@ def test_no_prior_ablation_changes_the_output(
 
 
 @pytest.mark.parametrize("method", ["skeleton", "skelem"])
-def test_single_plane_passes_fuse_to_the_default_output(trained_model: TrainedModel, small_volume: Volume, method: str) -> None:
-    """``planes="xz"`` and ``"yz"`` are the two passes the default output averages; they differ."""
+def test_single_plane_passes_fuse_to_the_default_output(
+    trained_model: TrainedModel, small_volume: Volume, method: str
+) -> None:
+    """``planes="xz"`` and ``"yz"`` are the two passes the default output averages; they
+    differ."""
     art = trained_model.artifact
-    both, xz, yz = (restore_volume(small_volume, art, FACTOR, RestoreOptions(method=method, device="cpu", planes=p))
-                    for p in ("both", "xz", "yz"))
+    both, xz, yz = (
+        restore_volume(
+            small_volume, art, FACTOR, RestoreOptions(method=method, device="cpu", planes=p)
+        )
+        for p in ("both", "xz", "yz")
+    )
     np.testing.assert_allclose(both, 0.5 * (xz + yz), atol=1e-5)
     assert np.abs(xz - yz).max() > 1e-3
     if method == "skelem":  # each pass alone keeps the measured slices
@@ -233,11 +245,14 @@ def test_unknown_planes_are_refused(trained_model: TrainedModel) -> None:
     from skelem.errors import ConfigError
 
     with pytest.raises(ConfigError, match="planes"):
-        build_method(trained_model.artifact, FACTOR, RestoreOptions(method="skeleton", planes="xy"))
+        build_method(
+            trained_model.artifact, FACTOR, RestoreOptions(method="skeleton", planes="xy")
+        )
 
 
 def test_refiner_residual_scale_is_measured_and_saved(trained_model: TrainedModel) -> None:
-    """The refiner diffuses the residual divided by its RMS on the training pairs, saved with the model."""
+    """The refiner diffuses the residual divided by its RMS on the training pairs, saved with the
+    model."""
     from skelem.models.artifact import load_artifact
     from skelem.training.pipeline import _pair_sampler
     from skelem.training.stages import residual_rms
@@ -245,8 +260,13 @@ def test_refiner_residual_scale_is_measured_and_saved(trained_model: TrainedMode
     art = trained_model.artifact
     assert art.config.diffusion.residual_scale is None  # "measure it"
     cfg = art.config
-    sampler = _pair_sampler(trained_model.phantom.volume.data, cfg, art.normalizer, cfg.refiner_training.patch_size,
-                            cfg.refiner_training.seed)
+    sampler = _pair_sampler(
+        trained_model.phantom.volume.data,
+        cfg,
+        art.normalizer,
+        cfg.refiner_training.patch_size,
+        cfg.refiner_training.seed,
+    )
     expected = residual_rms(sampler, art.load_network("skeleton"), cfg, CPU)
     assert 1e-3 < art.residual_scale < 1.0
     assert art.residual_scale == pytest.approx(expected, rel=1e-6)
@@ -254,15 +274,21 @@ def test_refiner_residual_scale_is_measured_and_saved(trained_model: TrainedMode
 
 
 def test_residual_scale_changes_the_refined_output(random_networks) -> None:
-    """The same refiner weights give another restoration at another scale (the scale is not ignored)."""
+    """The same refiner weights give another restoration at another scale (the scale is not
+    ignored)."""
     slices = np.random.default_rng(0).random((3, 33, 24), dtype=np.float32)
-    a, b = (_engine(random_networks, residual_scale=s).restore(slices, 0, 4, "xz", np.arange(3), 0, seed=1)
-            for s in (1.0, 0.1))
+    a, b = (
+        _engine(random_networks, residual_scale=s).restore(
+            slices, 0, 4, "xz", np.arange(3), 0, seed=1
+        )
+        for s in (1.0, 0.1)
+    )
     assert np.abs(a - b).max() > 1e-3
 
 
 def test_alignment_loss_is_the_weighted_sum_of_its_terms(trained_model: TrainedModel) -> None:
-    """Each term of the alignment loss obeys its weight (0 switches it off); the anchor term trains."""
+    """Each term of the alignment loss obeys its weight (0 switches it off); the anchor term
+    trains."""
     from skelem.training import stages as st
     from skelem.training.pipeline import _cross_sampler, _pair_sampler
 
@@ -279,10 +305,17 @@ def test_alignment_loss_is_the_weighted_sum_of_its_terms(trained_model: TrainedM
     terms = ("hr_weight", "lr_weight", "agree_weight", "anchor_weight")
 
     def loss(**weights: float) -> torch.Tensor:
-        cfg = art.config.model_copy(update={"alignment": art.config.alignment.model_copy(
-            update={t: weights.get(t, 0.0) for t in terms})})
+        cfg = art.config.model_copy(
+            update={
+                "alignment": art.config.alignment.model_copy(
+                    update={t: weights.get(t, 0.0) for t in terms}
+                )
+            }
+        )
         with torch.random.fork_rng():
-            return st.alignment_step(sampler, cross, skeleton, cfg, CPU, art.residual_scale)(refiner, 3)
+            return st.alignment_step(sampler, cross, skeleton, cfg, CPU, art.residual_scale)(
+                refiner, 3
+            )
 
     assert float(loss().detach()) == 0.0
     parts = [float(loss(**{t: 1.0}).detach()) for t in terms]
@@ -294,7 +327,9 @@ def test_alignment_loss_is_the_weighted_sum_of_its_terms(trained_model: TrainedM
     assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in refiner.parameters())
 
 
-def test_pixel_budget_bounds_the_slices_per_call_without_changing_the_result(random_networks) -> None:
+def test_pixel_budget_bounds_the_slices_per_call_without_changing_the_result(
+    random_networks,
+) -> None:
     """Each network's batch shrinks to the pixel budget scaled to its width (>= 1 slice): the
     8-channel skeleton gets twice, the 4-channel refiner four times the pixels of a 16-channel
     network; the restoration is the same."""
@@ -307,8 +342,12 @@ def test_pixel_budget_bounds_the_slices_per_call_without_changing_the_result(ran
     assert tight.slices_per_call(33, 24, tight.refiner) == 4
     assert tight.slices_per_call(330, 240, tight.refiner) == 1
     calls: dict[str, list[int]] = {"skeleton": [], "refiner": []}
-    handles = [getattr(tight, name).register_forward_hook(lambda _m, args, _o, name=name: calls[name].append(args[0].shape[0]))
-               for name in calls]
+    handles = [
+        getattr(tight, name).register_forward_hook(
+            lambda _m, args, _o, name=name: calls[name].append(args[0].shape[0])
+        )
+        for name in calls
+    ]
     try:
         a = tight.restore(slices, 1, 4, "xz", np.arange(7), 0, seed=2)
     finally:
@@ -321,33 +360,49 @@ def test_pixel_budget_bounds_the_slices_per_call_without_changing_the_result(ran
     assert np.abs(a - b).max() <= 1e-4 * max(1.0, np.abs(b).max())
 
 
-def _end_fusion(engine: SliceEngine, block: np.ndarray, origin: tuple[int, int, int], factor: int, seed: int) -> np.ndarray:
-    """The default fusion, as ``Restorer.restore_block`` does it: two passes averaged at the end."""
+def _end_fusion(
+    engine: SliceEngine, block: np.ndarray, origin: tuple[int, int, int], factor: int, seed: int
+) -> np.ndarray:
+    """The default fusion, as ``Restorer.restore_block`` does it: two passes averaged at the
+    end."""
     z0, y0, x0 = origin
     nz, ny, nx = block.shape
-    xz = engine.restore(block.transpose(1, 0, 2), z0, factor, "xz", np.arange(y0, y0 + ny), x0, seed)
-    yz = engine.restore(block.transpose(2, 0, 1), z0, factor, "yz", np.arange(x0, x0 + nx), y0, seed)
+    xz = engine.restore(
+        block.transpose(1, 0, 2), z0, factor, "xz", np.arange(y0, y0 + ny), x0, seed
+    )
+    yz = engine.restore(
+        block.transpose(2, 0, 1), z0, factor, "yz", np.arange(x0, x0 + nx), y0, seed
+    )
     return 0.5 * (xz.transpose(1, 0, 2) + yz.transpose(1, 2, 0))
 
 
-def test_joint_sampling_keeps_measured_rows_and_equals_end_fusion_at_one_step(random_networks) -> None:
+def test_joint_sampling_keeps_measured_rows_and_equals_end_fusion_at_one_step(
+    random_networks,
+) -> None:
     """``fuse="steps"``: with one step there is nothing to fuse in between (same as the end fusion);
     with five the passes see each other and the result differs; measured rows stay exact."""
     block = np.random.default_rng(7).random((29, 10, 12), dtype=np.float32)  # Z, Y, X
     origin = (5, 3, 8)
     one = _engine(random_networks, steps=1, residual_scale=0.2)
-    joint, end = one.restore_joint(block, origin, 4, seed=1), _end_fusion(one, block, origin, 4, seed=1)
+    joint, end = (
+        one.restore_joint(block, origin, 4, seed=1),
+        _end_fusion(one, block, origin, 4, seed=1),
+    )
     assert joint.shape == block.shape
     assert np.abs(joint - end).max() <= 1e-5 * max(1.0, np.abs(end).max())
     five = _engine(random_networks, residual_scale=0.2)
-    joint, end = five.restore_joint(block, origin, 4, seed=1), _end_fusion(five, block, origin, 4, seed=1)
+    joint, end = (
+        five.restore_joint(block, origin, 4, seed=1),
+        _end_fusion(five, block, origin, 4, seed=1),
+    )
     rows = measured(29, 4, 5)
     assert np.abs(joint[rows] - block[rows]).max() <= 1e-5 * max(1.0, np.abs(joint).max())
     assert np.abs(joint - end).max() > 1e-3 * max(1.0, np.abs(end).max())
 
 
 def test_streamed_default_block_is_smaller_for_joint_sampling(trained_model: TrainedModel) -> None:
-    """Joint sampling holds ~10 block arrays: its streamed default block is an eighth of the usual."""
+    """Joint sampling holds ~10 block arrays: its streamed default block is an eighth of the
+    usual."""
     from skelem.inference.writers import STREAM_BLOCK, STREAM_BLOCK_JOINT, stream_block_shape
 
     art = trained_model.artifact

@@ -16,13 +16,26 @@ _LABELS = {
 
 
 class TqdmProgress:
-    """A progress callback that keeps one tqdm bar per task (on stderr)."""
+    """A progress callback that keeps one tqdm bar per task (on stderr).
+
+    Parameters
+    ----------
+    enabled : bool
+        Show bars; when false (or there is no stderr) every event is ignored.
+    """
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled and sys.stderr is not None
         self._bars: dict[str, object] = {}
 
     def __call__(self, event: ProgressEvent) -> None:
+        """Advance (opening it on first use) the bar of ``event.task``; close it when done.
+
+        Parameters
+        ----------
+        event : ProgressEvent
+            The step to show; its metrics become the bar's postfix.
+        """
         if not self.enabled:
             return
         from tqdm import tqdm

@@ -28,7 +28,24 @@ def check_factor(value: float) -> int:
     """Return an integer anisotropy factor, or raise :class:`ConfigError` with one sentence.
 
     SkelEM supports integer factors 2-16. A non-integer factor (e.g. 2.5) is refused: resample
-    the volume along Z to an integer factor first (the measured slices must fall on the output grid).
+    the volume along Z to an integer factor first (the measured slices must fall on the output
+    grid).
+
+    Parameters
+    ----------
+    value : float
+        The requested factor (anything :func:`float` accepts).
+
+    Returns
+    -------
+    int
+        The factor, rounded to the integer it is within 1e-3 of.
+
+    Raises
+    ------
+    ConfigError
+        ``value`` is not a finite number, is below 2 or above :data:`MAX_FACTOR`, or is not an
+        integer.
     """
     try:
         value = float(value)
@@ -47,15 +64,29 @@ def check_factor(value: float) -> int:
             f"along Z to an integer factor (e.g. {round(value)}) first."
         )
     if round(value) > MAX_FACTOR:
-        raise ConfigError(f"The anisotropy factor {value:g} is above the supported maximum of {MAX_FACTOR}.")
+        raise ConfigError(
+            f"The anisotropy factor {value:g} is above the supported maximum of {MAX_FACTOR}."
+        )
     return int(round(value))
 
 
 class DegradationConfig(_Strict):
-    """The axial degradation model ``D_s``: slice profile along one axis, then every ``factor``-th sample.
+    """The axial degradation model ``D_s``: slice profile along one axis, then every
+    ``factor``-th sample.
 
-    ``profile``: ``none`` (pure subsampling), ``box`` (section thickness ``thickness`` voxels,
-    default = factor), ``gaussian`` (PSF with standard deviation ``sigma`` voxels).
+    Parameters
+    ----------
+    factor : int
+        Integer anisotropy factor (2-16, see :func:`check_factor`).
+    profile : {"none", "box", "gaussian"}
+        ``none`` (pure subsampling), ``box`` (section thickness ``thickness`` voxels,
+        default = factor), ``gaussian`` (PSF with standard deviation ``sigma`` voxels).
+    thickness : float, optional
+        Box section thickness in voxels (None: the factor).
+    sigma : float, optional
+        Standard deviation of the gaussian PSF in voxels (required for ``gaussian``).
+    offset : int
+        Index of the first kept sample (below ``factor``).
     """
 
     factor: int = 4
@@ -78,6 +109,13 @@ class DegradationConfig(_Strict):
         return self
 
     def profile_string(self) -> str:
+        """The profile in the form :func:`parse_profile` reads back.
+
+        Returns
+        -------
+        str
+            ``none``, ``box``, ``box:T`` or ``gaussian:SIGMA``.
+        """
         if self.profile == "gaussian":
             return f"gaussian:{self.sigma:g}"
         if self.profile == "box" and self.thickness is not None:
@@ -86,10 +124,28 @@ class DegradationConfig(_Strict):
 
 
 def parse_profile(text: str) -> dict:
-    """Parse ``none``, ``box``, ``box:T`` or ``gaussian:SIGMA`` into DegradationConfig fields."""
+    """Parse ``none``, ``box``, ``box:T`` or ``gaussian:SIGMA`` into DegradationConfig fields.
+
+    Parameters
+    ----------
+    text : str
+        The profile, e.g. the value of ``--profile`` (case and surrounding spaces ignored).
+
+    Returns
+    -------
+    dict
+        ``{"profile": name}`` plus ``thickness`` or ``sigma`` when given.
+
+    Raises
+    ------
+    ConfigError
+        Unknown profile name, or a missing, non-numeric or non-positive parameter.
+    """
     name, _, arg = text.strip().lower().partition(":")
     if name not in ("none", "box", "gaussian"):
-        raise ConfigError(f"Unknown slice profile {text!r}; use none, box, box:THICKNESS or gaussian:SIGMA.")
+        raise ConfigError(
+            f"Unknown slice profile {text!r}; use none, box, box:THICKNESS or gaussian:SIGMA."
+        )
     out: dict = {"profile": name}
     if arg:
         try:
@@ -110,7 +166,15 @@ def parse_profile(text: str) -> dict:
 
 
 class NetworkConfig(_Strict):
-    """A 2-D U-Net: ``channels`` at the first level, doubled at each of ``depth`` downsamplings."""
+    """A 2-D U-Net: ``channels`` at the first level, doubled at each of ``depth`` downsamplings.
+
+    Parameters
+    ----------
+    channels : int
+        Feature channels at the first level (1-256).
+    depth : int
+        Number of downsamplings (1-6).
+    """
 
     channels: int = Field(default=16, ge=1, le=256)
     depth: int = Field(default=3, ge=1, le=6)
@@ -122,7 +186,30 @@ class NetworkConfig(_Strict):
 
 
 class DiffusionConfig(_Strict):
-    """Noise schedule and truncated sampler."""
+    """Noise schedule and truncated sampler.
+
+    Parameters
+    ----------
+    timesteps : int
+        Length of the noise schedule.
+    schedule : {"cosine", "linear"}
+        Shape of the noise schedule.
+    prediction : {"eps", "v"}
+        What the denoiser predicts: the noise, or the velocity.
+    t0 : int
+        First timestep of truncated sampling (below ``timesteps``).
+    steps : int
+        Reverse steps from ``t0`` to 0 (at most ``t0``).
+    prior_attenuation : float
+        Scale of the propagated residual prior at the midpoint between measured rows.
+    eta : float
+        Stochasticity of each sampling move: 0 deterministic DDIM, 1 DDPM variance.
+    diffusion_peer_steps : int
+        Reverse steps of the diffusion peer (method ``diffusion``, sampled from pure noise)
+        when no ``steps`` are requested.
+    residual_scale : float, optional
+        The refiner diffuses residual / residual_scale; None: measured when it is trained.
+    """
 
     timesteps: int = Field(default=1000, ge=10)
     schedule: Literal["cosine", "linear"] = "cosine"
@@ -130,7 +217,10 @@ class DiffusionConfig(_Strict):
     t0: int = Field(default=400, ge=1, description="first timestep of truncated sampling")
     steps: int = Field(default=2, ge=1, description="reverse steps from t0 to 0")
     prior_attenuation: float = Field(
-        default=1.0, ge=0.0, le=1.0, description="scale of the propagated residual prior at the midpoint between measured rows"
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="scale of the propagated residual prior at the midpoint between measured rows",
     )
     eta: float = Field(
         default=0.0, ge=0.0, le=1.0,
@@ -139,21 +229,42 @@ class DiffusionConfig(_Strict):
     diffusion_peer_steps: int = Field(default=50, ge=1)
     residual_scale: float | None = Field(
         default=None, gt=0,
-        description="the refiner diffuses residual / residual_scale; None: the residual's RMS measured on the "
-        "training pairs when the refiner is trained (so the start noise at t0 does not drown the residual prior)",
+        description="the refiner diffuses residual / residual_scale; None: the residual's RMS "
+        "measured on the training pairs when the refiner is trained (so the start noise at t0 "
+        "does not drown the residual prior)",
     )
 
     @model_validator(mode="after")
     def _t0(self) -> DiffusionConfig:
         if self.t0 >= self.timesteps:
-            raise ValueError(f"t0 ({self.t0}) must be below the number of timesteps ({self.timesteps})")
+            raise ValueError(
+                f"t0 ({self.t0}) must be below the number of timesteps ({self.timesteps})"
+            )
         if self.steps > self.t0:
             raise ValueError(f"steps ({self.steps}) cannot exceed t0 ({self.t0})")
         return self
 
 
 class TrainingConfig(_Strict):
-    """One training stage."""
+    """One training stage.
+
+    Parameters
+    ----------
+    iterations : int
+        Optimiser steps.
+    batch_size : int
+        Patches per step.
+    patch_size : int
+        Side of the square training patches (a multiple of the U-Net's ``multiple``).
+    learning_rate : float
+        Optimiser learning rate.
+    ema_decay : float
+        Decay of the exponential moving average of the weights.
+    checkpoint_every : int
+        Steps between checkpoints.
+    seed : int
+        Seed of the stage's random streams.
+    """
 
     iterations: int = Field(default=2000, ge=1)
     batch_size: int = Field(default=8, ge=1)
@@ -165,20 +276,59 @@ class TrainingConfig(_Strict):
 
 
 class AlignmentConfig(_Strict):
-    """Weights of the alignment loss terms (Stage 3.3); each can be set to 0 to ablate it."""
+    """Weights of the alignment loss terms (Stage 3.3); each can be set to 0 to ablate it.
+
+    Parameters
+    ----------
+    hr_weight : float
+        HR->LR->HR cycle on real XY patches.
+    lr_weight : float
+        LR->HR->LR cycle on real XZ/YZ slices.
+    agree_weight : float
+        Agreement of the XZ-pass and the YZ-pass.
+    anchor_weight : float
+        The refiner's own denoising loss on XY pairs, kept during alignment.
+    """
 
     hr_weight: float = Field(default=1.0, ge=0.0, description="HR->LR->HR cycle on real XY patches")
-    lr_weight: float = Field(default=1.0, ge=0.0, description="LR->HR->LR cycle on real XZ/YZ slices")
-    agree_weight: float = Field(default=0.5, ge=0.0, description="agreement of the XZ-pass and the YZ-pass")
+    lr_weight: float = Field(
+        default=1.0, ge=0.0, description="LR->HR->LR cycle on real XZ/YZ slices"
+    )
+    agree_weight: float = Field(
+        default=0.5, ge=0.0, description="agreement of the XZ-pass and the YZ-pass"
+    )
     anchor_weight: float = Field(
         default=0.1, ge=0.0,
-        description="the refiner's own denoising loss on XY pairs, kept during alignment so it stays a denoiser "
-        "(0: the cycles alone pull it towards a second regression and its texture is lost)",
+        description="the refiner's own denoising loss on XY pairs, kept during alignment so it "
+        "stays a denoiser (0: the cycles alone pull it towards a second regression and its "
+        "texture is lost)",
     )
 
 
 class ExperimentConfig(_Strict):
-    """Everything that says how a model (and each output) was made. Saved with every artifact."""
+    """Everything that says how a model (and each output) was made. Saved with every artifact.
+
+    Parameters
+    ----------
+    version : int
+        Config format version (at most :data:`CONFIG_VERSION`).
+    degradation : DegradationConfig
+        The axial degradation model.
+    skeleton, refiner, diffusion_peer : NetworkConfig
+        The three U-Nets.
+    diffusion : DiffusionConfig
+        Noise schedule and sampler.
+    skeleton_training, refiner_training, alignment_training : TrainingConfig
+        The training stages (the diffusion peer trains with ``refiner_training``).
+    skeleton_loss : {"mse_ssim", "l1_ssim"}
+        Loss of the skeleton stage.
+    alignment : AlignmentConfig
+        Weights of the alignment loss terms.
+    percentiles : tuple of 2 float
+        Intensity percentiles of the normalisation.
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
 
     version: int = CONFIG_VERSION
     degradation: DegradationConfig = DegradationConfig()
@@ -189,10 +339,13 @@ class ExperimentConfig(_Strict):
     skeleton_training: TrainingConfig = TrainingConfig()
     skeleton_loss: Literal["mse_ssim", "l1_ssim"] = Field(
         default="mse_ssim",
-        description="10*MSE + 0.2*(1-SSIM) (default), or L1 + 0.2*(1-SSIM) (collapsed to cubic at x8, kept for comparison)",
+        description="10*MSE + 0.2*(1-SSIM) (default), or L1 + 0.2*(1-SSIM) (collapsed to cubic "
+        "at x8, kept for comparison)",
     )
     refiner_training: TrainingConfig = TrainingConfig(iterations=2000, learning_rate=1e-3)
-    alignment_training: TrainingConfig = TrainingConfig(iterations=200, batch_size=4, patch_size=64, learning_rate=2e-4)
+    alignment_training: TrainingConfig = TrainingConfig(
+        iterations=200, batch_size=4, patch_size=64, learning_rate=2e-4
+    )
     alignment: AlignmentConfig = AlignmentConfig()
     percentiles: tuple[float, float] = (0.5, 99.5)
     device: str = "auto"
@@ -211,7 +364,9 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _version(cls, v: int) -> int:
         if v > CONFIG_VERSION:
-            raise ValueError(f"config version {v} is newer than this SkelEM understands ({CONFIG_VERSION})")
+            raise ValueError(
+                f"config version {v} is newer than this SkelEM understands ({CONFIG_VERSION})"
+            )
         return v
 
     @model_validator(mode="after")
@@ -230,7 +385,19 @@ class ExperimentConfig(_Strict):
 
 
 def validation_message(err: ValidationError) -> str:
-    """Turn a pydantic error into one sentence."""
+    """Turn a pydantic error into one sentence.
+
+    Parameters
+    ----------
+    err : pydantic.ValidationError
+        The error; only its first problem is reported.
+
+    Returns
+    -------
+    str
+        The :class:`ConfigError` message when a validator raised one, else
+        ``"Invalid configuration at <field>: <problem>."``.
+    """
     first = err.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
     msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
@@ -240,7 +407,19 @@ def validation_message(err: ValidationError) -> str:
 
 
 def build_config(data: dict | None = None, **overrides: object) -> ExperimentConfig:
-    """Validate a (nested) dict into an :class:`ExperimentConfig`, raising :class:`ConfigError`."""
+    """Validate a (nested) dict into an :class:`ExperimentConfig`, raising :class:`ConfigError`.
+
+    Parameters
+    ----------
+    data : dict, optional
+        The (nested) config values.
+    **overrides : object
+        Top-level fields that replace those of ``data``.
+
+    Returns
+    -------
+    ExperimentConfig
+    """
     try:
         return ExperimentConfig.model_validate({**(data or {}), **overrides})
     except ValidationError as err:
@@ -261,21 +440,46 @@ def save_config(config: ExperimentConfig, path: str | Path) -> None:
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
-    """Read a JSON config file (e.g. ``--config FILE``), raising :class:`ConfigError`."""
+    """Read a JSON config file (e.g. ``--config FILE``), raising :class:`ConfigError`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file.
+
+    Returns
+    -------
+    ExperimentConfig
+    """
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist.") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"Config file {path} is not readable JSON ({err.__class__.__name__}).") from None
+        raise ConfigError(
+            f"Config file {path} is not readable JSON ({err.__class__.__name__})."
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"Config file {path} must hold a JSON object.")
     return build_config(data)
 
 
 def build_sub_config(model: type[BaseModel], **values: object) -> BaseModel:
-    """Validate one sub-config (e.g. :class:`DegradationConfig`), raising :class:`ConfigError`."""
+    """Validate one sub-config (e.g. :class:`DegradationConfig`), raising :class:`ConfigError`.
+
+    Parameters
+    ----------
+    model : type of pydantic.BaseModel
+        The sub-config class.
+    **values : object
+        Its field values.
+
+    Returns
+    -------
+    pydantic.BaseModel
+        An instance of ``model``.
+    """
     try:
         return model.model_validate(values)
     except ValidationError as err:

@@ -429,7 +429,9 @@ def restore_timed(
     torch.manual_seed(spec.seed)
     t = time.perf_counter()
     learned = m.method not in INTERPOLATION_METHODS
-    pred = restore_volume(eval_in, artifact if learned else None, factor, m.options(spec.seed), input_units=True)
+    pred = restore_volume(
+        eval_in, artifact if learned else None, factor, m.options(spec.seed), input_units=True
+    )
     seconds = time.perf_counter() - t
     runs = 1
     while (learned and m.group != "ablation" and runs < budget.timing_repeats
@@ -492,8 +494,10 @@ def crossplane_disagreement(
     float
         :func:`skelem.metrics.pass_disagreement` on the lateral crop (intensity units).
     """
-    xz, yz = (restore_volume(eval_in, artifact, factor, m.options(spec.seed, planes), input_units=True)
-              for planes in ("xz", "yz"))
+    xz, yz = (
+        restore_volume(eval_in, artifact, factor, m.options(spec.seed, planes), input_units=True)
+        for planes in ("xz", "yz")
+    )
     lateral = (0, EVAL_BORDER, EVAL_BORDER)
     return pass_disagreement(crop_border(xz, lateral), crop_border(yz, lateral), factor)
 

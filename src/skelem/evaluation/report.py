@@ -39,7 +39,8 @@ share of the XY error spectrum on the k_x = 0 / k_y = 0 lines relative to an err
 stripes (1 = none); XZ/YZ RMS diff: disagreement of the XZ-only and YZ-only passes between
 measured slices (intensity units); Z stationarity: max/min over the phases z mod s (phase 0 =
 acquired) of each XY slice's lateral gradient energy (the reference gives about 1; bands of sharp
-measured slices between smooth restored ones give 2-3.5). Restore s: wall-clock seconds of the restoration, the
+measured slices between smooth restored ones give 2-3.5). Restore s: wall-clock seconds of the \
+restoration, the
 fastest of up to three runs for the learned headline methods (one run for ablations and
 runs over a minute); time / skeleton: its ratio to the skeleton's."""
 

@@ -439,8 +439,14 @@ class SliceEngine:
                 return apply_consistency(x0, p["measured"], p["row_mask"])
 
         return ddim_steps(
-            denoise, p["x_t"], self.timesteps, self.schedule, self.diffusion.prediction, consistency,
-            eta=self.eta, step_noise=p["step_noise"],
+            denoise,
+            p["x_t"],
+            self.timesteps,
+            self.schedule,
+            self.diffusion.prediction,
+            consistency,
+            eta=self.eta,
+            step_noise=p["step_noise"],
         )
 
     def _row_mask(self, padded_rows: int, rows: int, factor: int, first_row: int) -> torch.Tensor:

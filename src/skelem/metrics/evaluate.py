@@ -90,11 +90,12 @@ def evaluate_arrays(
         ``gmsd`` (mean of orientations, lower is better) and ``gmsd_xy/_xz/_yz``,
         ``frc_z_auc``, ``frc_z_resolution_1_7`` and ``frc_z_resolution_half`` (cycles/voxel),
         ``log_spectral_distance`` (decades), ``hf_energy_ratio`` (Z band 0.25-0.5
-        cycles/voxel), ``kid``; with ``factor``: ``between_mae``, ``between_psnr``, ``z_stationarity`` (max/min over phases
-        ``z mod s`` of the lateral gradient energy) and ``z_stationarity_reference``; with
-        ``factor`` and ``acquired``: ``measured_max_abs`` and ``measured_mae``. Measured and
-        between-row errors use the uncropped volumes (the row grid must stay intact). Values
-        are Python floats; PSNR is ``inf`` for identical inputs.
+        cycles/voxel), ``kid``; with ``factor``: ``between_mae``, ``between_psnr``,
+        ``z_stationarity`` (max/min over phases ``z mod s`` of the lateral gradient energy)
+        and ``z_stationarity_reference``; with ``factor`` and ``acquired``:
+        ``measured_max_abs`` and ``measured_mae``. Measured and between-row errors use the
+        uncropped volumes (the row grid must stay intact). Values are Python floats; PSNR is
+        ``inf`` for identical inputs.
     """
     pred64, ref64 = as_float_pair(pred, ref)
     data_range = check_data_range(data_range)
@@ -126,7 +127,9 @@ def evaluate_arrays(
         results["between_mae"] = between["mae"]
         results["between_psnr"] = between["psnr"]
         first_row = offset + (border if isinstance(border, int) else border[0])
-        results["z_stationarity"] = z_texture_stationarity(pred_c, factor, first_row)["stationarity"]
+        results["z_stationarity"] = z_texture_stationarity(pred_c, factor, first_row)[
+            "stationarity"
+        ]
         results["z_stationarity_reference"] = z_texture_stationarity(ref_c, factor, first_row)[
             "stationarity"
         ]

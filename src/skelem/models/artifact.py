@@ -68,11 +68,32 @@ class ModelArtifact:
         return self.config.degradation.factor
 
     def weights_path(self, network: str) -> Path:
-        """The safetensors file of ``network`` (a key of ``WEIGHT_FILES``) in the directory."""
+        """The safetensors file of ``network`` (a key of ``WEIGHT_FILES``) in the directory.
+
+        Parameters
+        ----------
+        network : str
+            A key of ``WEIGHT_FILES``, e.g. ``"skeleton"`` or ``"refiner"``.
+
+        Returns
+        -------
+        Path
+            The file's path (it need not exist).
+        """
         return self.directory / WEIGHT_FILES[network]
 
     def has(self, network: str) -> bool:
-        """Whether ``network``'s stage is trained and its weights file exists."""
+        """Whether ``network``'s stage is trained and its weights file exists.
+
+        Parameters
+        ----------
+        network : str
+            A key of ``WEIGHT_FILES``; ``"refiner_unaligned"`` belongs to the alignment stage.
+
+        Returns
+        -------
+        bool
+        """
         stage = {"refiner_unaligned": "alignment"}.get(network, network)
         return stage in self.stages and self.weights_path(network).exists()
 

@@ -58,6 +58,15 @@ class ConvBlock(nn.Module):
 
     The modulation ``h * (1 + scale) + shift`` is one value per channel, constant over space, so it
     keeps the block tile invariant.
+
+    Parameters
+    ----------
+    in_ch, out_ch : int
+        Input and output channels.
+    activation : str
+        Name of the activation after each convolution.
+    emb_dim : int, optional
+        Width of the time embedding; None (or 0): no modulation.
     """
 
     def __init__(self, in_ch: int, out_ch: int, activation: str, emb_dim: int | None) -> None:
@@ -196,7 +205,13 @@ class UNet2D(nn.Module):
             nn.init.zeros_(self.head.weight)
 
     def slim_twin(self) -> UNet2D:
-        """A network of this architecture (depth, pooling, upsampling, inputs), 1 base channel."""
+        """A network of this architecture (depth, pooling, upsampling, inputs), 1 base channel.
+
+        Returns
+        -------
+        UNet2D
+            A new, freshly initialised network with ``channels=1``.
+        """
         return UNet2D(
             self.in_channels,
             self.out_channels,

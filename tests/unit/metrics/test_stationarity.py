@@ -1,4 +1,5 @@
-"""Z texture stationarity: stationary texture scores ~1, sharp measured rows between smooth ones do not."""
+"""Z texture stationarity: stationary texture scores ~1, sharp measured rows between smooth ones
+do not."""
 
 from __future__ import annotations
 
