@@ -129,4 +129,7 @@ def refine_residual(
         denoise, x_start, settings.timesteps, settings.schedule, settings.prediction,
         consistency=consistency, eta=settings.eta, step_noise=step_noise,
     )
-    return x0 * settings.residual_scale
+    residual = x0 * settings.residual_scale
+    if consistency is not None:  # exactly the measured residual, not its scaled round trip
+        residual = torch.where(row_mask, u - skel, residual)
+    return residual

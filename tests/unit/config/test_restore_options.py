@@ -82,7 +82,7 @@ def test_the_cli_lists_the_choices_of_the_model() -> None:
             "--steps 2000 exceeds the model's 1000 diffusion timesteps.",
         ),
         ("skelem", {"t0": 1000}, "--t0 must be between 1 and 999 for this model, got 1000."),
-        ("skelem", {"steps": 300}, r"--steps \(300\) cannot exceed --t0 \(200\)."),
+        ("skelem", {"steps": 500}, r"--steps \(500\) cannot exceed --t0 \(400\)."),
     ],
 )
 def test_sampling_is_checked_against_the_model_schedule(
