@@ -74,8 +74,9 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
         click.option(
             "--eta",
             type=float,
-            help="Sampling stochasticity, the fidelity-perception knob: 0 deterministic (closest "
-            "to the truth on average), 1 full texture (default: the model's).",
+            help="Sampling stochasticity, with --t0 the fidelity-perception knob: 0 "
+            "deterministic (closest to the truth on average), 1 fresh noise at every move "
+            "(more texture; default: the model's).",
         ),
     ),
     (
