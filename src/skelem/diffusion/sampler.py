@@ -173,10 +173,8 @@ def ddim_steps(
         if t_prev == 0:
             return
         target = x0_hat if given is None else given
-        if eta > 0:
-            x_t = ddim_step(x_t, target, t, t_prev, schedule, eta, step_noise(index))
-        else:
-            x_t = ddim_step(x_t, target, t, t_prev, schedule)
+        noise = step_noise(index) if eta > 0 else None
+        x_t = ddim_step(x_t, target, t, t_prev, schedule, eta, noise)
 
 
 def ddim_step(

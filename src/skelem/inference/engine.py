@@ -228,31 +228,23 @@ class SliceEngine:
         indices: np.ndarray,
         col_origin: int,
         seed: int,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, Callable[[int], torch.Tensor] | None]:
+        """The start noise of a batch and the fresh noise of every sampling move.
+
+        Both are keyed by global coordinates (plane, slice index, row, column) and the seed;
+        move ``m`` uses the seed derived from ``(seed, STREAM_SAMPLING_MOVE, m)``. The move noise
+        is None when sampling is deterministic (``eta == 0``).
+        """
         _, _, h, w = shape
         keys = [(PLANE_KEYS[plane], int(i)) for i in indices]
-        return coordinate_noise_batch(
-            (h, w), [(first_row, col_origin)] * len(keys), keys, seed, device=self.device
-        )
+        origins = [(first_row, col_origin)] * len(keys)
 
-    def _step_noise(
-        self,
-        shape: tuple[int, ...],
-        first_row: int,
-        plane: str,
-        indices: np.ndarray,
-        col_origin: int,
-        seed: int,
-    ) -> Callable[[int], torch.Tensor] | None:
-        """Fresh coordinate-keyed noise of every sampling move (None when deterministic)."""
+        def keyed(noise_seed: int) -> torch.Tensor:
+            return coordinate_noise_batch((h, w), origins, keys, noise_seed, device=self.device)
+
         if self.eta <= 0:
-            return None
-
-        def noise(move: int) -> torch.Tensor:
-            move_seed = derive_seed(seed, STREAM_SAMPLING_MOVE, move)
-            return self._noise(shape, first_row, plane, indices, col_origin, move_seed)
-
-        return noise
+            return keyed(seed), None
+        return keyed(seed), lambda move: keyed(derive_seed(seed, STREAM_SAMPLING_MOVE, move))
 
     def _restore_batch(
         self,
@@ -267,9 +259,7 @@ class SliceEngine:
     ) -> torch.Tensor:
         if self.method == "skeleton":
             return self._skeleton(u, size, mask)
-        shape = tuple(u.shape)
-        noise = self._noise(shape, first_row, plane, indices, col_origin, seed)
-        step_noise = self._step_noise(shape, first_row, plane, indices, col_origin, seed)
+        noise, step_noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
         if self.method == "diffusion":
 
             def denoise_peer(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -297,35 +287,6 @@ class SliceEngine:
             prior_attenuation=self.diffusion.prior_attenuation,
             eta=self.eta,
         )
-
-    def refine(
-        self, u: torch.Tensor, skel: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor
-    ) -> torch.Tensor:
-        """The truncated, consistency-constrained reverse diffusion of the residual.
-
-        Differentiable (the alignment stage back-propagates through it).
-
-        Parameters
-        ----------
-        u, skel : torch.Tensor
-            The interpolated slices and their skeleton, ``(B, 1, H, W)``.
-        mask : torch.Tensor
-            The ``(H,)`` boolean of measured rows.
-        noise : torch.Tensor
-            The start noise, ``(B, 1, H, W)``.
-
-        Returns
-        -------
-        torch.Tensor
-            The residual ``x_0`` to add to the skeleton.
-        """
-        return refine_residual(self.refiner, u, skel, mask, noise, self.refine_settings)
-
-    def _start(
-        self, u: torch.Tensor, skel: torch.Tensor, row_mask: torch.Tensor, noise: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The scaled residual on the measured rows (zero elsewhere) and ``x_t0`` from its prior."""
-        return residual_start(u, skel, row_mask, noise, self.refine_settings)
 
     @torch.inference_mode()
     def restore_joint(
@@ -405,12 +366,10 @@ class SliceEngine:
         row_mask = mask.view(1, 1, -1, 1)
         skel = self._skeleton(u, (h, w), mask)
         step = self.slices_per_call(h, w, self.refiner)
-        noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
-        measured, x_t = self._start(u, skel, row_mask, noise)
+        noise, step_noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
+        measured, x_t = residual_start(u, skel, row_mask, noise, self.refine_settings)
         return {
-            "step_noise": self._step_noise(
-                tuple(u.shape), first_row, plane, indices, col_origin, seed
-            ),
+            "step_noise": step_noise,
             "plane": plane,
             "u": u,
             "skel": skel,
