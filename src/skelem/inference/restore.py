@@ -120,10 +120,26 @@ def restore_to_file(
     dict
         A JSON-friendly summary; ``summary["complete"]`` is False when ``max_blocks`` stopped the
         run before the end.
+
+    Raises
+    ------
+    InputError
+        The output is the input volume, lies inside its store or the model folder (whatever
+        ``overwrite`` says), has an unknown extension, or its folder does not exist.
+    OutputExistsError
+        The output exists and ``overwrite`` is false.
     """
-    from skelem.io import restored_voxel_size
+    from skelem.io import check_output_apart, restored_voxel_size
+    from skelem.io.writers import check_output_format
 
     options = options or RestoreOptions()
+    check_output_format(output)
+    inputs = [("input volume", volume.source)]
+    if artifact is not None:
+        inputs.append(("model folder", str(artifact.directory)))
+    for written in (output, std_output):
+        if written is not None:
+            check_output_apart(written, inputs)
     output = Path(output)
     if output.exists() and not overwrite:
         raise OutputExistsError(f"{output} exists; pass --overwrite to replace it.")

@@ -1,5 +1,6 @@
 """Reading and writing volumes with their voxel size: TIFF (ImageJ), OME-Zarr, HDF5, NPY."""
 
+from skelem.io.paths import check_output_apart
 from skelem.io.readers import open_volume
 from skelem.io.validate import check_finite, validate_volume
 from skelem.io.volume import Volume
@@ -13,6 +14,7 @@ from skelem.io.writers import (
 
 __all__ = [
     "Volume",
+    "check_output_apart",
     "check_finite",
     "commit_output",
     "create_ome_zarr",

@@ -166,8 +166,7 @@ def write_volume(
             target, overwrite, lambda p: _write_hdf5(p, name, array, voxel, unit_name, metadata)
         )
         return f"{target}:{name}"
-    if dataset is not None:
-        raise InputError(f"Only HDF5 outputs take a ':/dataset' part, not {text}.")
+    check_output_format(text)
     target = Path(text)
     if suffix in TIFF_SUFFIXES:
         writer: Callable[[Path], None] = lambda p: _write_tiff(p, array, voxel, unit_name, metadata)  # noqa: E731
@@ -175,15 +174,38 @@ def write_volume(
         if version not in NGFF_VERSIONS:
             raise InputError(f"OME-NGFF version {version!r} is not supported; use 0.4 or 0.5.")
         writer = lambda p: _write_zarr(p, array, voxel, unit_name, metadata, version, chunks)  # noqa: E731
-    elif suffix == ".npy":
-        writer = lambda p: _write_npy(p, array, voxel, metadata)  # noqa: E731
     else:
-        raise InputError(
-            f"Cannot write {target}: unknown extension {suffix or '(none)'}; use .tif, .zarr, "
-            ".h5 or .npy."
-        )
+        writer = lambda p: _write_npy(p, array, voxel, metadata)  # noqa: E731
     _write_atomically(target, overwrite, writer)
     return str(target)
+
+
+def check_output_format(path: str | Path) -> None:
+    """Refuse, before any work, an output whose extension SkelEM cannot write.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.tif``/``.tiff``, ``.zarr``/``.ome.zarr``, ``.npy``, or ``.h5``/``.hdf5``/``.hdf``
+        optionally followed by ``:/dataset``.
+
+    Raises
+    ------
+    InputError
+        An unknown extension, or a ``:/dataset`` part on a non-HDF5 output.
+    """
+    text = str(path)
+    file_part, dataset = _split_hdf5(text)
+    suffix = Path(file_part).suffix.lower()
+    if suffix in HDF5_SUFFIXES:
+        return
+    if dataset is not None:
+        raise InputError(f"Only HDF5 outputs take a ':/dataset' part, not {text}.")
+    if suffix not in (*TIFF_SUFFIXES, ".zarr", ".npy"):
+        raise InputError(
+            f"Cannot write {text}: unknown extension {suffix or '(none)'}; use .tif, .zarr, "
+            ".h5 or .npy."
+        )
 
 
 def _storable(array: np.ndarray, path: str | Path) -> np.ndarray:
