@@ -14,6 +14,7 @@ import click
 
 from skelem.cli.common import (
     EXIT_MORE_BLOCKS,
+    check_outputs_apart,
     handle_errors,
     make_progress,
     open_volume_arg,
@@ -273,7 +274,14 @@ def restore(
 ) -> None:
     """Restore VOLUME to isotropic resolution along Z."""
     from skelem.inference.outputs import is_zarr, std_output_path
+    from skelem.io.writers import check_output_format
 
+    check_output_format(output)
+    std_out = std_output_path(output) if flags["samples"] > 1 else None
+    check_outputs_apart(
+        (output, str(std_out) if std_out else None),
+        (("input volume", volume), ("model folder", model_dir)),
+    )
     if blocks_per_process < 0:
         raise SkelEMError("--blocks-per-process must be 0 or more.")
     if max_blocks is not None and max_blocks < 1:
@@ -294,7 +302,6 @@ def restore(
         check_sampling(options, method, artifact.config.diffusion)
     vol = open_volume_arg(volume, voxel_size)
     options.block_shape = parse_triple(flags["block"], "--block", int)  # validated on assignment
-    std_out = std_output_path(output) if options.samples > 1 else None
     if std_out is not None and std_out.exists() and not overwrite:
         raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")  # before the work
     progress = make_progress(quiet)

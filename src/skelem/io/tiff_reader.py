@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,20 +37,48 @@ def open_tiff(path: Path, level: int) -> tuple[Any, Meta]:
     """
     import tifffile
 
-    tif = tifffile.TiffFile(path)  # kept open: the lazy array reads from it
+    with _tifffile_messages() as messages:
+        tif = tifffile.TiffFile(path)  # kept open: the lazy array reads from it
+        try:
+            return _tiff_volume(tif, path, level, messages)
+        except BaseException:
+            tif.close()
+            raise
+
+
+class _Collect(logging.Filter):
+    """Keep tifffile's log messages in a list instead of letting them reach the terminal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.messages.append(record.getMessage())
+        logger.debug("tifffile: %s", record.getMessage())
+        return False
+
+
+@contextlib.contextmanager
+def _tifffile_messages() -> Iterator[list[str]]:
+    """Collect what tifffile logs while a file is opened (on a damaged file it logs errors such
+    as "invalid page offset" and carries on): the user gets one sentence instead."""
+    log = logging.getLogger("tifffile")
+    collect = _Collect()
+    log.addFilter(collect)
     try:
-        return _tiff_volume(tif, path, level)
-    except BaseException:
-        tif.close()
-        raise
+        yield collect.messages
+    finally:
+        log.removeFilter(collect)
 
 
-def _tiff_volume(tif: Any, path: Path, level: int) -> tuple[Any, Meta]:
+def _tiff_volume(tif: Any, path: Path, level: int, messages: list[str]) -> tuple[Any, Meta]:
     import tifffile
 
     if not tif.series:
-        raise InputError(f"{path} contains no image.")
+        raise InputError(f"{path} is damaged or empty: it holds a TIFF header but no image.")
     series = tif.series[0]
+    check_complete(tif, series, path, messages)
     if level >= len(series.levels):
         raise InputError(
             f"{path} has {len(series.levels)} resolution level(s); level {level} does not exist."
@@ -67,6 +98,81 @@ def _tiff_volume(tif: Any, path: Path, level: int) -> tuple[Any, Meta]:
         data = zarr.open(series.aszarr(level=level), mode="r")
     data = _select_tiff_axes(data, axes, path)
     return data, _tiff_metadata(tif, path)
+
+
+def _announced_planes(tif: Any) -> tuple[int | None, str]:
+    """The number of 2-D images the file says it holds, and where it says so."""
+    if tif.is_imagej and tif.imagej_metadata:
+        ij = tif.imagej_metadata
+        images = ij.get("images")
+        if images is None and any(k in ij for k in ("slices", "channels", "frames")):
+            images = math.prod(int(ij.get(k, 1)) for k in ("slices", "channels", "frames"))
+        if images is not None:
+            return int(images), "its ImageJ metadata"
+    if tif.is_shaped and tif.shaped_metadata:
+        shape = tif.shaped_metadata[0].get("shape")
+        page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+        if isinstance(shape, list) and shape:
+            return math.prod(int(n) for n in shape) // max(1, math.prod(page.shape)), "its header"
+    return None, ""
+
+
+def _plane_count(series: Any) -> int:
+    """Number of 2-D images in a series (every axis but Y, X and samples)."""
+    return math.prod(
+        int(n) for n, a in zip(series.shape, series.axes, strict=True) if a not in "YXS"
+    )
+
+
+def check_complete(tif: Any, series: Any, path: Path, messages: list[str]) -> None:
+    """Refuse a TIFF whose pages or pixel data stop before the end it announces.
+
+    A truncated stack still opens: tifffile reads the pages it can reach (often just the first,
+    a 2-D image) and logs errors. Three signs are checked: fewer images than the ImageJ metadata
+    (``images``, or ``slices`` x ``channels`` x ``frames``) or tifffile's shape header announce,
+    pixel data running past the end of the file, and an IFD offset beyond the end of the file.
+
+    Parameters
+    ----------
+    tif : tifffile.TiffFile
+        The open file.
+    series : tifffile.TiffPageSeries
+        Its first series.
+    path : Path
+        The file, for its size and the message.
+    messages : list of str
+        What tifffile logged while opening it.
+
+    Raises
+    ------
+    InputError
+        "``path`` is damaged or truncated: pages are missing (...)."
+    """
+    size = path.stat().st_size
+    expected, where = _announced_planes(tif)
+    planes = _plane_count(series)
+    plane_bytes = max(1, series.nbytes // max(1, planes))
+    if series.dataoffset is not None:  # contiguous: the planes that fit in the file
+        data_end = series.dataoffset + series.nbytes
+        complete = max(0, (size - series.dataoffset) // plane_bytes)
+    else:
+        last = series.pages[-1] if len(series.pages) else None
+        offsets = getattr(last, "dataoffsets", None) or (0,)
+        counts = getattr(last, "databytecounts", None) or (0,)
+        data_end = max(o + c for o, c in zip(offsets, counts, strict=False))
+        complete = None
+    lost_pages = any("invalid page offset" in m for m in messages)
+    if not ((expected is not None and planes < expected) or data_end > size or lost_pages):
+        return
+    if complete is not None:
+        found = min(max(planes, expected or 0), complete)
+    else:
+        found = len(tif.pages) - (1 if data_end > size else 0)
+    if expected is not None:
+        detail = f"{where} announces {expected} image(s), {found} found complete"
+    else:
+        detail = f"only {found} could be read before the end of the file"
+    raise InputError(f"{path} is damaged or truncated: pages are missing ({detail}).")
 
 
 def _select_tiff_axes(data: Any, axes: str, path: Path) -> Any:
