@@ -12,6 +12,7 @@ Layout of ``MODEL_DIR``::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ class ModelArtifact:
         Training volume, shape, voxel size, creation time, seconds per stage.
     residual_scale : float
         The refiner's residual scale (1.0 before the refiner is trained or for older models).
+    weights_sha256 : dict of str to str
+        SHA-256 (hex) of each weights file, by file name, as recorded in the manifest when it was
+        last saved; empty for models saved before hashes were recorded (not checked then).
     """
 
     directory: Path
@@ -61,6 +65,7 @@ class ModelArtifact:
     stages: list[str] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     residual_scale: float = 1.0  # the refiner's residual scale (set when the refiner is trained)
+    weights_sha256: dict[str, str] = field(default_factory=dict)
 
     @property
     def factor(self) -> int:
@@ -98,8 +103,17 @@ class ModelArtifact:
         return stage in self.stages and self.weights_path(network).exists()
 
     def save_manifest(self) -> None:
-        """Write the manifest atomically (the last thing written after each stage)."""
+        """Write the manifest atomically (the last thing written after each stage).
+
+        The SHA-256 of every weights file present is recorded with it, so that a file damaged
+        or modified later is refused on load (:meth:`load_network`).
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.weights_sha256 = {
+            name: file_sha256(self.directory / name)
+            for name in WEIGHT_FILES.values()
+            if (self.directory / name).is_file()
+        }
         payload = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -108,6 +122,7 @@ class ModelArtifact:
             "normalizer": self.normalizer.to_dict(),
             "provenance": self.provenance,
             "residual_scale": self.residual_scale,
+            "weights_sha256": self.weights_sha256,
         }
         write_text_atomic(self.directory / MANIFEST, json.dumps(payload, indent=2))
 
@@ -127,7 +142,8 @@ class ModelArtifact:
         Raises
         ------
         ModelError
-            The network is not trained in this directory, or its weights do not load.
+            The network is not trained in this directory, its weights file does not match the
+            SHA-256 recorded in the manifest, or its weights do not load.
         """
         from skelem.models.factory import (
             build_diffusion_peer,
@@ -149,11 +165,74 @@ class ModelArtifact:
         }
         build, net_cfg = builders[network]
         model = build(net_cfg)
-        load_weights(model, self.weights_path(network))
+        load_weights(model, self.checked_weights_path(network))
         model.to(device).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         return model
+
+    def checked_weights_path(self, network: str) -> Path:
+        """The weights file of ``network``, after checking it against the manifest's SHA-256.
+
+        Models saved before hashes were recorded have none, and are not checked. One mismatch is
+        understood rather than refused: a training run stopped after the alignment stage wrote
+        the aligned refiner but before it saved the manifest leaves ``refiner.safetensors``
+        changed and the recorded refiner in ``refiner_unaligned.safetensors``; that copy is
+        returned (it is the refiner the manifest describes).
+
+        Parameters
+        ----------
+        network : str
+            A key of ``WEIGHT_FILES``.
+
+        Returns
+        -------
+        Path
+            The file to load.
+
+        Raises
+        ------
+        ModelError
+            The file is damaged (e.g. truncated) or was modified after the model was saved.
+        """
+        path = self.weights_path(network)
+        recorded = self.weights_sha256.get(path.name)
+        if recorded is None or not path.is_file() or file_sha256(path) == recorded:
+            return path  # nothing recorded, or it matches; a missing file is for load_weights
+        copy = self.weights_path("refiner_unaligned")
+        if (
+            network == "refiner"
+            and "alignment" not in self.stages
+            and copy.is_file()
+            and file_sha256(copy) == recorded
+        ):
+            return copy
+        raise ModelError(
+            f"Model weights file {path} does not match the sha256 recorded in its manifest: "
+            "the file is damaged or was modified."
+        )
+
+
+def file_sha256(path: str | Path, chunk_bytes: int = 2**20) -> str:
+    """The SHA-256 of a file's content, read in chunks.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    chunk_bytes : int
+        Bytes read at a time.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def load_artifact(directory: str | Path) -> ModelArtifact:
@@ -196,6 +275,10 @@ def load_artifact(directory: str | Path) -> ModelArtifact:
         residual_scale = float(payload.get("residual_scale", 1.0))
         if not residual_scale > 0 or residual_scale == float("inf"):
             raise ValueError("residual_scale")
+        hashes = payload.get("weights_sha256") or {}
+        if not isinstance(hashes, dict):
+            raise TypeError("weights_sha256")
+        weights_sha256 = {str(name): str(digest).lower() for name, digest in hashes.items()}
     except ConfigError as err:
         raise ModelError(
             f"The model manifest {path} holds an invalid configuration: {err}"
@@ -203,4 +286,6 @@ def load_artifact(directory: str | Path) -> ModelArtifact:
     except (KeyError, TypeError, ValueError):
         raise ModelError(f"The model manifest {path} is incomplete or corrupt.") from None
     provenance = dict(payload.get("provenance", {}))
-    return ModelArtifact(directory, config, normalizer, stages, provenance, residual_scale)
+    return ModelArtifact(
+        directory, config, normalizer, stages, provenance, residual_scale, weights_sha256
+    )
