@@ -1,12 +1,19 @@
-"""Alignment-stage levers (the weight of the denoising anchor) on the TUNING volume t1, x8.
+"""Alignment-stage levers (loss terms, weights) and the ``--detail`` knob, on the TUNING volume t1.
 
-Protocol of ``run_levers.py`` (``fibsem_medulla_t1`` Y 125-249, every 8th slice, profile none,
+Protocol of ``run_levers.py`` (``fibsem_medulla_t1`` Y 125-249, every s-th slice, profile none,
 isotropic original as ground truth, central 96 x 96 lateral crop, border 8, data range 255). The
 ``base`` skeleton of ``run_levers.py`` is reused; one refiner (the default 16/3, t0 = 400) is
-trained on it; then the alignment stage runs once per anchor weight on a copy, and each model
-restores the crop with the default sampler. The unaligned refiner is the reference point.
+trained on it; then the alignment stage runs once per variant on a copy, and each model restores
+the crop with the default sampler at every ``--details`` setting. The unaligned refiner is the
+reference point.
 
-Usage: ``.venv/bin/python benchmarks/run_alignment_levers.py --levers bench-out/levers``
+Variants (alignment settings; everything else as the defaults):
+- ``l1``: the alignment before texture terms (raw L1 cycles, anchor 0.1, no texture term);
+- ``anchor1``: as ``l1`` with anchor weight 1.0;
+- ``tex0.05``, ``tex0.2``, ``tex1``: blurred structure terms (sigma 1) + texture weight 0.05/0.2/1.
+
+Usage: ``.venv/bin/python benchmarks/run_alignment_levers.py --levers bench-out/levers \
+--factor 8 --variants l1 tex0.05 --details 0 0.5 1``
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +34,14 @@ from skelem.metrics.stationarity import z_texture_stationarity
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t1" / "raw.tif"
-FACTOR = 8
+
+VARIANTS = {
+    "l1": {"anchor_weight": 0.1, "texture_weight": 0.0, "structure_sigma": 0.0},
+    "anchor1": {"anchor_weight": 1.0, "texture_weight": 0.0, "structure_sigma": 0.0},
+    "tex0.05": {"texture_weight": 0.05, "structure_sigma": 1.0},
+    "tex0.2": {"texture_weight": 0.2, "structure_sigma": 1.0},
+    "tex1": {"texture_weight": 1.0, "structure_sigma": 1.0},
+}
 
 
 def _copy_model(src: Path, dst: Path) -> None:
@@ -47,59 +62,82 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levers", default="bench-out/levers")
-    ap.add_argument("--anchors", type=float, nargs="+", default=[0.1, 1.0])
+    ap.add_argument("--factor", type=int, default=8)
+    ap.add_argument("--variants", nargs="+", default=["l1", "tex0.05"], choices=list(VARIANTS))
+    ap.add_argument("--details", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    ap.add_argument("--alignment-iterations", type=int, default=150)
     args = ap.parse_args()
     from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
     from skelem.training.pipeline import train_model
 
+    factor = args.factor
     levers = Path(args.levers)
     reference = np.asarray(open_volume(DATA).data[:, 125:250, :])
-    acquired, gt = simulate_acquisition(reference, FACTOR)
+    acquired, gt = simulate_acquisition(reference, factor)
     crop = (slice(None), slice(14, 110), slice(77, 173))
-    voxel = (0.01 * FACTOR, 0.01, 0.01)
+    voxel = (0.01 * factor, 0.01, 0.01)
     eval_in = Volume(np.ascontiguousarray(acquired[crop]), voxel, "micrometer", "t1")
     eval_gt = gt[crop].astype(np.float32)
-    vol = Volume(acquired, voxel, "micrometer", f"t1 x{FACTOR}")
-    out_path = levers / "alignment_x8.json"
+    vol = Volume(acquired, voxel, "micrometer", f"t1 x{factor}")
+    out_path = levers / f"alignment_x{factor}.json"
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
 
     def score(art, **opts):
-        pred = restore_volume(eval_in, art, FACTOR, RestoreOptions(method="skelem", **opts),
-                              input_units=True)
-        s = evaluate_arrays(pred, eval_gt, data_range=255.0, border=8, factor=FACTOR,
+        t = time.perf_counter()
+        pred = restore_volume(eval_in, art, factor, RestoreOptions(**opts), input_units=True)
+        seconds = time.perf_counter() - t
+        s = evaluate_arrays(pred, eval_gt, data_range=255.0, border=8, factor=factor,
                             acquired=eval_in.data.astype(np.float32))
         row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio",
                                         "log_spectral_distance", "kid")}
-        row["stationarity"] = z_texture_stationarity(pred[:, 8:-8, 8:-8], FACTOR)["stationarity"]
+        row["stationarity"] = z_texture_stationarity(pred[:, 8:-8, 8:-8], factor)["stationarity"]
+        row["restore_s"] = round(seconds, 2)
         return row
 
-    base = load_artifact(levers / "models" / f"base_x{FACTOR}")
+    def report(name, row):
+        print(f"x{factor} {name}: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "
+              f"HF {row['hf_energy_ratio']:.2f} LSD {row['log_spectral_distance']:.2f} "
+              f"KID {row['kid']:.3f} stat {row['stationarity']:.2f} "
+              f"{row['restore_s']:.1f}s", flush=True)
+
+    base = load_artifact(levers / "models" / f"base_x{factor}")
+    results["reference"] = {
+        "stationarity": z_texture_stationarity(eval_gt[:, 8:-8, 8:-8], factor)["stationarity"]
+    }
+    results["skeleton"] = score(base, method="skeleton")
+    report("skeleton", results["skeleton"])
     cfg = base.config.model_dump()
     cfg["refiner"] = {"channels": 16, "depth": 3}
     cfg["diffusion"] = {**cfg["diffusion"], "t0": 400, "steps": 2}
     cfg["refiner_training"] = {**cfg["refiner_training"], "iterations": 1500, "patch_size": 64,
                                "learning_rate": 1e-3, "checkpoint_every": 250}
-    cfg["alignment_training"] = {**cfg["alignment_training"], "iterations": 150, "batch_size": 4,
+    cfg["alignment_training"] = {**cfg["alignment_training"],
+                                 "iterations": args.alignment_iterations, "batch_size": 4,
                                  "patch_size": 64, "learning_rate": 2e-4, "checkpoint_every": 20}
-    refiner_dir = levers / "models" / f"base_x{FACTOR}_r16d3_t400"
-    _copy_model(levers / "models" / f"base_x{FACTOR}", refiner_dir)
+    refiner_dir = levers / "models" / f"base_x{factor}_r16d3_t400"
+    _copy_model(levers / "models" / f"base_x{factor}", refiner_dir)
     _set_config(refiner_dir, build_config(cfg))
     art = train_model(vol, refiner_dir, build_config(cfg), ["skeleton", "refiner"])
-    results["unaligned"] = score(art)
+    for detail in args.details:
+        name = f"unaligned/detail{detail:g}"
+        results[name] = score(art, method="skelem", detail=detail)
+        report(name, results[name])
     out_path.write_text(json.dumps(results, indent=2))
-    print("unaligned", results["unaligned"], flush=True)
-    for anchor in args.anchors:
-        name = f"anchor_{anchor:g}"
+    for variant in args.variants:
         cfg_a = build_config({**cfg, "alignment": {**cfg.get("alignment", {}),
-                                                    "anchor_weight": anchor}})
-        model_dir = levers / "models" / f"base_x{FACTOR}_r16d3_t400_{name}"
+                                                    **VARIANTS[variant]}})
+        model_dir = levers / "models" / f"base_x{factor}_r16d3_t400_{variant}"
         _copy_model(refiner_dir, model_dir)
         _set_config(model_dir, cfg_a)
+        t = time.perf_counter()
         art = train_model(vol, model_dir, cfg_a, ["skeleton", "refiner", "alignment"])
-        results[name] = score(art)
-        out_path.write_text(json.dumps(results, indent=2))
-        print(name, results[name], flush=True)
+        print(f"{variant}: alignment {time.perf_counter() - t:.0f} s", flush=True)
+        for detail in args.details:
+            name = f"{variant}/detail{detail:g}"
+            results[name] = score(art, method="skelem", detail=detail)
+            report(name, results[name])
+            out_path.write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -43,6 +43,12 @@ VARIANTS = {
     "depth4": {"skeleton": {"channels": 16, "depth": 4}},
     "patch128": {"skeleton_training": {"patch_size": 128}},
     "ch24": {"skeleton": {"channels": 24, "depth": 3}},
+    "ch32": {"skeleton": {"channels": 32, "depth": 3}},
+    "iters6000": {"skeleton_training": {"iterations": 6000}},
+    "depth4_iters6000": {
+        "skeleton": {"channels": 16, "depth": 4},
+        "skeleton_training": {"iterations": 6000},
+    },
     "depth4_iters4000": {
         "skeleton": {"channels": 16, "depth": 4},
         "skeleton_training": {"iterations": 4000},

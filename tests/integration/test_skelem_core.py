@@ -303,7 +303,7 @@ def test_alignment_loss_is_the_weighted_sum_of_its_terms(trained_model: TrainedM
     refiner = art.load_network("refiner")
     for p in refiner.parameters():
         p.requires_grad_(True)
-    terms = ("hr_weight", "lr_weight", "agree_weight", "anchor_weight")
+    terms = ("hr_weight", "lr_weight", "agree_weight", "anchor_weight", "texture_weight")
 
     def loss(**weights: float) -> torch.Tensor:
         cfg = art.config.model_copy(
@@ -414,3 +414,41 @@ def test_streamed_default_block_is_smaller_for_joint_sampling(trained_model: Tra
     assert stream_block_shape(joint) == STREAM_BLOCK_JOINT
     assert np.prod(STREAM_BLOCK_JOINT) * 8 == np.prod(STREAM_BLOCK)
     assert stream_block_shape(given) == (32, 64, 64)
+
+
+def test_detail_knob_interpolates_between_the_prior_and_the_sample(random_networks) -> None:
+    """``detail`` = 0 is the skeleton plus the linearly propagated measured residual (no sampling),
+    1 the full sample, and every setting in between lies on the line joining them; measured rows
+    stay exact at every setting."""
+    from skelem.data.interpolation import upsample
+
+    rng = np.random.default_rng(3)
+    slices = rng.random((2, 33, 24), dtype=np.float32)
+    rows = measured(33, 4, 0)
+
+    def run(detail: float, method: str = "skelem") -> np.ndarray:
+        engine = _engine(random_networks, t0=400, steps=2, detail=detail)
+        engine.method = method
+        return engine.restore(slices, 0, 4, "xz", np.arange(2), col_origin=0, seed=5)
+
+    skeleton, full, none, half = run(1.0, "skeleton"), run(1.0), run(0.0), run(0.5)
+    for out in (full, none, half):
+        assert np.abs(out[:, rows] - slices[:, rows]).max() < 1e-5
+    residual = (slices - skeleton)[:, rows]
+    expected = skeleton + upsample(residual, 4, axis=1, method="linear")
+    np.testing.assert_allclose(none, expected, atol=1e-5)
+    np.testing.assert_allclose(half, 0.5 * (none + full), atol=1e-5)
+    assert np.abs(full - none)[:, ~rows].max() > 1e-3
+
+
+def test_xz_and_yz_passes_start_from_one_noise_volume(random_networks) -> None:
+    """The start noise is keyed by the voxel: an XZ slice and a YZ slice draw the same values
+    along the Z line where they cross, and a tile's noise does not depend on its origin."""
+    engine = _engine(random_networks)
+    shape = (1, 1, 12, 10)
+    xz, _ = engine._noise(shape, 4, "xz", np.array([7]), 20, seed=3)  # y = 7, x = 20..29
+    yz, _ = engine._noise(shape, 4, "yz", np.array([23]), 0, seed=3)  # x = 23, y = 0..9
+    torch.testing.assert_close(xz[0, 0, :, 3], yz[0, 0, :, 7])  # voxel column (z, 7, 23)
+    assert float((xz[0, 0, :, 2] - yz[0, 0, :, 7]).abs().max()) > 0.1
+    shifted, _ = engine._noise((1, 1, 10, 10), 6, "xz", np.array([7]), 22, seed=3)
+    torch.testing.assert_close(shifted[0, 0, :, :8], xz[0, 0, 2:, 2:])

@@ -81,6 +81,16 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
         ),
     ),
     (
+        "detail",
+        click.option(
+            "--detail",
+            type=float,
+            help="Fidelity-perception knob of skelem, 0 to 1: 0 the deterministic skeleton plus "
+            "the measured residual prior (best PSNR, no sampling), 1 all the detail the refiner "
+            "draws between the measured slices (default: the model's).",
+        ),
+    ),
+    (
         "tta",
         click.option(
             "--tta/--no-tta",

@@ -204,6 +204,11 @@ class DiffusionConfig(_Strict):
         Scale of the propagated residual prior at the midpoint between measured rows.
     eta : float
         Stochasticity of each sampling move: 0 deterministic DDIM, 1 DDPM variance.
+    detail : float
+        The fidelity-perception knob, 0 to 1: the sampled residual between the measured rows is
+        ``prior + detail * (sample - prior)``, ``prior`` the measured residual propagated
+        linearly. 0: the deterministic skeleton + prior (the refiner is not run); 1: the whole
+        sampled detail.
     diffusion_peer_steps : int
         Reverse steps of the diffusion peer (method ``diffusion``, sampled from pure noise)
         when no ``steps`` are requested.
@@ -223,12 +228,22 @@ class DiffusionConfig(_Strict):
         description="scale of the propagated residual prior at the midpoint between measured rows",
     )
     eta: float = Field(
-        default=0.0, ge=0.0, le=1.0,
+        default=0.0,
+        ge=0.0,
+        le=1.0,
         description="stochasticity of each sampling move: 0 deterministic DDIM, 1 DDPM variance",
+    )
+    detail: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="fidelity-perception knob: share of the sampled detail kept between the "
+        "measured rows (0 deterministic skeleton + measured residual prior, 1 all of it)",
     )
     diffusion_peer_steps: int = Field(default=50, ge=1)
     residual_scale: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="the refiner diffuses residual / residual_scale; None: the residual's RMS "
         "measured on the training pairs when the refiner is trained (so the start noise at t0 "
         "does not drown the residual prior)",
@@ -288,6 +303,15 @@ class AlignmentConfig(_Strict):
         Agreement of the XZ-pass and the YZ-pass.
     anchor_weight : float
         The refiner's own denoising loss on XY pairs, kept during alignment.
+    texture_weight : float
+        Texture statistics: the per-row lateral and per-column axial gradient energies of the
+        HR->LR->HR output against the real patch's, and on real cross-plane sub-volumes the
+        lateral gradient energy of every restored row between the acquired ones against the
+        acquired rows' own (Z texture stationarity). 0: no texture term.
+    structure_sigma : float
+        The HR->LR->HR cycle and the XZ/YZ agreement compare images blurred by a Gaussian of this
+        standard deviation (pixels), so they constrain structure and leave texture to
+        ``texture_weight``; 0 compares the raw images (L1 then pulls the refiner to the mean).
     """
 
     hr_weight: float = Field(default=1.0, ge=0.0, description="HR->LR->HR cycle on real XY patches")
@@ -298,10 +322,23 @@ class AlignmentConfig(_Strict):
         default=0.5, ge=0.0, description="agreement of the XZ-pass and the YZ-pass"
     )
     anchor_weight: float = Field(
-        default=0.1, ge=0.0,
+        default=0.1,
+        ge=0.0,
         description="the refiner's own denoising loss on XY pairs, kept during alignment so it "
         "stays a denoiser (0: the cycles alone pull it towards a second regression and its "
         "texture is lost)",
+    )
+    texture_weight: float = Field(
+        default=0.05,
+        ge=0.0,
+        description="texture statistics (row and column gradient energies against the real "
+        "patch's; between-row against acquired-row energy on real sub-volumes)",
+    )
+    structure_sigma: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Gaussian blur (pixels) before the HR cycle and XZ/YZ agreement L1 terms, so "
+        "they constrain structure, not texture (0: raw L1)",
     )
 
 

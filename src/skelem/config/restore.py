@@ -79,6 +79,9 @@ class RestoreOptions(BaseModel):
         Stochasticity of the sampling moves (skelem, diffusion): 0 deterministic DDIM (the
         fidelity end), 1 the DDPM posterior variance (the perception end); None: the model's
         ``diffusion.eta``.
+    detail : float, optional
+        SkelEM's fidelity-perception knob, 0 (deterministic: skeleton + measured residual
+        prior) to 1 (all the sampled detail); None: the model's ``diffusion.detail``.
     tta : bool
         Test-time augmentation of the skeleton (mean over the 4 flips of each slice that keep
         the axial direction; 4 skeleton passes).
@@ -102,6 +105,7 @@ class RestoreOptions(BaseModel):
     device: str = RESTORE_DEFAULTS["device"]  # type: ignore[assignment]
     dtype: OutputDtype = RESTORE_DEFAULTS["dtype"]  # type: ignore[assignment]
     eta: float | None = None
+    detail: float | None = None
     tta: bool = RESTORE_DEFAULTS["tta"]  # type: ignore[assignment]
 
     @field_validator("method", "planes", "fuse", "normalize", "dtype", mode="before")
@@ -119,11 +123,11 @@ class RestoreOptions(BaseModel):
             raise ConfigError(f"{_AT_LEAST_ONE[info.field_name]} must be at least 1.")
         return value
 
-    @field_validator("eta")
+    @field_validator("eta", "detail")
     @classmethod
-    def _eta(cls, value: float | None) -> float | None:
+    def _unit(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is not None and not 0.0 <= value <= 1.0:
-            raise ConfigError(f"--eta must be between 0 and 1, got {value:g}.")
+            raise ConfigError(f"--{info.field_name} must be between 0 and 1, got {value:g}.")
         return value
 
     @field_validator("block_shape")

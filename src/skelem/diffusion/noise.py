@@ -137,3 +137,88 @@ def coordinate_noise_batch(
         [coordinate_noise_numpy(shape, o, k, seed) for o, k in zip(origins, keys, strict=True)]
     )
     return torch.from_numpy(stacked[:, None]).to(device=device, dtype=dtype)
+
+
+def _normal_from_bits(bits: np.ndarray) -> np.ndarray:
+    u1 = ((bits >> _S32).astype(np.float64) + 1.0) * (1.0 / 4294967296.0)  # (0, 1]
+    u2 = (bits & np.uint64(0xFFFFFFFF)).astype(np.float64) * (1.0 / 4294967296.0)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
+
+
+def voxel_noise_numpy(
+    plane: str, slice_index: int, shape: tuple[int, int], origin: tuple[int, int], seed: int
+) -> np.ndarray:
+    """Standard normal float64 ``(H, W)`` noise of one cross-plane slice, keyed by its voxels.
+
+    The value at voxel ``(z, y, x)`` depends only on ``(seed, z, y, x)``: the XZ slice at ``y``
+    and the YZ slice at ``x`` draw the same value where they cross, so the two passes of a
+    restoration start from one noise volume (their detail agrees instead of averaging out).
+
+    Parameters
+    ----------
+    plane : {"xz", "yz"}
+        Rows are Z; columns are X (``xz``, the slice at ``y = slice_index``) or Y (``yz``, the
+        slice at ``x = slice_index``).
+    slice_index : int
+        Global Y (XZ slice) or X (YZ slice) of the slice.
+    shape : (int, int)
+        ``(H, W)`` of the window.
+    origin : (int, int)
+        Global ``(z, column)`` of the window's top-left voxel.
+    seed : int
+        User seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(H, W)``.
+    """
+    if plane not in ("xz", "yz"):
+        raise ValueError(f"plane must be 'xz' or 'yz', got {plane!r}")
+    height, width = (int(n) for n in shape)
+    row0, col0 = (int(n) for n in origin)
+    z_state = _mix(_stream(seed, (3,)) ^ _as_u64(np.arange(row0, row0 + height, dtype=np.int64)))
+    cols = _as_u64(np.arange(col0, col0 + width, dtype=np.int64))
+    index = _as_u64(int(slice_index))
+    if plane == "xz":  # (z, y = index, x = cols)
+        zy = _mix(z_state ^ index)[:, None]
+        bits = _mix(_mix(zy ^ cols[None, :]))
+    else:  # (z, y = cols, x = index)
+        zy = _mix(z_state[:, None] ^ cols[None, :])
+        bits = _mix(_mix(zy ^ index))
+    return _normal_from_bits(bits)
+
+
+def voxel_noise_batch(
+    plane: str,
+    slice_indices: Sequence[int],
+    shape: tuple[int, int],
+    origin: tuple[int, int],
+    seed: int,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """A ``(B, 1, H, W)`` batch of :func:`voxel_noise_numpy` windows, one per slice index.
+
+    Parameters
+    ----------
+    plane : {"xz", "yz"}
+        The cross-plane of every slice.
+    slice_indices : sequence of int
+        Global Y (XZ) or X (YZ) of each slice.
+    shape, origin : (int, int)
+        ``(H, W)`` and global ``(z, column)`` of every window.
+    seed : int
+        User seed.
+    dtype, device
+        Of the result.
+
+    Returns
+    -------
+    Tensor
+        ``(B, 1, H, W)`` standard normal noise, equal where XZ and YZ slices cross.
+    """
+    stacked = np.stack(
+        [voxel_noise_numpy(plane, int(i), shape, origin, seed) for i in slice_indices]
+    )
+    return torch.from_numpy(stacked[:, None]).to(device=device, dtype=dtype)

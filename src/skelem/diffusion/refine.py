@@ -39,6 +39,9 @@ class RefineSettings:
         Scale of the propagated prior at the midpoint between measured rows.
     eta : float
         Stochasticity of every sampling move (0: deterministic DDIM; 1: DDPM variance).
+    detail : float
+        Share of the sampled residual's departure from the linearly propagated measured residual
+        that is kept (0 to 1; the fidelity-perception knob).
     """
 
     schedule: NoiseSchedule
@@ -49,6 +52,7 @@ class RefineSettings:
     use_consistency: bool = True
     prior_attenuation: float = 1.0
     eta: float = 0.0
+    detail: float = 1.0
 
 
 def residual_start(
@@ -114,6 +118,9 @@ def refine_residual(
     """
     row_mask = mask.view(1, 1, -1, 1)
     measured, x_start = residual_start(u, skel, row_mask, noise, settings)
+    has_rows = bool(mask.any())
+    if settings.detail <= 0 and has_rows:  # the fidelity end: no sampling at all
+        return propagate_residual(measured, row_mask) * settings.residual_scale
     cond = torch.cat([skel, u], dim=1)
 
     def denoise(x: Tensor, t: Tensor) -> Tensor:
@@ -129,6 +136,9 @@ def refine_residual(
         denoise, x_start, settings.timesteps, settings.schedule, settings.prediction,
         consistency=consistency, eta=settings.eta, step_noise=step_noise,
     )
+    if settings.detail < 1 and has_rows:
+        linear = propagate_residual(measured, row_mask)
+        x0 = linear + settings.detail * (x0 - linear)
     residual = x0 * settings.residual_scale
     if consistency is not None:  # exactly the measured residual, not its scaled round trip
         residual = torch.where(row_mask, u - skel, residual)

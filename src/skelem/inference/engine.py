@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from skelem.config.models import DiffusionConfig
-from skelem.diffusion.noise import coordinate_noise_batch
+from skelem.diffusion.noise import voxel_noise_batch
 from skelem.diffusion.prior import apply_consistency
 from skelem.diffusion.refine import RefineSettings, refine_residual, residual_start
 from skelem.diffusion.sampler import ddim_sample, ddim_steps
@@ -22,7 +22,6 @@ from skelem.grid import measured_rows
 from skelem.models.unet import pad_to_multiple
 from skelem.seeds import derive_seed
 
-PLANE_KEYS = {"xz": 1, "yz": 2}
 STREAM_SAMPLING_MOVE = 1  # key of the fresh noise of each stochastic sampling move
 
 # Pixels per network call (batch x height x width) for a U-Net of REFERENCE_CHANNELS channels; a
@@ -81,6 +80,8 @@ class SliceEngine:
         Stochasticity of the refiner's (and the peer's) sampling moves: 0 deterministic DDIM,
         1 the DDPM posterior variance. The fresh noise of every move is keyed by global
         coordinates, the seed and the move, so overlapping tiles draw the same.
+    detail : float
+        The fidelity-perception knob of SkelEM (:class:`~skelem.diffusion.refine.RefineSettings`).
     tta : bool
         Test-time augmentation of the skeleton: the mean of its outputs over the flips of each
         slice that keep the axial direction along rows (columns always; rows too when the
@@ -103,6 +104,7 @@ class SliceEngine:
     max_batch_pixels: int | None = None
     eta: float = 0.0
     tta: bool = False
+    detail: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_batch_pixels is None:
@@ -155,7 +157,13 @@ class SliceEngine:
             padded, (ph, pw) = pad_to_multiple(batch, self.multiple)
             mask = self._row_mask(padded.shape[-2], h, factor, first_row)
             restored = self._restore_batch(
-                padded, (ph, pw), mask, first_row, plane, slice_indices[start:stop], col_origin,
+                padded,
+                (ph, pw),
+                mask,
+                first_row,
+                plane,
+                slice_indices[start:stop],
+                col_origin,
                 seed,
             )
             out[start:stop] = restored[:, 0, :ph, :pw].float().cpu().numpy()
@@ -231,16 +239,17 @@ class SliceEngine:
     ) -> tuple[torch.Tensor, Callable[[int], torch.Tensor] | None]:
         """The start noise of a batch and the fresh noise of every sampling move.
 
-        Both are keyed by global coordinates (plane, slice index, row, column) and the seed;
+        Both are keyed by the global voxel ``(z, y, x)`` and the seed (so the XZ and the YZ
+        pass draw the same value where they cross: their detail agrees, :func:`voxel_noise_numpy`);
         move ``m`` uses the seed derived from ``(seed, STREAM_SAMPLING_MOVE, m)``. The move noise
         is None when sampling is deterministic (``eta == 0``).
         """
         _, _, h, w = shape
-        keys = [(PLANE_KEYS[plane], int(i)) for i in indices]
-        origins = [(first_row, col_origin)] * len(keys)
 
         def keyed(noise_seed: int) -> torch.Tensor:
-            return coordinate_noise_batch((h, w), origins, keys, noise_seed, device=self.device)
+            return voxel_noise_batch(
+                plane, indices, (h, w), (first_row, col_origin), noise_seed, device=self.device
+            )
 
         if self.eta <= 0:
             return keyed(seed), None
@@ -266,8 +275,13 @@ class SliceEngine:
                 return self.peer(torch.cat([x, u], dim=1), t)
 
             return ddim_sample(
-                denoise_peer, noise, self.timesteps, self.schedule, self.diffusion.prediction,
-                eta=self.eta, step_noise=step_noise,
+                denoise_peer,
+                noise,
+                self.timesteps,
+                self.schedule,
+                self.diffusion.prediction,
+                eta=self.eta,
+                step_noise=step_noise,
             )
         skel = self._skeleton(u, size, mask)
         return skel + refine_residual(
@@ -286,6 +300,7 @@ class SliceEngine:
             use_consistency=self.use_consistency,
             prior_attenuation=self.diffusion.prior_attenuation,
             eta=self.eta,
+            detail=self.detail,
         )
 
     @torch.inference_mode()

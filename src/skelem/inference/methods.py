@@ -153,6 +153,7 @@ class _NetworkMethod(RestorationMethod):
             residual_scale=artifact.residual_scale,
             eta=artifact.config.diffusion.eta if options.eta is None else options.eta,
             tta=options.tta,
+            detail=artifact.config.diffusion.detail if options.detail is None else options.detail,
         )
 
     name = ""
@@ -168,6 +169,7 @@ class _NetworkMethod(RestorationMethod):
             out.update(timesteps=self.engine.timesteps, seed=o.seed, samples=o.samples)
             if self.engine.eta > 0:
                 out["eta"] = self.engine.eta
+            out["detail"] = self.engine.detail
         return out
 
     def restore_block(

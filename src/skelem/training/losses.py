@@ -168,3 +168,76 @@ def denoising_loss(
     x_t = schedule.q_sample(x0, t, noise)
     out = model(torch.cat([x_t, *condition], dim=1), t)
     return F.mse_loss(out, schedule.model_target(x0, noise, t, prediction))
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float, dims: tuple[int, ...] = (-2, -1)) -> torch.Tensor:
+    """Separable Gaussian blur along ``dims`` (reflect padding; ``sigma`` in pixels).
+
+    The structure terms of the alignment compare blurred images, so they constrain what the
+    skeleton and the measured rows determine and leave the fine texture to the texture terms.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Any shape; every blurred dimension longer than ``3 * sigma``.
+    sigma : float
+        Standard deviation in pixels; 0 returns ``x`` unchanged.
+    dims : tuple of int
+        The dimensions blurred (default the last two: ``(B, 1, H, W)`` slices).
+
+    Returns
+    -------
+    torch.Tensor
+        Shaped like ``x``.
+    """
+    if sigma <= 0:
+        return x
+    radius = max(1, int(round(3 * sigma)))
+    coords = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
+    kernel = (kernel / kernel.sum()).view(1, 1, -1)
+    for dim in dims:
+        moved = x.movedim(dim, -1)
+        flat = moved.reshape(-1, 1, moved.shape[-1])
+        flat = F.conv1d(F.pad(flat, (radius, radius), mode="reflect"), kernel)
+        x = flat.reshape(moved.shape).movedim(-1, dim)
+    return x
+
+
+def row_texture_energy(x: torch.Tensor) -> torch.Tensor:
+    """Mean squared neighbour difference along the columns of each row, ``(..., H, W) -> (..., H)``.
+
+    On a cross-plane slice (rows = Z) this is the lateral gradient energy of each restored XY
+    line, the quantity :func:`skelem.metrics.stationarity.z_texture_stationarity` groups by phase.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(..., H, W)`` with ``W >= 2``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., H)``.
+    """
+    return ((x[..., 1:] - x[..., :-1]) ** 2).mean(dim=-1)
+
+
+def texture_log_ratio(
+    energy: torch.Tensor, target: torch.Tensor, floor: float = 1e-6
+) -> torch.Tensor:
+    """Mean ``|log(energy) - log(target)|``: texture energies compared as ratios (scale-free).
+
+    Parameters
+    ----------
+    energy, target : torch.Tensor
+        Non-negative energies of the same shape (``target`` is not differentiated).
+    floor : float
+        Added to both before the logarithm.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss; 0 when the energies match.
+    """
+    return (torch.log(energy + floor) - torch.log(target.detach() + floor)).abs().mean()

@@ -19,7 +19,13 @@ from skelem.diffusion.refine import RefineSettings, refine_residual
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
 from skelem.seeds import numpy_rng, torch_generator
 from skelem.training.loop import StepLoss
-from skelem.training.losses import SKELETON_LOSSES, denoising_loss
+from skelem.training.losses import (
+    SKELETON_LOSSES,
+    denoising_loss,
+    gaussian_blur,
+    row_texture_energy,
+    texture_log_ratio,
+)
 from skelem.training.streams import (
     STREAM_ALIGNMENT_ANCHOR,
     STREAM_ALIGNMENT_NOISE,
@@ -243,6 +249,20 @@ class CrossPlaneSampler:
         return interp[start : start + self.rows], start
 
 
+def _slice_texture(x: torch.Tensor) -> torch.Tensor:
+    """Per-row lateral and per-column axial gradient energies of ``(B, 1, H, W)`` slices."""
+    return torch.cat(
+        [row_texture_energy(x).flatten(1), row_texture_energy(x.transpose(-1, -2)).flatten(1)], 1
+    )
+
+
+def _row_texture_3d(volume: torch.Tensor) -> torch.Tensor:
+    """``(Z, Y, X) -> (Z,)``: mean lateral gradient energy (along X and along Y) of every row."""
+    along_x = row_texture_energy(volume).mean(dim=-1)
+    along_y = row_texture_energy(volume.transpose(-1, -2)).mean(dim=-1)
+    return 0.5 * (along_x + along_y)
+
+
 def alignment_step(
     sampler: PairSampler,
     cross: CrossPlaneSampler | None,
@@ -253,11 +273,22 @@ def alignment_step(
 ) -> StepLoss:
     """Bidirectional alignment of the refiner through the truncated sampler (Stage 3.3).
 
-    Loss = ``w_hr * L1(HR->LR->HR on real XY patches)`` + ``w_lr * L1(LR->HR->LR on real
-    cross-plane slices, restored without data consistency, against the acquired rows)`` +
-    ``w_agree * L1(XZ-pass - YZ-pass on the same sub-volume)`` + ``w_anchor * (the Stage 2
-    denoising loss on the same XY patches)``, weights from ``cfg.alignment``. Only the refiner is
-    optimised.
+    With ``blur`` a Gaussian of ``cfg.alignment.structure_sigma`` pixels and ``E`` gradient
+    energies (:func:`skelem.training.losses.row_texture_energy`), the loss is::
+
+        w_hr     * L1(blur(HR->LR->HR output), blur(real XY patch))           structure
+      + w_tex    * |log E(output) - log E(patch)|  per row (lateral) and per column (axial)
+      + w_anchor * the Stage 2 denoising loss on the same XY patches
+      + w_lr     * L1(LR->HR->LR: restored cross-plane slices, re-degraded along Z, vs acquired)
+      + w_agree  * L1(blur(XZ-pass), blur(YZ-pass)) on the same real sub-volume
+      + w_tex    * |log E(fused row) - log E(acquired rows)|  for every row between acquired ones
+
+    The structure terms see blurred images, so they no longer pull the sampled texture to the
+    conditional mean (raw L1 did: it removed the refiner's detail); the texture terms ask the few
+    sampling steps for the real texture energy, and the last one asks every restored row for the
+    texture of the acquired rows of the same volume (Z stationarity) without any ground truth.
+    The XZ and YZ passes start from one noise volume, as at inference (voxel-keyed noise).
+    Only the refiner is optimised.
 
     Parameters
     ----------
@@ -281,17 +312,18 @@ def alignment_step(
     tcfg, acfg = cfg.alignment_training, cfg.alignment
     schedule = NoiseSchedule.from_config(cfg.diffusion)
     factor = cfg.degradation.factor
+    sigma = acfg.structure_sigma
 
     def settings(consistency: bool) -> RefineSettings:
         d = cfg.diffusion
         return RefineSettings(
-            schedule=schedule, timesteps=truncated_timesteps(d.t0, d.steps),
-            prediction=d.prediction, residual_scale=residual_scale, use_consistency=consistency,
+            schedule=schedule,
+            timesteps=truncated_timesteps(d.t0, d.steps),
+            prediction=d.prediction,
+            residual_scale=residual_scale,
+            use_consistency=consistency,
             prior_attenuation=d.prior_attenuation,
         )
-
-    def noise_like(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        return torch.randn(x.shape, generator=gen).to(device)
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         gen = torch_generator(tcfg.seed, step, STREAM_ALIGNMENT_NOISE)
@@ -302,8 +334,13 @@ def alignment_step(
         mask = torch.from_numpy(np.asarray(rows)[0, 0, :, 0]).to(device)
         with torch.no_grad():
             skel = skeleton(u)
-        x0 = refine_residual(model, u, skel, mask, noise_like(u, gen), settings(True))
-        loss = acfg.hr_weight * F.l1_loss(skel + x0, p)
+        noise = torch.randn(u.shape, generator=gen).to(device)
+        out = skel + refine_residual(model, u, skel, mask, noise, settings(True))
+        loss = acfg.hr_weight * F.l1_loss(gaussian_blur(out, sigma), gaussian_blur(p, sigma))
+        if acfg.texture_weight > 0:
+            loss = loss + acfg.texture_weight * texture_log_ratio(
+                _slice_texture(out), _slice_texture(p)
+            )
         if acfg.anchor_weight > 0:
             anchor_gen = torch_generator(tcfg.seed, step, STREAM_ALIGNMENT_ANCHOR)
             residual = (p - skel) / residual_scale
@@ -313,19 +350,29 @@ def alignment_step(
             return loss
         sub, _ = cross.sample(rng)
         sub_t = torch.from_numpy(np.ascontiguousarray(sub)).to(device)
+        noise3 = torch.randn(sub.shape, generator=gen).to(device)  # one noise volume, both passes
         row_mask = measured_rows_mask(sub.shape[0], factor, device=device)
         passes = []
-        for slices in (sub_t.permute(1, 0, 2), sub_t.permute(2, 0, 1)):  # XZ slices, YZ slices
-            uu = slices[:, None]
+        for perm in ((1, 0, 2), (2, 0, 1)):  # XZ slices (y, z, x), YZ slices (x, z, y)
+            uu = sub_t.permute(*perm)[:, None]
             with torch.no_grad():
                 sk = skeleton(uu)
-            out = sk + refine_residual(
-                model, uu, sk, row_mask, noise_like(uu, gen), settings(False)
-            )
+            nn_ = noise3.permute(*perm)[:, None]
+            out = sk + refine_residual(model, uu, sk, row_mask, nn_, settings(False))
             # LR -> HR -> LR: re-degrade along Z (keep measured rows) and compare with acquisition
             loss = loss + acfg.lr_weight * 0.5 * F.l1_loss(out[:, :, row_mask], uu[:, :, row_mask])
             passes.append(out[:, 0])
         xz, yz = passes[0].permute(1, 0, 2), passes[1].permute(1, 2, 0)  # both (rows, y, x)
-        return loss + acfg.agree_weight * F.l1_loss(xz, yz)
+        loss = loss + acfg.agree_weight * F.l1_loss(
+            gaussian_blur(xz, sigma, (0, 1, 2)), gaussian_blur(yz, sigma, (0, 1, 2))
+        )
+        if acfg.texture_weight > 0 and bool((~row_mask).any()):
+            fused = 0.5 * (xz + yz)
+            acquired = _row_texture_3d(sub_t[row_mask]).mean()
+            between = _row_texture_3d(fused)[~row_mask]
+            loss = loss + acfg.texture_weight * texture_log_ratio(
+                between, acquired.expand_as(between)
+            )
+        return loss
 
     return step_loss

@@ -91,3 +91,14 @@ def test_sampling_is_checked_against_the_model_schedule(
     with pytest.raises(ConfigError, match=message):
         check_sampling(RestoreOptions(**values), method, DiffusionConfig())
     check_sampling(RestoreOptions(**values), "skeleton", DiffusionConfig())  # not sampled: no rule
+
+
+def test_detail_knob_is_checked_in_one_sentence() -> None:
+    import pytest
+
+    from skelem.config.restore import RestoreOptions
+    from skelem.errors import ConfigError
+
+    assert RestoreOptions(detail=0.3).detail == 0.3
+    with pytest.raises(ConfigError, match=r"^--detail must be between 0 and 1, got 1.5\.$"):
+        RestoreOptions(detail=1.5)

@@ -49,3 +49,22 @@ def test_a_million_values_are_fast() -> None:
         coordinate_noise((1000, 1000), (0, 0), key=(0,), seed=0)
         best = min(best, time.perf_counter() - start)
     assert best < 0.5
+
+
+def test_voxel_noise_is_one_volume_seen_from_both_planes() -> None:
+    """Every XZ slice (at y) and YZ slice (at x) of a 6 x 5 x 7 block read one noise volume."""
+    from skelem.diffusion.noise import voxel_noise_numpy
+
+    nz, ny, nx, z0, y0, x0 = 6, 5, 7, 10, 30, 50
+    from_xz = np.stack(
+        [voxel_noise_numpy("xz", y0 + j, (nz, nx), (z0, x0), seed=4) for j in range(ny)], axis=1
+    )  # (z, y, x)
+    from_yz = np.stack(
+        [voxel_noise_numpy("yz", x0 + i, (nz, ny), (z0, y0), seed=4) for i in range(nx)], axis=2
+    )
+    np.testing.assert_array_equal(from_xz, from_yz)
+    other_seed = voxel_noise_numpy("xz", y0, (nz, nx), (z0, x0), seed=5)
+    assert np.abs(other_seed - from_xz[:, 0]).mean() > 0.5
+    big = voxel_noise_numpy("xz", 3, (400, 500), (0, 0), seed=0)
+    assert abs(big.mean()) < 0.02 and abs(big.std() - 1) < 0.02
+    assert abs(np.corrcoef(big[:, :-1].ravel(), big[:, 1:].ravel())[0, 1]) < 0.02
