@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from skelem.cli.common import handle_errors, make_progress, open_volume_arg
+from skelem.cli.common import check_outputs_apart, handle_errors, make_progress, open_volume_arg
 
 
 def _make_config(
@@ -101,6 +101,7 @@ def train(
     """Train SkelEM on VOLUME itself (self-supervised; no ground truth needed)."""
     from skelem.training.pipeline import parse_stages, train_model
 
+    check_outputs_apart([model_dir], [("input volume", volume), ("config file", config_file)])
     vol = open_volume_arg(volume, voxel_size)
     cfg = _make_config(config_file, vol, factor, profile, iterations, patch_size, seed, device)
     stage_list = parse_stages(stages)
@@ -140,6 +141,16 @@ def evaluate(prediction, reference, labels, membrane_model, factor, acquired, bo
     """Compare a restored PREDICTION with an isotropic reference."""
     from skelem.evaluation.evaluate import evaluate_volumes, format_summary
 
+    check_outputs_apart(
+        [json_out],
+        [
+            ("prediction", prediction),
+            ("reference", reference),
+            ("labels", labels),
+            ("acquired volume", acquired),
+            ("membrane model folder", membrane_model),
+        ],
+    )
     membrane = None
     if membrane_model:
         from skelem.evaluation.membrane import load_membrane_predictor
@@ -190,6 +201,13 @@ def benchmark(report_dir, data, factors, quick, labels, membrane_train, paired, 
     """Simulate anisotropy, train every method, restore, evaluate, and write a report."""
     from skelem.evaluation.benchmark import BenchmarkSpec, run_benchmark
 
+    listed = [p for text in (membrane_train, paired) if text for p in text.split(",")]
+    check_outputs_apart(
+        [report_dir],
+        [("data volume", p) for p in data]
+        + [("labels", labels)]
+        + [("input volume", p.strip()) for p in listed if p.strip()],
+    )
     spec = BenchmarkSpec.from_cli(
         report_dir, data, factors, quick, labels, membrane_train, paired, overwrite
     )

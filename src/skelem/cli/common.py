@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
@@ -48,6 +49,61 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class OneLineUsageError(click.ClickException):
+    """A click usage error shown as SkelEM shows every user error: one ``Error:`` line, exit 2.
+
+    Parameters
+    ----------
+    message : str
+        One sentence (see :func:`usage_sentence`).
+    """
+
+    exit_code = EXIT_INPUT_ERROR
+
+
+def usage_sentence(err: click.UsageError) -> str:
+    """click's usage error as one sentence that points to the command's ``--help``.
+
+    Parameters
+    ----------
+    err : click.UsageError
+        E.g. ``Invalid value for '--factor': 'abc' is not a valid float.``, or
+        ``No such option '--fo'. (Did you mean one of: '--factor', '--fuse'?)``.
+
+    Returns
+    -------
+    str
+        E.g. ``Invalid value for '--factor': 'abc' is not a valid float; see 'skelem restore
+        --help'.`` (one line, ending with a full stop).
+    """
+    text = " ".join(err.format_message().split())
+    # "X. (Did you mean Y?)" -> "X (did you mean Y?)": one sentence
+    text = re.sub(r"\. \((\w)", lambda m: f" ({m.group(1).lower()}", text)
+    # "X. Did you mean Y?" -> "X (did you mean Y?)"
+    text = re.sub(r"\. (Did you mean [^?]*\?)$", lambda m: f" (d{m.group(1)[1:]})", text)
+    text = text.rstrip(".")
+    if err.ctx is not None:
+        text += f"; see '{err.ctx.command_path} --help'"
+    return text + "."
+
+
+def as_one_line(err: click.UsageError) -> click.ClickException:
+    """The :class:`OneLineUsageError` to raise instead of ``err`` (``err`` itself for the
+    no-argument help screen, which click reports as a usage error too).
+
+    Parameters
+    ----------
+    err : click.UsageError
+
+    Returns
+    -------
+    click.ClickException
+    """
+    if type(err).__name__ == "NoArgsIsHelpError":  # `skelem` alone prints the help
+        return err
+    return OneLineUsageError(usage_sentence(err))
+
+
 def parse_triple(text: str | None, name: str, kind: type = float) -> tuple | None:
     """Parse ``Z,Y,X`` (or ``ZxYxX``) into three positive numbers of ``kind``.
 
@@ -81,6 +137,34 @@ def parse_triple(text: str | None, name: str, kind: type = float) -> tuple | Non
     if len(values) != 3 or any(v <= 0 for v in values):
         raise SkelEMError(f"{name} must be three positive numbers Z,Y,X, got {text!r}.")
     return values
+
+
+def check_outputs_apart(
+    outputs: Iterable[str | None], inputs: Iterable[tuple[str, str | None]]
+) -> None:
+    """Refuse any output that is, lies inside or contains an input of the command.
+
+    The rule lives in :func:`skelem.io.paths.check_output_apart`; every command that writes calls
+    this before it reads or writes anything, with or without ``--overwrite``.
+
+    Parameters
+    ----------
+    outputs : iterable of str or None
+        The paths the command writes (``None``: not given).
+    inputs : iterable of (str, str or None)
+        ``(what, path)`` of every input, e.g. ``("input volume", "v.tif")``.
+
+    Raises
+    ------
+    SkelEMError
+        One sentence naming the output and the input.
+    """
+    from skelem.io.paths import check_output_apart
+
+    inputs = list(inputs)
+    for output in outputs:
+        if output:
+            check_output_apart(output, inputs)
 
 
 def open_volume_arg(path: str, voxel_size: str | None = None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from skelem.cli.common import handle_errors, open_volume_arg, parse_triple
+from skelem.cli.common import check_outputs_apart, handle_errors, open_volume_arg, parse_triple
 from skelem.errors import SkelEMError
 
 
@@ -60,7 +60,12 @@ def phantom(
 
     from skelem.data.phantoms import em_phantom, lm_phantom
     from skelem.io import write_volume
+    from skelem.io.writers import check_output_format
 
+    check_output_format(output)
+    if labels_out:
+        check_output_format(labels_out)
+        check_outputs_apart([labels_out], [("image output", output)])
     dims = parse_triple(shape, "--shape", int)
     assert dims is not None
     if min(dims) < 8:
@@ -107,7 +112,10 @@ def simulate(
     from skelem.data.degradation import degrade_with
     from skelem.io import write_volume
     from skelem.io.validate import validate_volume
+    from skelem.io.writers import check_output_format
 
+    check_output_format(output)
+    check_outputs_apart([output], [("input volume", volume)])
     deg = build_sub_config(
         DegradationConfig, factor=factor, offset=offset, **parse_profile(profile)
     )
