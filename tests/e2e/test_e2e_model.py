@@ -263,12 +263,20 @@ BROKEN_MODELS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
         _edit_manifest(lambda m: m.update(residual_scale="big")),
         ["incomplete or corrupt"],
     ),
+    # weights that differ from the sha256 the manifest recorded are refused before parsing
     "truncated-weights": (
         _truncate("skeleton.safetensors"),
-        ["skeleton.safetensors", "corrupt or not a safetensors file"],
+        ["skeleton.safetensors", "does not match the sha256", "damaged or was modified"],
     ),
     "garbage-weights": (
         lambda d: (d / "skeleton.safetensors").write_bytes(b"\xff" * 64),
+        ["skeleton.safetensors", "does not match the sha256"],
+    ),
+    "garbage-weights-old-manifest": (  # no hash recorded (older SkelEM): safetensors says so
+        lambda d: (
+            (d / "skeleton.safetensors").write_bytes(b"\xff" * 64),
+            _edit_manifest(lambda m: m.pop("weights_sha256"))(d),
+        ),
         ["corrupt or not a safetensors file"],
     ),
     "missing-weights": (lambda d: (d / "skeleton.safetensors").unlink(), ["no trained skeleton"]),
