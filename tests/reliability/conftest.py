@@ -36,17 +36,19 @@ def _one_torch_thread() -> Iterator[None]:
         yield
 
 
-def make_model(directory: Path, factor: int = FACTOR) -> Path:
-    """A model folder with an untrained tiny skeleton (restores in milliseconds, no training)."""
-    config = build_config(
-        {
-            "degradation": {"factor": factor},
-            "skeleton": TINY,
-            "refiner": TINY,
-            "diffusion_peer": TINY,
-            "device": "cpu",
-        }
-    )
+def make_model(directory: Path, factor: int = FACTOR, patch_size: int | None = None) -> Path:
+    """A model folder with an untrained tiny skeleton (restores in milliseconds, no training);
+    ``patch_size`` sets the skeleton's training patch (so that ``train`` accepts a tiny volume)."""
+    sections: dict = {
+        "degradation": {"factor": factor},
+        "skeleton": TINY,
+        "refiner": TINY,
+        "diffusion_peer": TINY,
+        "device": "cpu",
+    }
+    if patch_size is not None:
+        sections["skeleton_training"] = {"patch_size": patch_size}
+    config = build_config(sections)
     directory.mkdir()
     torch.manual_seed(0)
     save_weights(build_skeleton(config.skeleton), directory / WEIGHT_FILES["skeleton"])

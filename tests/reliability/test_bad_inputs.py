@@ -313,3 +313,24 @@ def test_the_python_api_refuses_the_same_outputs(inputs: Path, tmp_path: Path, c
         )
     assert list(tmp_path.iterdir()) == []
     assert _snapshot(inputs) == before
+
+
+def test_train_may_continue_a_model_with_the_config_file_inside_it(
+    inputs: Path, tmp_path: Path
+) -> None:
+    """The rule is about what an output could destroy: ``train -o model --config
+    model/config.json`` (continuing a model with its own saved config) is not refused."""
+    from skelem.config.models import save_config
+    from skelem.models.artifact import load_artifact
+
+    from .conftest import make_model
+
+    model = make_model(tmp_path / "model", patch_size=16)
+    save_config(load_artifact(model).config, model / "config.json")
+    result = CliRunner().invoke(
+        cli,
+        ["train", "-q", str(inputs / "v.tif"), "-o", str(model), "--config"]
+        + [str(model / "config.json"), "--stages", "skeleton", "--device", "cpu"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "stages skeleton" in result.stdout

@@ -101,7 +101,8 @@ def train(
     """Train SkelEM on VOLUME itself (self-supervised; no ground truth needed)."""
     from skelem.training.pipeline import parse_stages, train_model
 
-    check_outputs_apart([model_dir], [("input volume", volume), ("config file", config_file)])
+    # (not the --config file: continuing a model with its own model/config.json is fine)
+    check_outputs_apart([model_dir], [("input volume", volume)])
     vol = open_volume_arg(volume, voxel_size)
     cfg = _make_config(config_file, vol, factor, profile, iterations, patch_size, seed, device)
     stage_list = parse_stages(stages)
