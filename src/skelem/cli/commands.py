@@ -57,6 +57,23 @@ def _make_config(
     return build_config(base)
 
 
+def _starting_model(init: str, cfg, model_dir: str):
+    """The model ``--init`` names and the config with its network sizes (fine-tuning)."""
+    from skelem.config.models import build_config
+    from skelem.models.artifact import load_artifact
+    from skelem.models.pretrained import pretrained_model_dir
+
+    factor = cfg.degradation.factor
+    directory = pretrained_model_dir(factor) if init == "pretrained" else Path(init)
+    check_outputs_apart([model_dir], [("starting model", str(directory))])
+    start = load_artifact(directory)
+    if init == "pretrained":
+        click.echo(f"fine-tuning the pretrained FIB-SEM x{factor} model ({directory})", err=True)
+    sections = ("skeleton", "refiner", "diffusion_peer")
+    data = {**cfg.model_dump(), **{k: getattr(start.config, k).model_dump() for k in sections}}
+    return build_config(data), start
+
+
 @click.command()
 @click.argument("volume")
 @click.option(
@@ -80,6 +97,14 @@ def _make_config(
     "--config", "config_file", help="JSON config file (see `skelem.config`); options override it."
 )
 @click.option("--seed", type=int, help="Seed of every stage (default 0).")
+@click.option(
+    "--init",
+    "init",
+    default="scratch",
+    show_default=True,
+    help="Start the networks from random weights (scratch), from the pretrained EM model of "
+    "the factor shipped with SkelEM (pretrained), or from another model folder (fine-tuning).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--voxel-size", help="Override the voxel size Z,Y,X.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
@@ -94,6 +119,7 @@ def train(
     stages,
     config_file,
     seed,
+    init,
     device,
     voxel_size,
     quiet,
@@ -106,9 +132,12 @@ def train(
     vol = open_volume_arg(volume, voxel_size)
     cfg = _make_config(config_file, vol, factor, profile, iterations, patch_size, seed, device)
     stage_list = parse_stages(stages)
+    start = None
+    if init != "scratch":
+        cfg, start = _starting_model(init, cfg, model_dir)
     progress = make_progress(quiet)
     try:
-        artifact = train_model(vol, model_dir, cfg, stage_list, progress)
+        artifact = train_model(vol, model_dir, cfg, stage_list, progress, init_from=start)
     finally:
         progress.close()
     secs = artifact.provenance.get("training_seconds", {})

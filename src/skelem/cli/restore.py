@@ -266,6 +266,37 @@ def options_from_flags(flags: dict[str, Any]):
     return RestoreOptions(**values)
 
 
+INTERPOLATIONS = ("nearest", "linear", "cubic")
+
+
+def _pretrained_model(vol, factor: float | None, options, quiet: bool) -> str | None:
+    """Without ``--model``: the shipped pretrained model of the volume's factor, said so on
+    stderr (and the input's own intensity percentiles unless ``--normalize`` is given); None
+    (cubic interpolation) when no method was asked for and none is shipped for the factor."""
+    from skelem.models.pretrained import pretrained_factors, pretrained_model_dir
+
+    resolved = vol.anisotropy_factor(factor)
+    if options.method is None and resolved not in pretrained_factors():
+        if not quiet:
+            click.echo(
+                f"no --model and no pretrained model for factor {resolved}: cubic interpolation",
+                err=True,
+            )
+        return None
+    directory = pretrained_model_dir(resolved)
+    source = click.get_current_context().get_parameter_source("normalize")
+    if source is None or source.name == "DEFAULT":
+        options.normalize = "input"
+    if not quiet:
+        click.echo(
+            f"no --model given: using the pretrained FIB-SEM x{resolved} model shipped with "
+            f"SkelEM ({directory}), intensities normalised by the "
+            f"{'input' if options.normalize == 'input' else 'model'}'s percentiles",
+            err=True,
+        )
+    return str(directory)
+
+
 @click.command()
 @click.argument("volume")
 @restore_flags
@@ -306,11 +337,16 @@ def restore(
     from skelem.models.artifact import load_artifact
 
     options = options_from_flags(flags)
+    vol = None
+    if model_dir is None and options.method not in INTERPOLATIONS:
+        vol = open_volume_arg(volume, voxel_size)
+        model_dir = _pretrained_model(vol, factor, options, quiet)
     artifact = load_artifact(model_dir) if model_dir else None
     if artifact is not None:
         method = options.method or default_method(artifact)
         check_sampling(options, method, artifact.config.diffusion)
-    vol = open_volume_arg(volume, voxel_size)
+    if vol is None:
+        vol = open_volume_arg(volume, voxel_size)
     options.block_shape = parse_triple(flags["block"], "--block", int)  # validated on assignment
     if std_out is not None and std_out.exists() and not overwrite:
         raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")  # before the work

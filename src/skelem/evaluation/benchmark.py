@@ -72,7 +72,7 @@ class Budget:
     eval_lateral: int | None = 96  # evaluate on a central lateral crop of this size (None: all)
     step_sweep: tuple[int, ...] = (1, 5)
     t0_sweep: tuple[int, ...] = (200,)
-    knob_sweep: tuple[tuple[int, float], ...] = ((600, 1.0), (800, 1.0))
+    knob_sweep: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)  # --detail settings
     ablations: bool = True
     # restore seconds: the fastest of this many runs for the learned headline methods (skeleton,
     # SkelEM; not ablations, not runs longer than timing_repeat_below seconds): single CPU timings
@@ -90,7 +90,7 @@ class Budget:
         """
         return cls(skeleton_iterations=300, refiner_iterations=300, alignment_iterations=30,
                    patch_size=64, batch_size=8, membrane_iterations=200, eval_lateral=96,
-                   step_sweep=(1,), t0_sweep=(200,), knob_sweep=((800, 1.0),), ablations=True)
+                   step_sweep=(1,), t0_sweep=(200,), knob_sweep=(0.0, 1.0), ablations=True)
 
     def config(self, factor: int, profile: dict | None = None) -> ExperimentConfig:
         """The experiment configuration that trains a case at ``factor`` with this budget.
@@ -434,7 +434,7 @@ def restore_timed(
     )
     seconds = time.perf_counter() - t
     runs = 1
-    while (learned and m.group != "ablation" and runs < budget.timing_repeats
+    while (learned and m.group not in ("ablation", "knob") and runs < budget.timing_repeats
            and seconds < budget.timing_repeat_below):
         torch.manual_seed(spec.seed)
         t = time.perf_counter()
@@ -549,7 +549,7 @@ def run_case(
         if membrane is not None and evaluation.labels is not None:
             scores.update(segmentation_scores(membrane.predict(pred), evaluation.labels))
         rows[m.name] = {"group": m.group, **scores}
-        if m.group != "ablation":
+        if m.group not in ("ablation", "knob"):
             outputs[m.name] = pred
         progress(ProgressEvent(f"evaluate {case.name} x{case.factor}", i, len(methods),
                                {"psnr": float(scores.get("psnr", 0.0))}))
@@ -619,8 +619,10 @@ def case_figures(
                                    f"{tag}: Z power spectrum", logy=True)
     points = {k: (r["kid"], r["psnr"]) for k, r in rows.items()
               if "kid" in r and np.isfinite(r["psnr"])}
+    knob = sorted((k for k in points if k.startswith("skelem-detail-")),
+                  key=lambda k: float(k.rsplit("-", 1)[1]))
     figures["fidelity_perception"] = fidelity_perception_plane(
-        points, fig_dir / f"{tag}_fidelity_perception.png",
+        points, fig_dir / f"{tag}_fidelity_perception.png", curve=knob,
         xlabel="KID on fixed texture features (lower is better)",
         title=f"{tag}: fidelity vs perception")
     return {key: str(path.relative_to(report_dir)) for key, path in figures.items()}

@@ -54,10 +54,10 @@ def benchmark_methods(
     ablations: bool = True,
     step_sweep: tuple[int, ...] = (1, 5),
     t0_sweep: tuple[int, ...] = (200,),
-    knob_sweep: tuple[tuple[int, float], ...] = ((600, 1.0), (800, 1.0)),
+    knob_sweep: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0),
 ) -> list[MethodSpec]:
     """Interpolation baselines, the two peers, SkelEM, then its ablations, the step and ``t0``
-    sweeps and the fidelity-perception knob (``t0`` with ``eta``).
+    sweeps and the fidelity-perception knob (``--detail``).
 
     Parameters
     ----------
@@ -65,8 +65,8 @@ def benchmark_methods(
         Also the ablations and sweeps.
     step_sweep, t0_sweep : tuple of int
         The step counts and start timesteps of the sweeps.
-    knob_sweep : tuple of (int, float)
-        ``(t0, eta)`` settings towards the perception end of the knob.
+    knob_sweep : tuple of float
+        ``--detail`` settings of the fidelity-perception knob (0: fidelity end, 1: perception).
 
     Returns
     -------
@@ -93,8 +93,7 @@ def benchmark_methods(
         methods += [_spec(f"skelem-{k}-steps", "skelem", "ablation", steps=k) for k in step_sweep]
         methods += [_spec(f"skelem-t0-{t}", "skelem", "ablation", t0=t) for t in t0_sweep]
         methods += [
-            _spec(f"skelem-t0-{t}-eta-{e:g}", "skelem", "ablation", t0=t, eta=e)
-            for t, e in knob_sweep
+            _spec(f"skelem-detail-{d:g}", "skelem", "knob", detail=d) for d in knob_sweep
         ]
         methods.append(_spec("skeleton-tta", "skeleton", "ablation", tta=True))
     return methods

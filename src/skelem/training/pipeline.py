@@ -46,6 +46,7 @@ class _Run:
     config: ExperimentConfig
     device: torch.device
     skeleton: torch.nn.Module | None = None  # the trained skeleton, loaded once when needed
+    init: ModelArtifact | None = None  # fresh networks start from its weights (fine-tuning)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,15 @@ def _fresh(
 
     def make(run: _Run, training: TrainingConfig) -> torch.nn.Module:
         torch.manual_seed(training.seed + seed_offset)
-        return builder(getattr(run.config, section)).to(run.device)
+        model = builder(getattr(run.config, section)).to(run.device)
+        network = "refiner_unaligned" if section == "refiner" else section
+        if run.init is not None and not run.init.has(network) and section == "refiner":
+            network = "refiner"
+        if run.init is not None and run.init.has(network):
+            start = run.init.load_network(network, run.device)
+            model.load_state_dict(start.state_dict())
+            log.info("%s starts from %s's weights", section, run.init.directory)
+        return model
 
     return make
 
@@ -216,6 +225,7 @@ def train_model(
     config: ExperimentConfig,
     stages: list[str] | tuple[str, ...] = DEFAULT_STAGES,
     progress: ProgressCallback = no_progress,
+    init_from: ModelArtifact | None = None,
 ) -> ModelArtifact:
     """Train the requested stages on ``volume`` (anisotropic, ``(Z, Y, X)``) into ``model_dir``.
 
@@ -232,6 +242,10 @@ def train_model(
         Stages to run (see :data:`STAGE_SPECS`); already trained ones are skipped.
     progress : ProgressCallback
         Receives the stages' progress events.
+    init_from : ModelArtifact, optional
+        Fine-tuning: every network a stage creates starts from this model's weights (the refiner
+        from its weights before alignment) instead of a random initialisation. Its network
+        configurations must equal ``config``'s.
 
     Returns
     -------
@@ -250,7 +264,9 @@ def train_model(
     _check_patches(volume, config, stages)
     device = resolve_device(config.device)
     artifact = _open_or_create(volume, model_dir, config)
-    run = _Run(volume, artifact, artifact.config, device)
+    if init_from is not None:
+        _check_init(init_from, artifact.config)
+    run = _Run(volume, artifact, artifact.config, device, init=init_from)
     ckpt = model_dir / "checkpoints"
     timings: dict = dict(artifact.provenance.get("training_seconds", {}))
 
@@ -281,6 +297,21 @@ def train_model(
         artifact.provenance["training_seconds"] = timings
         artifact.save_manifest()
     return artifact
+
+
+def _check_init(init: ModelArtifact, config: ExperimentConfig) -> None:
+    """Refuse, in one sentence, a starting model whose networks or factor differ from the config."""
+    for section in ("skeleton", "refiner", "diffusion_peer"):
+        if getattr(init.config, section) != getattr(config, section):
+            raise ModelError(
+                f"The starting model {init.directory} has another {section} network than this "
+                "configuration; fine-tune with the starting model's network sizes."
+            )
+    if init.factor != config.degradation.factor:
+        raise ModelError(
+            f"The starting model {init.directory} was trained for factor {init.factor}, not "
+            f"{config.degradation.factor}."
+        )
 
 
 def _check_patches(volume: Volume, config: ExperimentConfig, stages) -> None:

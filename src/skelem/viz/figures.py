@@ -141,6 +141,7 @@ def fidelity_perception_plane(
     xlabel: str = "perception distance (lower is better)",
     ylabel: str = "PSNR (dB, higher is better)",
     title: str = "",
+    curve: Sequence[str] = (),
 ) -> Path:
     """One point per method: perception distance on x, fidelity on y (best is top-left).
 
@@ -152,6 +153,8 @@ def fidelity_perception_plane(
         The PNG to write.
     xlabel, ylabel, title : str
         Axis labels and title.
+    curve : sequence of str
+        Names of ``points`` joined by a line in this order (the settings of a knob).
 
     Returns
     -------
@@ -160,6 +163,9 @@ def fidelity_perception_plane(
     """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    line = [points[name] for name in curve if name in points]
+    if len(line) > 1:
+        ax.plot([p[0] for p in line], [p[1] for p in line], "-", color="0.6", lw=1, zorder=0)
     for name, (px, py) in points.items():
         ax.scatter([px], [py], s=40)
         ax.annotate(name, (px, py), textcoords="offset points", xytext=(5, 4), fontsize=8)
