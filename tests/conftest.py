@@ -25,3 +25,21 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_shipped_pretrained_models(tmp_path_factory: pytest.TempPathFactory):
+    """Tests see no pretrained models (so ``restore`` without ``--model`` stays cubic) unless
+    they point ``SKELEM_PRETRAINED_DIR`` somewhere themselves; subprocesses inherit it."""
+    import os
+
+    from skelem.models.pretrained import PRETRAINED_ENV
+
+    empty = tmp_path_factory.mktemp("no-pretrained")
+    old = os.environ.get(PRETRAINED_ENV)
+    os.environ[PRETRAINED_ENV] = str(empty)
+    yield empty
+    if old is None:
+        os.environ.pop(PRETRAINED_ENV, None)
+    else:
+        os.environ[PRETRAINED_ENV] = old

@@ -8,13 +8,26 @@ of ``skelem train --init pretrained``.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 from skelem.errors import ModelError
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained_models"
+#: Environment variable naming another folder of pretrained models (``fibsem_x<factor>``).
+PRETRAINED_ENV = "SKELEM_PRETRAINED_DIR"
 _NAME = re.compile(r"^fibsem_x(\d+)$")
+
+
+def pretrained_root() -> Path:
+    """The folder holding the pretrained models: ``$SKELEM_PRETRAINED_DIR`` or the package's.
+
+    Returns
+    -------
+    Path
+    """
+    return Path(os.environ.get(PRETRAINED_ENV) or PRETRAINED_DIR)
 
 
 def pretrained_factors() -> list[int]:
@@ -24,10 +37,11 @@ def pretrained_factors() -> list[int]:
     -------
     list of int
     """
-    if not PRETRAINED_DIR.is_dir():
+    root = pretrained_root()
+    if not root.is_dir():
         return []
     found = []
-    for child in PRETRAINED_DIR.iterdir():
+    for child in root.iterdir():
         match = _NAME.match(child.name)
         if match and (child / "skelem-model.json").is_file():
             found.append(int(match.group(1)))
@@ -58,4 +72,4 @@ def pretrained_model_dir(factor: int) -> Path:
             f"There is no pretrained model for factor {factor} (shipped: {have}); train one with "
             "`skelem train VOLUME -o MODEL_DIR` and pass --model MODEL_DIR."
         )
-    return PRETRAINED_DIR / f"fibsem_x{int(factor)}"
+    return pretrained_root() / f"fibsem_x{int(factor)}"

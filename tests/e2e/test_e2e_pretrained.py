@@ -1,0 +1,136 @@
+"""Pretrained models: restore without --model, fine-tune with --init, and the shipped models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skelem.io import open_volume
+from skelem.models.pretrained import PRETRAINED_DIR, PRETRAINED_ENV
+
+from .cli_helpers import assert_success, assert_user_error, single_thread, skelem
+from .conftest import FACTOR, Volumes
+
+TINY = ("-q", "--iterations", 2, "--patch-size", 16, "--seed", 0)
+
+
+@pytest.fixture(scope="module")
+def fake_pretrained(volumes: Volumes, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 'pretrained' models holding a tiny x4 model as ``fibsem_x4``."""
+    root = tmp_path_factory.mktemp("pretrained")
+    with single_thread():
+        assert_success(
+            skelem("train", volumes.aniso, "-o", root / f"fibsem_x{FACTOR}",
+                   "--stages", "skeleton,refiner", *TINY)
+        )
+    shutil.rmtree(root / f"fibsem_x{FACTOR}" / "checkpoints")
+    return root
+
+
+@pytest.fixture
+def use_pretrained(fake_pretrained: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(PRETRAINED_ENV, str(fake_pretrained))
+    return fake_pretrained / f"fibsem_x{FACTOR}"
+
+
+def test_restore_without_model_uses_the_pretrained_model_and_says_so(
+    use_pretrained: Path, volumes: Volumes, tmp_path: Path
+) -> None:
+    auto, explicit = tmp_path / "auto.tif", tmp_path / "explicit.tif"
+    result = skelem("restore", volumes.aniso, "-o", auto)
+    assert_success(result)
+    assert "pretrained FIB-SEM x4 model" in result.stderr and "input's percentiles" in result.stderr
+    assert "(skelem, factor 4)" in result.stdout
+    assert_success(skelem("restore", volumes.aniso, "-o", explicit, "--model", use_pretrained,
+                          "--normalize", "input", "-q"))
+    a, b = np.asarray(open_volume(auto).read()), np.asarray(open_volume(explicit).read())
+    np.testing.assert_array_equal(a, b)
+    acquired = np.asarray(open_volume(volumes.aniso).read())
+    np.testing.assert_array_equal(a[::FACTOR], acquired)
+
+
+def test_without_a_pretrained_model_for_the_factor(
+    use_pretrained: Path, volumes: Volumes, tmp_path: Path
+) -> None:
+    """No model of that factor: cubic when no method is asked for; a learned method is refused."""
+    result = skelem("restore", volumes.aniso, "-o", tmp_path / "c.tif", "--factor", 3)
+    assert_success(result)
+    assert "no pretrained model for factor 3: cubic" in result.stderr
+    refused = skelem("restore", volumes.aniso, "-o", tmp_path / "s.tif", "--factor", 3,
+                     "--method", "skeleton")
+    assert_user_error(refused, "no pretrained model for factor 3", "shipped: x4")
+    assert not (tmp_path / "s.tif").exists()
+
+
+def test_fine_tuning_starts_from_the_given_model(
+    use_pretrained: Path, volumes: Volumes, tmp_path: Path
+) -> None:
+    """--init pretrained: the skeleton starts from the pretrained one (one step away from it),
+    while a model trained from scratch with the same seed is far from it."""
+    from safetensors.numpy import load_file
+
+    def skeleton(directory: Path) -> np.ndarray:
+        weights = load_file(directory / "skeleton.safetensors")
+        return np.concatenate([v.ravel() for _, v in sorted(weights.items())])
+
+    args = ("--stages", "skeleton", "-q", "--iterations", 1, "--patch-size", 16, "--seed", 1)
+    with single_thread():
+        tuned = skelem("train", volumes.aniso, "-o", tmp_path / "tuned", "--init", "pretrained",
+                       *args)
+        assert_success(tuned)
+        assert_success(skelem("train", volumes.aniso, "-o", tmp_path / "scratch", *args))
+    assert "fine-tuning the pretrained FIB-SEM x4 model" in tuned.stderr
+    start = skeleton(use_pretrained)
+    near = np.abs(skeleton(tmp_path / "tuned") - start).max()
+    far = np.abs(skeleton(tmp_path / "scratch") - start).max()
+    assert near < 0.05 * far
+
+
+def test_init_from_a_model_of_another_factor_is_refused(
+    use_pretrained: Path, volumes: Volumes, tmp_path: Path
+) -> None:
+    result = skelem("train", volumes.aniso, "-o", tmp_path / "m", "--factor", 2,
+                    "--init", use_pretrained, *TINY)
+    assert_user_error(result, "trained for factor 4")
+
+
+SHIPPED = sorted(PRETRAINED_DIR.glob("fibsem_x*/skelem-model.json"))
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no pretrained models in this checkout")
+@pytest.mark.parametrize("manifest", SHIPPED, ids=lambda p: p.parent.name)
+def test_shipped_pretrained_models_match_their_hashes_and_beat_cubic(
+    manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each shipped model loads (its weights match the sha256 in its manifest and in its
+    PROVENANCE.md) and restores an EM phantom it never saw, zero-shot, better than cubic."""
+    from skelem.data.phantoms import em_phantom
+    from skelem.evaluation.benchmark import simulate_acquisition
+    from skelem.inference.restore import RestoreOptions, restore_volume
+    from skelem.io import Volume
+    from skelem.metrics.fidelity import psnr
+    from skelem.models.artifact import file_sha256, load_artifact
+
+    monkeypatch.delenv(PRETRAINED_ENV)
+    folder = manifest.parent
+    factor = json.loads(manifest.read_text())["config"]["degradation"]["factor"]
+    provenance = (folder / "PROVENANCE.md").read_text()
+    for weights in folder.glob("*.safetensors"):
+        assert file_sha256(weights) in provenance, weights.name
+    artifact = load_artifact(folder)
+    truth, _ = em_phantom((4 * factor + 1, 64, 64), seed=11)
+    iso = (truth * 255).astype(np.uint8)
+    acquired, gt = simulate_acquisition(iso, factor)
+    vol = Volume(acquired, (0.01 * factor, 0.01, 0.01), "micrometer", "phantom")
+    with single_thread():
+        for method in ("skeleton", "skelem"):
+            out = restore_volume(vol, artifact, factor,
+                                 RestoreOptions(method=method, normalize="input", detail=0.0))
+            cubic = restore_volume(vol, None, factor, RestoreOptions(method="cubic"))
+            assert psnr(out, gt, data_range=255) > psnr(cubic, gt, data_range=255) + 0.3
+    assert os.environ.get(PRETRAINED_ENV) is None
