@@ -234,7 +234,7 @@ class DiffusionConfig(_Strict):
         description="stochasticity of each sampling move: 0 deterministic DDIM, 1 DDPM variance",
     )
     detail: float = Field(
-        default=1.0,
+        default=0.7,
         ge=0.0,
         le=1.0,
         description="fidelity-perception knob: share of the sampled detail kept between the "
@@ -329,7 +329,7 @@ class AlignmentConfig(_Strict):
         "texture is lost)",
     )
     texture_weight: float = Field(
-        default=0.05,
+        default=0.2,
         ge=0.0,
         description="texture statistics (row and column gradient energies against the real "
         "patch's; between-row against acquired-row energy on real sub-volumes)",
@@ -373,15 +373,17 @@ class ExperimentConfig(_Strict):
     refiner: NetworkConfig = NetworkConfig(channels=16, depth=3)
     diffusion_peer: NetworkConfig = NetworkConfig(channels=16, depth=3)
     diffusion: DiffusionConfig = DiffusionConfig()
-    skeleton_training: TrainingConfig = TrainingConfig()
+    skeleton_training: TrainingConfig = TrainingConfig(iterations=1500, patch_size=64)
     skeleton_loss: Literal["mse_ssim", "l1_ssim"] = Field(
         default="mse_ssim",
         description="10*MSE + 0.2*(1-SSIM) (default), or L1 + 0.2*(1-SSIM) (collapsed to cubic "
         "at x8, kept for comparison)",
     )
-    refiner_training: TrainingConfig = TrainingConfig(iterations=2000, learning_rate=1e-3)
+    refiner_training: TrainingConfig = TrainingConfig(
+        iterations=1500, patch_size=64, learning_rate=1e-3
+    )
     alignment_training: TrainingConfig = TrainingConfig(
-        iterations=200, batch_size=4, patch_size=64, learning_rate=2e-4
+        iterations=150, batch_size=4, patch_size=64, learning_rate=2e-4, checkpoint_every=25
     )
     alignment: AlignmentConfig = AlignmentConfig()
     percentiles: tuple[float, float] = (0.5, 99.5)
