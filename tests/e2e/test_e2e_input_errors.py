@@ -129,7 +129,7 @@ CASES = {
     # --- sizes ---
     "train-smaller-than-patch": (
         ("train", "{bad}/thin16.npy", "-o", "{tmp}/model", "-q", "--factor", "4"),
-        ["48x48", "patch (128)", "--patch-size"],
+        ["48x48", "patch (64)", "--patch-size"],
     ),
     "train-patch-not-multiple": (
         (*TRAIN[:-2], "{aniso}", "--patch-size", "20"),
@@ -146,7 +146,7 @@ CASES = {
     ),
     "restore-network-without-model": (
         (*RESTORE, "{aniso}", "--method", "skeleton"),
-        ["needs a trained model", "--model"],
+        ["no pretrained model for factor 4", "--model"],
     ),
     "restore-samples-0": (
         (*RESTORE, "{aniso}", "--samples", "0"),

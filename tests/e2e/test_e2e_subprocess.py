@@ -72,8 +72,11 @@ def test_user_errors_exit_2_from_a_real_process(volumes: Volumes, tmp_path: Path
     assert_user_error(
         skelem_subprocess("info", volumes.bad / "garbage.h5"), "could not be read as HDF5"
     )
+    (tmp_path / "not_a_model").mkdir()
     assert_user_error(
-        skelem_subprocess("restore", volumes.aniso, "-o", tmp_path / "r.tif", "--model", tmp_path),
+        skelem_subprocess(
+            "restore", volumes.aniso, "-o", tmp_path / "r.tif", "--model", tmp_path / "not_a_model"
+        ),
         "not a SkelEM model directory",
     )
     assert_user_error(
@@ -82,7 +85,8 @@ def test_user_errors_exit_2_from_a_real_process(volumes: Volumes, tmp_path: Path
         ),
         "'bicubic' is not one of",
     )
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "not_a_model"]
+    assert list((tmp_path / "not_a_model").iterdir()) == []
 
 
 def test_a_real_process_writes_a_phantom(tmp_path: Path) -> None:
