@@ -20,7 +20,7 @@ from skelem.cli.common import (
     open_volume_arg,
     parse_triple,
 )
-from skelem.cli.rounds import run_in_rounds
+from skelem.cli.rounds import command_line, run_in_rounds
 from skelem.config.choices import METHODS, RESTORE_DEFAULTS, Fuse, Normalize, OutputDtype, Planes
 from skelem.errors import SkelEMError
 
@@ -362,6 +362,7 @@ def restore(
             progress=progress,
             std_output=std_out,
             max_blocks=max_blocks,
+            command_line=command_line(),
         )
     finally:
         progress.close()

@@ -4,11 +4,37 @@ output."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
 
 from skelem.cli.common import EXIT_MORE_BLOCKS
+
+#: Environment variable through which a round's process learns the command line of the
+#: ``skelem`` command that started the rounds (JSON list), to record it in the output.
+OUTER_COMMAND_ENV = "SKELEM_OUTER_COMMAND_LINE"
+
+
+def command_line() -> list[str]:
+    """The command line of this ``skelem`` run, as recorded in the outputs' metadata.
+
+    ``sys.argv``; in a round's process (:func:`run_in_rounds`), the command line of the command
+    that started the rounds, not the round's own (which adds ``--max-blocks``).
+
+    Returns
+    -------
+    list of str
+    """
+    outer = os.environ.get(OUTER_COMMAND_ENV)
+    if outer:
+        try:
+            recorded = json.loads(outer)
+        except ValueError:
+            recorded = None
+        if isinstance(recorded, list) and all(isinstance(arg, str) for arg in recorded):
+            return recorded
+    return list(sys.argv)
 
 
 def run_in_rounds(argv: list[str], blocks: int) -> int:
@@ -32,8 +58,9 @@ def run_in_rounds(argv: list[str], blocks: int) -> int:
     """
     cmd = [sys.executable, "-m", "skelem.cli.main", *argv, "--max-blocks", str(blocks)]
     watch = functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None
+    env = {**os.environ, OUTER_COMMAND_ENV: json.dumps(command_line())}
     while True:
-        child = subprocess.Popen(cmd, preexec_fn=watch)
+        child = subprocess.Popen(cmd, preexec_fn=watch, env=env)
         try:
             code = child.wait()
         except KeyboardInterrupt:  # the child got the same signal: let it stop cleanly and report

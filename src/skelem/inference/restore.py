@@ -13,6 +13,7 @@ strategy per output kind in :mod:`skelem.inference.writers`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from skelem.config.restore import RestoreOptions
 from skelem.errors import InputError, OutputExistsError
 from skelem.events import ProgressCallback, no_progress
 from skelem.inference.job import RestoreJob
+from skelem.inference.provenance import restore_provenance, run_key_part
 from skelem.inference.writers import OutputTarget, run_key, writer_for
 from skelem.io import Volume
 from skelem.models.artifact import ModelArtifact
@@ -87,12 +89,15 @@ def restore_to_file(
     progress: ProgressCallback = no_progress,
     std_output: str | Path | None = None,
     max_blocks: int | None = None,
+    command_line: Sequence[str] | None = None,
 ) -> dict:
     """Restore ``volume`` and write it to ``output`` (format by extension), voxel size updated.
 
     ``.zarr`` outputs are streamed block by block into ``OUTPUT.partial`` and renamed when complete;
     a run killed midway resumes from its finished blocks. Other formats are assembled in memory and
-    written atomically.
+    written atomically. Every output records how it was made
+    (:func:`~skelem.inference.provenance.restore_provenance`: SkelEM version, method, factor,
+    seed, options, model config and its hash, weights hashes, command line).
 
     Parameters
     ----------
@@ -114,6 +119,9 @@ def restore_to_file(
         Where to write the per-voxel std of ``options.samples > 1`` seeds.
     max_blocks : int, optional
         Streamed outputs only: blocks to process in this call; the same call again continues.
+    command_line : sequence of str, optional
+        The command that asked for the output (``sys.argv``), recorded in its metadata; ``None``
+        (the default) from the Python API.
 
     Returns
     -------
@@ -149,20 +157,15 @@ def restore_to_file(
     job = RestoreJob.prepare(volume, artifact, factor, options)
     out_dtype = np.dtype(np.float32) if options.dtype == "float32" else volume.dtype
     voxel = restored_voxel_size(volume.voxel_size, job.factor) if volume.voxel_size else None
-    made = {
-        "restore": job.method.describe(),
-        "source": volume.source,
-        "model": str(artifact.directory) if artifact else None,
-        "config": artifact.config.model_dump(mode="json") if artifact else None,
-    }
+    provenance = restore_provenance(job, artifact, command_line)
     target = OutputTarget(
         path=output,
         std_path=Path(std_output) if std_output is not None else None,
         dtype=out_dtype,
         voxel_size=voxel,
         unit=volume.unit,
-        metadata={**made, "options": options.model_dump(mode="json")},
-        run_key=run_key(made),
+        metadata=provenance,
+        run_key=run_key(run_key_part(provenance)),
         overwrite=overwrite,
     )
     return writer_for(output).write(job, target, progress, max_blocks)
