@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skelem.config.models import build_config
+from skelem.config.models import ExperimentConfig, build_config
 from skelem.evaluation.benchmark import simulate_acquisition
 from skelem.io import Volume, open_volume
 
@@ -68,13 +68,12 @@ def main() -> int:
         return 2
     factor = args.factor
     volume = training_volume(factor)
-    cfg = build_config({
-        "degradation": {"factor": factor},
-        "skeleton_training": {"iterations": args.iterations, "checkpoint_every": 250},
-        "refiner_training": {"iterations": args.iterations, "checkpoint_every": 250},
-        "alignment_training": {"iterations": max(50, args.iterations // 10),
-                               "checkpoint_every": 25},
-    })
+    base = ExperimentConfig().model_dump()  # the default networks and training settings
+    base["degradation"]["factor"] = factor
+    base["skeleton_training"].update(iterations=args.iterations, checkpoint_every=250)
+    base["refiner_training"].update(iterations=args.iterations, checkpoint_every=250)
+    base["alignment_training"].update(iterations=max(50, args.iterations // 10))
+    cfg = build_config(base)
     model_dir = Path(args.output) / f"fibsem_x{factor}"
     started = time.time()
     progress = TqdmProgress()
