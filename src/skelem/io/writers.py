@@ -148,7 +148,8 @@ def write_volume(
     ``overwrite``), never appended to. bool data is stored as uint8, and int64/uint64 as uint32
     or int32 when the values fit. The ImageJ format holds uint8, uint16, int16 and float32:
     float64 is stored as float32, and uint32/int8/int32 go to a plain TIFF with the voxel size
-    in its JSON description.
+    in its JSON description, as do single-slice and 1-pixel-wide volumes (tifffile's ImageJ
+    files would read back without their Z axis or with pages missing).
     """
     array = data.read() if isinstance(data, Volume) else np.asarray(data)
     if array.ndim != 3:
@@ -254,32 +255,35 @@ def _write_tiff(
         logger.info("ImageJ TIFF holds float32: writing %s as float32", path)
         array = array.astype(np.float32)
     info = _metadata_json(None if metadata is None else {"skelem": metadata})
-    if array.dtype in _IMAGEJ_DTYPES:
+    # tifffile's ImageJ files lose the Z axis of a single slice (it reads back 2-D) and the
+    # pages of a 1-pixel-wide stack: those shapes go to the plain TIFF below, which keeps them.
+    if array.dtype in _IMAGEJ_DTYPES and array.shape[0] > 1 and array.shape[2] > 1:
         ij: dict[str, Any] = {"axes": "ZYX"}
         kwargs: dict[str, Any] = {}
         if voxel is not None:
             ij["spacing"] = voxel[0]
             ij["unit"] = imagej_unit(unit) or "pixel"
-            kwargs["resolution"] = (1.0 / voxel[1], 1.0 / voxel[2])
+            kwargs["resolution"] = (1.0 / voxel[2], 1.0 / voxel[1])  # tifffile: (X, Y)
         if info is not None:
             ij["Info"] = info
         tifffile.imwrite(path, array, imagej=True, metadata=ij, **kwargs)
         return
-    # ImageJ cannot hold this type: a plain TIFF with the voxel size in its JSON description.
+    # ImageJ cannot hold this type or shape: a plain TIFF with the voxel size in its JSON
+    # description.
     shaped: dict[str, Any] = {"axes": "ZYX"}
     kwargs = {}
     if voxel is not None:
         shaped["voxel_size"] = list(voxel)
         shaped["unit"] = unit or "pixel"
-        per_cm = [convert_length(v, unit, "centimeter") for v in voxel[1:]]
+        per_cm = [convert_length(v, unit, "centimeter") for v in voxel[1:]]  # (y, x)
         if all(v is not None for v in per_cm):
             kwargs = {
-                "resolution": (1.0 / per_cm[0], 1.0 / per_cm[1]),
+                "resolution": (1.0 / per_cm[1], 1.0 / per_cm[0]),  # tifffile: (X, Y)
                 "resolutionunit": "CENTIMETER",
             }
     if metadata is not None:
         shaped["skelem"] = json.loads(_metadata_json(metadata) or "null")
-    tifffile.imwrite(path, array, metadata=shaped, **kwargs)
+    tifffile.imwrite(path, array, metadata=shaped, photometric="minisblack", **kwargs)
 
 
 def _ngff_attrs(

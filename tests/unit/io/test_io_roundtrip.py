@@ -75,6 +75,30 @@ def test_tiff_is_an_imagej_hyperstack(tmp_path, rng):
         assert json.loads(tif.imagej_metadata["Info"]) == {"skelem": {"a": 1}}
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint32"])  # an ImageJ hyperstack, a plain TIFF
+def test_tiff_resolution_tags_hold_x_and_y_in_their_own_tags(tmp_path, rng, dtype):
+    """XResolution is pixels per unit along X, YResolution along Y (as Fiji reads them)."""
+    voxel = (0.05, 0.02, 0.01)  # z, y, x: every axis different
+    write_volume(tmp_path / "vol.tif", _volume(dtype, rng), voxel)
+    with tifffile.TiffFile(tmp_path / "vol.tif") as tif:
+        tags = tif.pages[0].tags
+        x_num, x_den = tags["XResolution"].value
+        y_num, y_den = tags["YResolution"].value
+    per_unit = 1.0 if dtype == "uint8" else 1e4  # ImageJ: per micrometer; plain: per centimeter
+    assert x_num / x_den == pytest.approx(per_unit / 0.01)
+    assert y_num / y_den == pytest.approx(per_unit / 0.02)
+    assert open_volume(tmp_path / "vol.tif").voxel_size == pytest.approx(voxel)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (4, 8, 1), (1, 1, 1)])
+def test_tiff_keeps_single_slice_and_one_pixel_wide_volumes(tmp_path, shape):
+    data = np.arange(np.prod(shape), dtype=np.uint16).reshape(shape)
+    write_volume(tmp_path / "vol.tif", data, VOXEL, metadata={"a": 1})
+    volume = open_volume(tmp_path / "vol.tif")
+    assert volume.shape == shape and np.array_equal(np.asarray(volume.read()), data)
+    assert volume.voxel_size == pytest.approx(VOXEL) and volume.metadata == {"a": 1}
+
+
 def test_hdf5_stores_element_size_um_and_default_dataset(tmp_path, rng):
     import h5py
 
