@@ -129,8 +129,9 @@ def test_shipped_pretrained_models_match_their_hashes_and_beat_cubic(
     vol = Volume(acquired, (0.01 * factor, 0.01, 0.01), "micrometer", "phantom")
     with single_thread():
         for method in ("skeleton", "skelem"):
-            out = restore_volume(vol, artifact, factor,
-                                 RestoreOptions(method=method, normalize="input", detail=0.0))
-            cubic = restore_volume(vol, None, factor, RestoreOptions(method="cubic"))
+            options = RestoreOptions(method=method, normalize="input", detail=0.0)
+            out = restore_volume(vol, artifact, factor, options, input_units=True)
+            cubic = restore_volume(vol, None, factor, RestoreOptions(method="cubic"),
+                                   input_units=True)
             assert psnr(out, gt, data_range=255) > psnr(cubic, gt, data_range=255) + 0.3
     assert os.environ.get(PRETRAINED_ENV) is None
