@@ -141,9 +141,11 @@ def train(
     finally:
         progress.close()
     secs = artifact.provenance.get("training_seconds", {})
+    ratio = artifact.provenance.get("skeleton_error_vs_cubic")
+    check = f"; skeleton error {ratio:.2f}x cubic's on training pairs" if ratio else ""
     click.echo(
         f"model in {model_dir}: stages {', '.join(artifact.stages)} "
-        f"(factor {artifact.factor}; training time {sum(secs.values()):.0f} s)"
+        f"(factor {artifact.factor}; training time {sum(secs.values()):.0f} s{check})"
     )
 
 

@@ -291,6 +291,10 @@ def train_model(
         step_loss = spec.make_step(run, sampler, tc)
         ema = train_stage(spec.task, model, step_loss, tc, ckpt / spec.checkpoint, progress)
         save_weights(ema, artifact.weights_path(spec.network))
+        if stage == "skeleton":
+            ratio = st.skeleton_error_ratio(sampler, ema, run.config, device)
+            artifact.provenance["skeleton_error_vs_cubic"] = round(ratio, 4)
+            log.info("skeleton error on training pairs: %.2fx cubic interpolation's", ratio)
         if stage not in artifact.stages:
             artifact.stages.append(stage)
         timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - t0, 2)

@@ -33,6 +33,7 @@ from skelem.training.streams import (
     STREAM_PEER_NOISE,
     STREAM_REFINER_NOISE,
     STREAM_RESIDUAL_SCALE,
+    STREAM_SKELETON_CHECK,
 )
 
 
@@ -111,6 +112,45 @@ def residual_rms(
             total += float((r.double() ** 2).sum())
             count += r.numel()
     return max(float(np.sqrt(total / max(count, 1))), 1e-3)
+
+
+def skeleton_error_ratio(
+    sampler: PairSampler,
+    skeleton: torch.nn.Module,
+    cfg: ExperimentConfig,
+    device: torch.device,
+    batches: int = 8,
+) -> float:
+    """Mean squared error of the skeleton over that of its cubic input, on fresh training pairs.
+
+    Below 1 the skeleton improves on cubic interpolation; near 1 its training collapsed towards
+    the identity correction (seen at x8 with some seeds, ``benchmarks/RESULTS.md``).
+
+    Parameters
+    ----------
+    sampler : PairSampler
+        Training pairs of the volume.
+    skeleton : torch.nn.Module
+        The trained skeleton.
+    cfg : ExperimentConfig
+        Uses ``skeleton_training`` (batch size, seed).
+    device : torch.device
+    batches : int
+        Number of batches.
+
+    Returns
+    -------
+    float
+        ``MSE(S(U), P) / MSE(U, P)``.
+    """
+    tcfg = cfg.skeleton_training
+    err_skel, err_cubic = 0.0, 0.0
+    with torch.no_grad():
+        for b in range(batches):
+            u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed, b, STREAM_SKELETON_CHECK), device)
+            err_skel += float(((skeleton(u) - p).double() ** 2).sum())
+            err_cubic += float(((u - p).double() ** 2).sum())
+    return err_skel / max(err_cubic, 1e-12)
 
 
 def refiner_step(

@@ -21,6 +21,8 @@ STREAM_RESIDUAL_SCALE = 5
 """NumPy: the batches on which the refiner's residual scale is measured (``step`` = batch)."""
 STREAM_TRAINING_STEP = 6
 """Torch: the global generator, reseeded before every step of the training loop."""
+STREAM_SKELETON_CHECK = 8
+"""NumPy: the pairs on which the trained skeleton is compared with cubic interpolation."""
 STREAM_ALIGNMENT_ANCHOR = 7
 """Torch: the alignment's anchor (denoising) term, apart so that switching it off (weight 0)
 leaves the other terms' noise unchanged."""
