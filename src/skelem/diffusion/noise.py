@@ -66,10 +66,7 @@ def coordinate_noise_numpy(
     state = _stream(seed, tuple(int(k) for k in key))
     rows = _mix(state ^ _as_u64(np.arange(row0, row0 + height, dtype=np.int64)))
     cols = _as_u64(np.arange(col0, col0 + width, dtype=np.int64))
-    bits = _mix(_mix(rows[:, None] ^ cols[None, :]))
-    u1 = ((bits >> _S32).astype(np.float64) + 1.0) * (1.0 / 4294967296.0)  # (0, 1]
-    u2 = (bits & np.uint64(0xFFFFFFFF)).astype(np.float64) * (1.0 / 4294967296.0)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
+    return _normal_from_bits(_mix(_mix(rows[:, None] ^ cols[None, :])))
 
 
 def coordinate_noise(
@@ -140,6 +137,7 @@ def coordinate_noise_batch(
 
 
 def _normal_from_bits(bits: np.ndarray) -> np.ndarray:
+    """One standard normal per uint64 (two 32-bit uniforms, Box-Muller)."""
     u1 = ((bits >> _S32).astype(np.float64) + 1.0) * (1.0 / 4294967296.0)  # (0, 1]
     u2 = (bits & np.uint64(0xFFFFFFFF)).astype(np.float64) * (1.0 / 4294967296.0)
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)

@@ -100,10 +100,10 @@ def _fresh(
     def make(run: _Run, training: TrainingConfig) -> torch.nn.Module:
         torch.manual_seed(training.seed + seed_offset)
         model = builder(getattr(run.config, section)).to(run.device)
-        network = "refiner_unaligned" if section == "refiner" else section
-        if run.init is not None and not run.init.has(network) and section == "refiner":
-            network = "refiner"
-        if run.init is not None and run.init.has(network):
+        # the refiner starts from the weights before alignment when the model has them
+        names = ("refiner_unaligned", "refiner") if section == "refiner" else (section,)
+        network = next((n for n in names if run.init is not None and run.init.has(n)), None)
+        if network is not None:
             start = run.init.load_network(network, run.device)
             model.load_state_dict(start.state_dict())
             log.info("%s starts from %s's weights", section, run.init.directory)
