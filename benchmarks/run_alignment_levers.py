@@ -24,12 +24,9 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
+from crop_protocol import crop_case
 
 from skelem.config.models import build_config, save_config
-from skelem.evaluation.benchmark import simulate_acquisition
-from skelem.io import Volume, open_volume
-from skelem.metrics import evaluate_arrays
 from skelem.metrics.stationarity import z_texture_stationarity
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,33 +64,16 @@ def main() -> int:
     ap.add_argument("--details", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     ap.add_argument("--alignment-iterations", type=int, default=150)
     args = ap.parse_args()
-    from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
     from skelem.training.pipeline import train_model
 
     factor = args.factor
     levers = Path(args.levers)
-    reference = np.asarray(open_volume(DATA).data[:, 125:250, :])
-    acquired, gt = simulate_acquisition(reference, factor)
-    crop = (slice(None), slice(14, 110), slice(77, 173))
-    voxel = (0.01 * factor, 0.01, 0.01)
-    eval_in = Volume(np.ascontiguousarray(acquired[crop]), voxel, "micrometer", "t1")
-    eval_gt = gt[crop].astype(np.float32)
-    vol = Volume(acquired, voxel, "micrometer", f"t1 x{factor}")
+    case = crop_case(DATA, slice(125, 250), factor, "t1")
+    vol, eval_gt = case.volume, case.eval_gt
     out_path = levers / f"alignment_x{factor}.json"
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
-
-    def score(art, **opts):
-        t = time.perf_counter()
-        pred = restore_volume(eval_in, art, factor, RestoreOptions(**opts), input_units=True)
-        seconds = time.perf_counter() - t
-        s = evaluate_arrays(pred, eval_gt, data_range=255.0, border=8, factor=factor,
-                            acquired=eval_in.data.astype(np.float32))
-        row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio",
-                                        "log_spectral_distance", "kid")}
-        row["stationarity"] = z_texture_stationarity(pred[:, 8:-8, 8:-8], factor)["stationarity"]
-        row["restore_s"] = round(seconds, 2)
-        return row
+    score = case.score
 
     def report(name, row):
         print(f"x{factor} {name}: PSNR {row['psnr']:.2f} SSIM {row['ssim']:.3f} "

@@ -25,13 +25,10 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
+from crop_protocol import crop_case
 
 from skelem.config.models import ExperimentConfig, build_config
-from skelem.evaluation.benchmark import simulate_acquisition
-from skelem.io import Volume, open_volume
 from skelem.metrics import evaluate_arrays
-from skelem.metrics.stationarity import z_texture_stationarity
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
@@ -52,28 +49,11 @@ def main() -> int:
     factor = args.factor
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    reference = np.asarray(open_volume(DATA).data[:, 125:250, :])
-    acquired, gt = simulate_acquisition(reference, factor)
-    voxel = (0.01 * factor, 0.01, 0.01)
-    vol = Volume(acquired, voxel, "micrometer", f"t2 Y125-249 x{factor}")
-    y0, x0 = (125 - 96) // 2, (250 - 96) // 2
-    crop = (slice(None), slice(y0, y0 + 96), slice(x0, x0 + 96))
-    eval_in = Volume(np.ascontiguousarray(acquired[crop]), voxel, "micrometer", "t2 crop")
-    eval_gt = gt[crop].astype(np.float32)
+    case = crop_case(DATA, slice(125, 250), factor, "t2")
+    vol, eval_in, eval_gt = case.volume, case.eval_in, case.eval_gt
     path = out / f"x{factor}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-
-    def score(art, **opts):
-        t = time.perf_counter()
-        pred = restore_volume(eval_in, art, factor, RestoreOptions(**opts), input_units=True)
-        seconds = time.perf_counter() - t
-        s = evaluate_arrays(pred, eval_gt, data_range=255.0, border=8, factor=factor,
-                            acquired=eval_in.data.astype(np.float32))
-        row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio",
-                                        "log_spectral_distance", "kid")}
-        row["stationarity"] = z_texture_stationarity(pred[:, 8:-8, 8:-8], factor)["stationarity"]
-        row["restore_s"] = round(seconds, 2)
-        return row
+    score = case.score
 
     cubic = restore_volume(eval_in, None, factor, RestoreOptions(method="cubic"),
                            input_units=True)

@@ -18,13 +18,9 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
+from crop_protocol import crop_case
 
 from skelem.config.models import ExperimentConfig, build_config
-from skelem.evaluation.benchmark import simulate_acquisition
-from skelem.io import Volume, open_volume
-from skelem.metrics import evaluate_arrays
-from skelem.metrics.stationarity import z_texture_stationarity
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
@@ -38,32 +34,19 @@ def main() -> int:
     ap.add_argument("--seed0-models", help="folder holding fibsem_t2_yhalf_x<s> (run_fibsem)")
     ap.add_argument("-o", "--output", default="bench-out/seeds")
     args = ap.parse_args()
-    from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
     from skelem.training.pipeline import train_model
 
     factor = args.factor
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    reference = np.asarray(open_volume(DATA).data[:, 125:250, :])
-    acquired, gt = simulate_acquisition(reference, factor)
-    voxel = (0.01 * factor, 0.01, 0.01)
-    vol = Volume(acquired, voxel, "micrometer", f"t2 Y125-249 x{factor}")
-    crop = (slice(None), slice(14, 110), slice(77, 173))
-    eval_in = Volume(np.ascontiguousarray(acquired[crop]), voxel, "micrometer", "t2 crop")
-    eval_gt = gt[crop].astype(np.float32)
+    case = crop_case(DATA, slice(125, 250), factor, "t2")
+    vol = case.volume
     path = out / f"x{factor}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
 
     def score(art, seed, **opts):
-        pred = restore_volume(eval_in, art, factor, RestoreOptions(seed=seed, **opts),
-                              input_units=True)
-        s = evaluate_arrays(pred, eval_gt, data_range=255.0, border=8, factor=factor,
-                            acquired=eval_in.data.astype(np.float32))
-        row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio",
-                                        "log_spectral_distance", "kid")}
-        row["stationarity"] = z_texture_stationarity(pred[:, 8:-8, 8:-8], factor)["stationarity"]
-        return row
+        return case.score(art, seed=seed, **opts)
 
     models = {}
     if args.seed0_models:
