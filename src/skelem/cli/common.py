@@ -13,7 +13,16 @@ import click
 from skelem.errors import SkelEMError
 
 EXIT_INPUT_ERROR = 2  # a SkelEMError: the user can fix the input
-EXIT_MORE_BLOCKS = 75  # a restore round stopped after its blocks; more remain (EX_TEMPFAIL)
+
+
+def command_line() -> list[str]:
+    """The command line of this ``skelem`` run (``sys.argv``), as recorded in the outputs' metadata.
+
+    Returns
+    -------
+    list of str
+    """
+    return list(sys.argv)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:

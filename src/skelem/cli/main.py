@@ -9,7 +9,6 @@ helpers the commands share live in :mod:`skelem.cli.common`.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 import click
@@ -87,8 +86,7 @@ for _command in COMMANDS:
 
 def main() -> None:
     """Entry point of the ``skelem`` console script (and of ``python -m skelem.cli.main``)."""
-    # the arguments, for commands that continue their work in fresh processes (restore in rounds)
-    cli(prog_name="skelem", obj={"argv": sys.argv[1:]})
+    cli(prog_name="skelem")
 
 
 if __name__ == "__main__":

@@ -6,21 +6,19 @@ The choices and defaults come from :mod:`skelem.config.choices` (no pydantic or 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, get_args
 
 import click
 
 from skelem.cli.common import (
-    EXIT_MORE_BLOCKS,
     check_outputs_apart,
+    command_line,
     handle_errors,
     make_progress,
     open_volume_arg,
     parse_triple,
 )
-from skelem.cli.rounds import command_line, run_in_rounds
 from skelem.config.choices import METHODS, RESTORE_DEFAULTS, Fuse, Normalize, OutputDtype, Planes
 from skelem.errors import SkelEMError
 
@@ -192,22 +190,19 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
     (
         None,
         click.option(
-            "--blocks-per-process",
+            "--workers",
             type=int,
-            default=64,
-            show_default=True,
-            help="OME-Zarr outputs: restore in rounds of this many blocks, each in a "
-            "fresh process, so memory stays bounded whatever the volume's size (0: "
-            "everything in this process).",
+            help="OME-Zarr outputs: worker processes of the local Dask cluster started for the "
+            "run, one thread each (default: one per core).",
         ),
     ),
     (
         None,
         click.option(
-            "--max-blocks",
-            type=int,
-            hidden=True,
-            help="Internal: restore at most this many blocks, then exit 75.",
+            "--scheduler",
+            metavar="ADDRESS",
+            help="OME-Zarr outputs: run the blocks on the running Dask cluster whose scheduler "
+            "is at ADDRESS (tcp://HOST:PORT) instead of a local one; see docs/cluster.md.",
         ),
     ),
     (None, click.option("--overwrite", is_flag=True)),
@@ -307,8 +302,8 @@ def restore(
     output: str,
     factor: float | None,
     voxel_size: str | None,
-    blocks_per_process: int,
-    max_blocks: int | None,
+    workers: int | None,
+    scheduler: str | None,
     overwrite: bool,
     quiet: bool,
     **flags: Any,
@@ -323,15 +318,18 @@ def restore(
         (output, str(std_out) if std_out else None),
         (("input volume", volume), ("model folder", model_dir)),
     )
-    if blocks_per_process < 0:
-        raise SkelEMError("--blocks-per-process must be 0 or more.")
-    if max_blocks is not None and max_blocks < 1:
-        raise SkelEMError("--max-blocks must be at least 1.")
-    argv = (click.get_current_context().find_root().obj or {}).get("argv")
-    if is_zarr(output) and blocks_per_process and max_blocks is None and argv is not None:
-        sys.exit(run_in_rounds(argv, blocks_per_process))
+    if workers is not None and workers < 1:
+        raise SkelEMError(f"--workers must be at least 1, got {workers}.")
+    if scheduler is not None and workers is not None:
+        raise SkelEMError("--workers starts a local cluster; it cannot go with --scheduler.")
+    if (workers is not None or scheduler is not None) and not is_zarr(output):
+        raise SkelEMError(
+            "--workers and --scheduler run OME-Zarr outputs on Dask; write to a .ome.zarr "
+            "output to use them."
+        )
 
     from skelem.config.restore import check_sampling
+    from skelem.inference.dask_runner import DaskSettings
     from skelem.inference.methods import default_method
     from skelem.inference.restore import restore_to_file
     from skelem.models.artifact import load_artifact
@@ -361,19 +359,15 @@ def restore(
             overwrite=overwrite,
             progress=progress,
             std_output=std_out,
-            max_blocks=max_blocks,
             command_line=command_line(),
+            dask=DaskSettings(
+                workers=workers,
+                scheduler=scheduler,
+                announce=None if quiet else lambda line: click.echo(line, err=True),
+            ),
         )
     finally:
         progress.close()
-    if not summary["complete"]:
-        if not quiet:
-            click.echo(
-                f"restored {summary['blocks_done']} of {summary['blocks']} blocks; "
-                "continuing in a new process",
-                err=True,
-            )
-        sys.exit(EXIT_MORE_BLOCKS)
     shape = " x ".join(map(str, summary["shape"]))
     click.echo(
         f"wrote {shape} ({summary['method']}, factor {summary['factor']}) to {output}"

@@ -38,12 +38,16 @@ class RestoreJob:
         Maps the input's intensities to the networks' normalised units and back.
     options : RestoreOptions
         The restore options.
+    model_dir : str or None
+        The folder of the model the method loaded (None: interpolation), from which Dask workers
+        load it again.
     """
 
     volume: Volume
     method: RestorationMethod
     normalizer: PercentileNormalizer
     options: RestoreOptions
+    model_dir: str | None = None
 
     @classmethod
     def prepare(
@@ -79,7 +83,8 @@ class RestoreJob:
         else:
             percentiles = artifact.config.percentiles if artifact is not None else (0.5, 99.5)
             normalizer = PercentileNormalizer.fit(volume.data, percentiles=percentiles)
-        return cls(volume, method, normalizer, options)
+        model_dir = str(artifact.directory) if artifact is not None else None
+        return cls(volume, method, normalizer, options, model_dir)
 
     @property
     def factor(self) -> int:

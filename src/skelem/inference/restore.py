@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from skelem.inference.provenance import restore_provenance, run_key_part
 from skelem.inference.writers import OutputTarget, run_key, writer_for
 from skelem.io import Volume
 from skelem.models.artifact import ModelArtifact
+
+if TYPE_CHECKING:
+    from skelem.inference.dask_runner import DaskSettings
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +92,14 @@ def restore_to_file(
     overwrite: bool = False,
     progress: ProgressCallback = no_progress,
     std_output: str | Path | None = None,
-    max_blocks: int | None = None,
     command_line: Sequence[str] | None = None,
+    dask: DaskSettings | None = None,
 ) -> dict:
     """Restore ``volume`` and write it to ``output`` (format by extension), voxel size updated.
 
-    ``.zarr`` outputs are streamed block by block into ``OUTPUT.partial`` and renamed when complete;
-    a run killed midway resumes from its finished blocks. Other formats are assembled in memory and
+    ``.zarr`` outputs are restored block by block as Dask tasks writing into ``OUTPUT.partial``,
+    renamed when complete (:mod:`skelem.inference.dask_runner`); a run killed midway resumes from
+    its finished blocks. Other formats are assembled in memory and
     written atomically. Every output records how it was made
     (:func:`~skelem.inference.provenance.restore_provenance`: SkelEM version, method, factor,
     seed, options, model config and its hash, weights hashes, command line).
@@ -117,17 +122,17 @@ def restore_to_file(
         Receives ``blocks`` events.
     std_output : str or Path, optional
         Where to write the per-voxel std of ``options.samples > 1`` seeds.
-    max_blocks : int, optional
-        Streamed outputs only: blocks to process in this call; the same call again continues.
     command_line : sequence of str, optional
         The command that asked for the output (``sys.argv``), recorded in its metadata; ``None``
         (the default) from the Python API.
+    dask : DaskSettings, optional
+        OME-Zarr outputs: where the block tasks run (default: a local cluster started for the
+        run, one single-threaded worker process per core).
 
     Returns
     -------
     dict
-        A JSON-friendly summary; ``summary["complete"]`` is False when ``max_blocks`` stopped the
-        run before the end.
+        A JSON-friendly summary (output, shape, method...).
 
     Raises
     ------
@@ -168,4 +173,4 @@ def restore_to_file(
         run_key=run_key(run_key_part(provenance)),
         overwrite=overwrite,
     )
-    return writer_for(output).write(job, target, progress, max_blocks)
+    return writer_for(output).write(job, target, progress, dask)

@@ -1,4 +1,4 @@
-"""Runners that execute a block plan: in memory, or streamed into a resumable zarr array.
+"""The in-memory runner of a block plan, and what every runner shares.
 
 A runner knows nothing of models or file formats. It is given
 
@@ -7,18 +7,10 @@ A runner knows nothing of models or file formats. It is given
   origin in global output coordinates is ``(s*read_z_start, read_y_start, read_x_start)``;
 - a plan from :func:`skelem.inference.planner.plan_blocks`.
 
-Blocks are processed one at a time, so memory holds one input block and one block output (plus,
-for :func:`run_in_memory`, the output volume itself).
-
-Resuming (:func:`run_streaming`)
---------------------------------
-After each block's write region is stored in the zarr array, its position in the plan is recorded
-as done in a small JSON sidecar file inside the store directory, replaced atomically (temporary
-file + ``os.replace``). The sidecar also holds a fingerprint of the plan, output shape, dtype,
-chunks and a caller-provided ``run_key`` (which should name the model and its settings). A rerun
-with the same fingerprint skips the done blocks; a store with another fingerprint is refused (or
-deleted and restarted with ``on_mismatch="restart"``). Write regions must be chunk-aligned, so a
-block rewritten after an interruption never touches the chunks of a block already done.
+:func:`run_in_memory` processes the blocks one at a time, so memory holds one input block and one
+block output plus the output volume. Streamed, resumable OME-Zarr outputs run their blocks as Dask
+tasks (:func:`skelem.inference.dask_runner.run_on_dask`), with the progress file and fingerprint
+of :mod:`skelem.inference.store`.
 """
 
 from __future__ import annotations
@@ -27,37 +19,15 @@ import ctypes
 import ctypes.util
 import functools
 import logging
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
-import zarr
 
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
 from skelem.inference.blend import BlendAccumulator, taper_weights
 from skelem.inference.planner import Block
-from skelem.inference.store import (
-    PROGRESS_FILE,
-    CreateStore,
-    check_store_array,
-    create_store_array,
-    finalize_store,
-    open_for_resume,
-    plan_fingerprint,
-    read_done_positions,
-    write_progress,
-)
 
-__all__ = [
-    "PROGRESS_FILE",
-    "finalize_store",
-    "plan_fingerprint",
-    "read_done_positions",
-    "run_in_memory",
-    "run_streaming",
-]
+__all__ = ["check_plan_fits", "process_block", "release_free_memory", "run_in_memory"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +75,7 @@ def run_in_memory(
         The output volume, shape ``out_shape``.
     """
     out_shape = _shape3(out_shape)
-    _check_plan_fits(plan, out_shape)
+    check_plan_fits(plan, out_shape)
     if blend_overlap < 0:
         raise ValueError(f"The blend overlap must be zero or positive, got {blend_overlap}.")
     emit = progress or no_progress
@@ -113,7 +83,7 @@ def run_in_memory(
     accumulator = BlendAccumulator(out_shape) if blend_overlap > 0 else None
     result = None if accumulator is not None else np.zeros(out_shape, dtype=dtype)
     for step, block in enumerate(plan, start=1):
-        block_output = _process_block(read_block, process, block)
+        block_output = process_block(read_block, process, block)
         if accumulator is None:
             result[block.write] = block_output[block.crop]
         else:
@@ -128,107 +98,6 @@ def run_in_memory(
     if accumulator is not None:
         return accumulator.result(dtype=dtype)
     return result
-
-
-def run_streaming(
-    read_block: ReadBlock,
-    process: ProcessBlock,
-    plan: list[Block],
-    out_store_path: str | os.PathLike[str],
-    out_shape: Sequence[int],
-    dtype: np.dtype | type = np.float32,
-    chunks: Sequence[int] | None = None,
-    progress: ProgressCallback | None = None,
-    create_store: CreateStore | None = None,
-    done_key: str = PROGRESS_FILE,
-    run_key: str = "",
-    on_mismatch: Literal["error", "restart"] = "error",
-    max_blocks: int | None = None,
-) -> zarr.Array:
-    """Run ``plan`` block by block, writing each write region into a zarr array; resumable.
-
-    Parameters
-    ----------
-    read_block, process, plan
-        As in :func:`run_in_memory`.
-    out_store_path : path
-        Directory of the (partial) output store, e.g. ``out.zarr.partial``. Created when absent.
-    out_shape : sequence of 3 int
-        Shape of the global output ``(s*(Z-1)+1, Y, X)``.
-    dtype : numpy dtype, optional
-        Dtype of the stored array (block outputs are cast to it).
-    chunks : sequence of 3 int, optional
-        Chunk shape of the array; defaults to the shape of the first block's write region. Every
-        write region must start on a chunk boundary (plan with the same ``chunks``).
-    progress : callable, optional
-        Receives ``ProgressEvent(task="blocks", step=i, total=len(plan))``; ``step`` counts blocks
-        done including those skipped on resume (one event with the skipped count comes first).
-    create_store : callable, optional
-        ``create_store(path, shape, dtype, chunks) -> zarr.Array`` creates the array (e.g. an
-        OME-Zarr image via ``skelem.io``); the array may live at a sub-path of the store. Defaults
-        to a plain zarr v3 array at ``path`` with fill value 0.
-    done_key : str, optional
-        File name of the sidecar progress file inside the store directory.
-    run_key : str, optional
-        Caller-chosen description of what produces the values (model id, method, seed...). It is
-        part of the fingerprint, so a different model never reuses blocks of another.
-    on_mismatch : {"error", "restart"}, optional
-        What to do when the store exists but has no progress file or one with another
-        fingerprint: raise :class:`~skelem.errors.OutputExistsError` (default) or delete the store
-        and start over.
-    max_blocks : int, optional
-        Process at most this many blocks in this call and return, leaving the rest to a later call
-        (which resumes). A process that restores a huge volume in rounds of ``max_blocks`` blocks,
-        each in a fresh process, keeps its memory bounded whatever the allocator does across blocks.
-
-    Returns
-    -------
-    zarr.Array
-        The array holding the output, complete unless ``max_blocks`` stopped the run early (the
-        store still carries the progress file; :func:`read_done_positions` tells how far it got;
-        call :func:`finalize_store` to remove it and rename the store).
-    """
-    out_shape = _shape3(out_shape)
-    _check_plan_fits(plan, out_shape)
-    if max_blocks is not None and max_blocks < 1:
-        raise ValueError(f"max_blocks must be at least 1, got {max_blocks}.")
-    dtype = np.dtype(dtype)
-    chunks = _shape3(chunks) if chunks is not None else _write_shape(plan[0]) if plan else out_shape
-    store_path = Path(out_store_path)
-    progress_path = store_path / done_key
-    fingerprint = plan_fingerprint(plan, out_shape, dtype, chunks, run_key)
-    emit = progress or no_progress
-    total = len(plan)
-
-    array, done = open_for_resume(store_path, progress_path, fingerprint, on_mismatch)
-    if array is None:
-        array = create_store_array(store_path, out_shape, dtype, chunks, create_store)
-        done = np.zeros(total, dtype=bool)
-        write_progress(progress_path, fingerprint, run_key, array.path, done)
-    elif done.size != total:  # pragma: no cover - guarded by the fingerprint
-        raise ValueError("The progress file does not match the number of blocks of the plan.")
-    check_store_array(array, out_shape, dtype, plan, store_path)
-
-    step = int(done.sum())
-    if step:
-        logger.info("resuming %s: %d of %d blocks already done", store_path, step, total)
-        emit(ProgressEvent(task="blocks", step=step, total=total))
-    processed = 0
-    for position, block in enumerate(plan):
-        if done[position]:
-            continue
-        if max_blocks is not None and processed >= max_blocks:
-            break
-        processed += 1
-        block_output = _process_block(read_block, process, block)
-        array[block.write] = np.asarray(block_output[block.crop], dtype=dtype)
-        del block_output
-        release_free_memory()
-        done[position] = True
-        write_progress(progress_path, fingerprint, run_key, array.path, done)
-        step += 1
-        emit(ProgressEvent(task="blocks", step=step, total=total))
-    return array
 
 
 @functools.cache
@@ -254,8 +123,21 @@ def release_free_memory() -> None:
         trim(0)
 
 
-def _process_block(read_block: ReadBlock, process: ProcessBlock, block: Block) -> np.ndarray:
-    """Read and process one block; check that its output covers the crop."""
+def process_block(read_block: ReadBlock, process: ProcessBlock, block: Block) -> np.ndarray:
+    """Read and process one block; check that its output covers the crop.
+
+    Parameters
+    ----------
+    read_block, process : callable
+        As for :func:`run_in_memory`.
+    block : Block
+        The block.
+
+    Returns
+    -------
+    numpy.ndarray
+        The block output ``(s*(nz_in-1)+1, ny, nx)``.
+    """
     block_input = read_block(block.read)
     block_output = process(block_input, block)
     del block_input
@@ -295,11 +177,8 @@ def _shape3(values: Sequence[int]) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _write_shape(block: Block) -> tuple[int, int, int]:
-    return tuple(s.stop - s.start for s in block.write)  # type: ignore[return-value]
-
-
-def _check_plan_fits(plan: Sequence[Block], out_shape: tuple[int, int, int]) -> None:
+def check_plan_fits(plan: Sequence[Block], out_shape: tuple[int, int, int]) -> None:
+    """Every write region of ``plan`` lies inside ``out_shape`` (``ValueError`` otherwise)."""
     for block in plan:
         for sl, n in zip(block.write, out_shape, strict=True):
             if sl.start < 0 or sl.stop > n or sl.start >= sl.stop:

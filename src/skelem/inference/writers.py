@@ -1,9 +1,10 @@
 """Writing a restoration: one strategy per output kind.
 
 - :class:`FileWriter`: TIFF, HDF5 and NPY outputs are assembled in memory and written atomically.
-- :class:`ZarrStreamWriter`: OME-Zarr outputs are streamed block by block into ``OUTPUT.partial``
-  (with the per-voxel std of several samples in a store beside it) and renamed when complete; a
-  run killed midway resumes from its finished blocks.
+- :class:`ZarrStreamWriter`: OME-Zarr outputs are restored block by block as Dask tasks
+  (:mod:`skelem.inference.dask_runner`) writing into ``OUTPUT.partial`` (with the per-voxel std of
+  several samples in a store beside it), renamed when complete; a run killed midway resumes from
+  its finished blocks.
 
 :func:`writer_for` picks one by the output's name (:func:`skelem.inference.outputs.is_zarr`).
 """
@@ -16,16 +17,22 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from skelem.errors import ConfigError
+from skelem.data.normalize import PercentileNormalizer
+from skelem.errors import ConfigError, InputError
 from skelem.events import ProgressCallback
 from skelem.inference.job import RestoreJob
-from skelem.inference.methods import RestorationMethod, block_processor
+from skelem.inference.methods import RestorationMethod, block_processor, build_method
 from skelem.inference.outputs import is_zarr
 from skelem.inference.planner import Block
-from skelem.inference.runner import finalize_store, read_done_positions, run_streaming
+from skelem.inference.store import finalize_store, read_done_positions
+from skelem.io import Volume
+
+if TYPE_CHECKING:
+    from skelem.inference.dask_runner import DaskSettings
 
 STREAM_BLOCK = (128, 512, 512)  # default output block of streamed (OME-Zarr) restorations
 STREAM_BLOCK_JOINT = (64, 256, 256)  # ... with --fuse steps (joint sampling holds ~10 block arrays)
@@ -85,9 +92,9 @@ class FileWriter:
         job: RestoreJob,
         target: OutputTarget,
         progress: ProgressCallback,
-        max_blocks: int | None = None,
+        dask: DaskSettings | None = None,
     ) -> dict:
-        """Restore ``job`` and write ``target``; ``max_blocks`` is ignored (one call does all).
+        """Restore ``job`` in this process and write ``target``.
 
         Parameters
         ----------
@@ -97,8 +104,8 @@ class FileWriter:
             Where to write.
         progress : callable
             Receives one ``blocks`` event per block.
-        max_blocks : int, optional
-            Ignored.
+        dask : DaskSettings, optional
+            Ignored (in-memory outputs run in this process).
 
         Returns
         -------
@@ -129,16 +136,19 @@ class FileWriter:
 
 
 class ZarrStreamWriter:
-    """OME-Zarr: blocks streamed into ``OUTPUT.partial`` (std beside it), resumable."""
+    """OME-Zarr: blocks run as Dask tasks into ``OUTPUT.partial`` (std beside it); resumable."""
 
     def write(
         self,
         job: RestoreJob,
         target: OutputTarget,
         progress: ProgressCallback,
-        max_blocks: int | None = None,
+        dask: DaskSettings | None = None,
     ) -> dict:
-        """Stream ``job`` into ``target``; stop after ``max_blocks`` blocks if given.
+        """Restore ``job`` into ``target`` as Dask tasks (:func:`.dask_runner.run_on_dask`).
+
+        The client creates the output store and its NGFF metadata once; every worker loads the
+        model once (:class:`BlockRestorer`) and writes whole chunks.
 
         Parameters
         ----------
@@ -148,53 +158,47 @@ class ZarrStreamWriter:
             Where to write (the std, if any, must be OME-Zarr too).
         progress : callable
             Receives ``blocks`` events (the skipped ones first on resume).
-        max_blocks : int, optional
-            Blocks to process in this call; the same call again continues.
+        dask : DaskSettings, optional
+            Where the blocks run (default: a local cluster, one worker process per core).
 
         Returns
         -------
         dict
-            The summary of :func:`~skelem.inference.restore.restore_to_file`;
-            ``complete`` is False while blocks remain.
+            The summary of :func:`~skelem.inference.restore.restore_to_file`.
         """
+        from skelem.inference.dask_runner import DaskSettings, connect, run_on_dask
+
+        dask = dask or DaskSettings()
         block_shape = stream_block_shape(job.method)
         chunks = output_chunks(block_shape)
         plan, out_shape = job.plan(block_shape, chunks=chunks)
         partial = _partial(target.path)
-        store_std = None
+        std_partial = None
         if target.std_path is not None:
-            store_std = self._std_writer(job, target, out_shape, chunks)
-        restore_block = block_processor(job.method, store_std)
-
-        def process(block_in: np.ndarray, block: Block) -> np.ndarray:
-            return job.normalizer.denormalize(restore_block(block_in, block), target.dtype)
-
-        run_streaming(
-            job.read,
-            process,
-            plan,
-            partial,
-            out_shape,
-            target.dtype,
-            chunks,
-            progress,
-            create_store=self._creator(target, target.metadata),
-            run_key=target.run_key,
-            on_mismatch="restart",
-            max_blocks=max_blocks,
-        )
-        done = len(read_done_positions(partial) or [])
+            std_partial = self._std_store(job, target, out_shape, chunks)
+        setup = BlockRestorer.of(job, target.dtype, std_partial)
+        done_before = len(read_done_positions(partial) or [])
+        with connect(dask, len(plan) - done_before) as client:
+            run_on_dask(
+                client,
+                setup,
+                plan,
+                partial,
+                out_shape,
+                target.dtype,
+                chunks,
+                progress,
+                create_store=self._creator(target, target.metadata),
+                run_key=target.run_key,
+                on_mismatch="restart",
+                retries=dask.retries,
+            )
         summary = _summary(
-            job, target, out_shape, complete=done == len(plan), blocks_done=done, blocks=len(plan)
+            job, target, out_shape, complete=True, blocks_done=len(plan), blocks=len(plan)
         )
-        if done < len(plan):
-            return summary
-        if target.std_path is not None:  # the std first: the mean's final name is written last
+        if std_partial is not None:  # the std first: the mean's final name is written last
             finalize_store(
-                _partial(target.std_path),
-                target.std_path,
-                overwrite=target.overwrite,
-                require_complete=False,
+                std_partial, target.std_path, overwrite=target.overwrite, require_complete=False
             )
             summary["std_output"] = str(target.std_path)
         finalize_store(partial, target.path, overwrite=target.overwrite)
@@ -213,8 +217,10 @@ class ZarrStreamWriter:
 
         return create
 
-    def _std_writer(self, job: RestoreJob, target: OutputTarget, out_shape: Shape3, chunks: Shape3):
-        """``store_std(block, std)`` writing into the std store beside the mean's partial."""
+    def _std_store(
+        self, job: RestoreJob, target: OutputTarget, out_shape: Shape3, chunks: Shape3
+    ) -> Path:
+        """The partial std store beside the mean's (created, or reused when the mean resumes)."""
         if not is_zarr(target.std_path):
             raise ConfigError(
                 "The per-voxel std of an OME-Zarr output must be OME-Zarr too, "
@@ -222,15 +228,101 @@ class ZarrStreamWriter:
             )
         content = f"per-voxel standard deviation over {job.options.samples} samples"
         create = self._creator(target, {**target.metadata, "content": content})
-        array = std_store(
-            _partial(target.std_path), _partial(target.path), out_shape, chunks, create
+        std_partial = _partial(target.std_path)
+        std_store(std_partial, _partial(target.path), out_shape, chunks, create)
+        return std_partial
+
+
+@dataclass(frozen=True)
+class BlockRestorer:
+    """What a Dask worker needs to restore blocks; called once per worker, it loads the model.
+
+    Picklable: the input by its URI (or, for an in-memory volume, its array), the model by its
+    folder, the options, the client's normaliser (so every worker maps intensities alike).
+
+    Attributes
+    ----------
+    source : str or numpy.ndarray
+        The input volume's URI, or its array.
+    model_dir : str or None
+        The model folder (None: interpolation).
+    factor : int
+        Anisotropy factor.
+    options : RestoreOptions
+        The restore options.
+    normalizer : PercentileNormalizer
+        The client's normaliser.
+    dtype : str
+        The output's dtype.
+    std_store : str or None
+        The partial store of the per-voxel std (several samples).
+    """
+
+    source: str | np.ndarray
+    model_dir: str | None
+    factor: int
+    options: object
+    normalizer: PercentileNormalizer
+    dtype: str
+    std_store: str | None = None
+
+    @classmethod
+    def of(cls, job: RestoreJob, dtype: np.dtype, std_store: Path | None) -> BlockRestorer:
+        """The restorer of ``job``'s blocks, writing ``dtype`` (and the std into ``std_store``).
+
+        Raises
+        ------
+        InputError
+            The volume is neither a file the workers can open nor an in-memory array.
+        """
+        volume = job.volume
+        source: str | np.ndarray = volume.source
+        if not Path(volume.source.split(":/")[0]).exists():
+            if not isinstance(volume.data, np.ndarray):
+                raise InputError(
+                    f"The input {volume.source} is neither a file nor an in-memory array, so "
+                    "Dask workers cannot read it; write it to a file first."
+                )
+            source = volume.data
+        return cls(
+            source=source,
+            model_dir=job.model_dir,
+            factor=job.factor,
+            options=job.options,
+            normalizer=job.normalizer,
+            dtype=np.dtype(dtype).str,
+            std_store=str(std_store) if std_store is not None else None,
         )
-        scale = np.float32(job.normalizer.scale)
 
-        def store_std(block: Block, std: np.ndarray) -> None:
-            array[block.write] = (std * scale).astype(np.float32)
+    def __call__(self):
+        """``(read_block, process)`` of this worker: the input opened, the model loaded."""
+        import zarr
 
-        return store_std
+        from skelem.io import open_volume
+        from skelem.models.artifact import load_artifact
+
+        if isinstance(self.source, str):
+            volume = open_volume(self.source)
+        else:
+            volume = Volume(self.source)
+        artifact = load_artifact(self.model_dir) if self.model_dir else None
+        method = build_method(artifact, self.factor, self.options)
+        job = RestoreJob(volume, method, self.normalizer, self.options)
+        store_std = None
+        if self.std_store is not None:
+            std_array = zarr.open_group(self.std_store, mode="r+")["0"]
+            scale = np.float32(self.normalizer.scale)
+
+            def store_std(block: Block, std: np.ndarray) -> None:
+                std_array[block.write] = (std * scale).astype(np.float32)
+
+        restore_block = block_processor(method, store_std)
+        dtype = np.dtype(self.dtype)
+
+        def process(block_in: np.ndarray, block: Block) -> np.ndarray:
+            return job.normalizer.denormalize(restore_block(block_in, block), dtype)
+
+        return job.read, process
 
 
 def writer_for(output: str | Path) -> FileWriter | ZarrStreamWriter:
