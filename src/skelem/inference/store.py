@@ -94,6 +94,9 @@ def finalize_store(
         raise OutputExistsError(
             f"The output {final} exists; choose another name or allow overwriting."
         )
+    from skelem.io.pyramid import build_pyramid  # downsampled levels, resumable (issue 16)
+
+    build_pyramid(partial, if_image=True)
     progress_path.unlink(missing_ok=True)
     for leftover in partial.glob(f".{done_key}.partial-*"):  # a write killed midway
         leftover.unlink(missing_ok=True)

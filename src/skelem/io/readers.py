@@ -39,7 +39,6 @@ _FORMAT_NAMES = {".tif": "TIFF", ".tiff": "TIFF", ".npy": "NumPy"} | dict.fromke
 _ZARR_MARKERS = (".zgroup", ".zarray", ".zattrs", "zarr.json")
 
 
-
 def open_volume(
     uri: str | Path,
     voxel_size: tuple[float, float, float] | None = None,
@@ -222,14 +221,14 @@ def _open_zarr(path: Path, level: int) -> tuple[Any, Meta]:
 
 
 def _multiscales(attrs: Any) -> dict | None:
-    """The first ``multiscales`` entry of NGFF 0.4 (top level) or 0.5 (under ``ome``) attributes."""
-    attrs = dict(attrs)
-    if isinstance(attrs.get("ome"), dict):
-        attrs = attrs["ome"]
-    entries = attrs.get("multiscales")
-    if isinstance(entries, list) and entries and isinstance(entries[0], dict):
-        return entries[0]
-    return None
+    """The first ``multiscales`` entry of NGFF 0.4 (top level) or 0.5 (under ``ome``) attributes.
+
+    Parsed by ``ome-zarr-models`` (:func:`skelem.io.ngff.read_multiscales`), leniently when the
+    library refuses it (NGFF 0.3 and older).
+    """
+    from skelem.io.ngff import read_multiscales
+
+    return read_multiscales(attrs)
 
 
 def _parent_multiscales(path: Path) -> tuple[dict, int] | None:

@@ -21,13 +21,13 @@ import numpy as np
 from skelem.atomic import commit_output, partial_path
 from skelem.atomic import remove_path as _remove
 from skelem.errors import InputError, OutputExistsError
+from skelem.io.ngff import NGFF_VERSIONS, image_attrs
 from skelem.io.readers import HDF5_SUFFIXES, SUPPORTED_DTYPES, TIFF_SUFFIXES
 from skelem.io.units import check_voxel_size, convert_length, imagej_unit, normalize_unit
 from skelem.io.volume import Volume
 
 logger = logging.getLogger(__name__)
 
-NGFF_VERSIONS = ("0.4", "0.5")
 DEFAULT_H5_DATASET = "data"
 _IMAGEJ_DTYPES = (np.dtype("uint8"), np.dtype("uint16"), np.dtype("int16"), np.dtype("float32"))
 
@@ -117,8 +117,10 @@ def write_volume(
     Parameters
     ----------
     path : str or Path
-        ``out.tif``/``.tiff`` (ImageJ hyperstack), ``out.zarr``/``out.ome.zarr`` (OME-Zarr, one
-        scale), ``out.h5``/``.hdf5`` optionally with ``:/dataset`` (default ``/data``), or
+        ``out.tif``/``.tiff`` (ImageJ hyperstack, calibrated in Fiji), ``out.zarr``/
+        ``out.ome.zarr`` (OME-Zarr with a multiscale pyramid,
+        :func:`skelem.io.pyramid.build_pyramid`),
+        ``out.h5``/``.hdf5`` optionally with ``:/dataset`` (default ``/data``), or
         ``out.npy`` (no metadata).
     data : array-like or Volume
         The volume, shape ``(Z, Y, X)``; loaded into memory.
@@ -266,6 +268,9 @@ def _write_tiff(
             kwargs["resolution"] = (1.0 / voxel[2], 1.0 / voxel[1])  # tifffile: (X, Y)
         if info is not None:
             ij["Info"] = info
+        if array.dtype == np.float32 and array.size:
+            # the display range Fiji applies to the whole stack (else it scales to the slice shown)
+            ij["min"], ij["max"] = float(np.nanmin(array)), float(np.nanmax(array))
         tifffile.imwrite(path, array, imagej=True, metadata=ij, **kwargs)
         return
     # ImageJ cannot hold this type or shape: a plain TIFF with the voxel size in its JSON
@@ -284,32 +289,6 @@ def _write_tiff(
     if metadata is not None:
         shaped["skelem"] = json.loads(_metadata_json(metadata) or "null")
     tifffile.imwrite(path, array, metadata=shaped, photometric="minisblack", **kwargs)
-
-
-def _ngff_attrs(
-    voxel: tuple[float, float, float] | None, unit: str | None, version: str, name: str
-) -> dict:
-    axes = []
-    for axis in "zyx":
-        entry = {"name": axis, "type": "space"}
-        if unit is not None and voxel is not None:
-            entry["unit"] = unit
-        axes.append(entry)
-    multiscale: dict[str, Any] = {
-        "name": name,
-        "axes": axes,
-        "datasets": [
-            {
-                "path": "0",
-                "coordinateTransformations": [
-                    {"type": "scale", "scale": list(voxel or (1.0, 1.0, 1.0))}
-                ],
-            }
-        ],
-    }
-    if version == "0.4":
-        return {"multiscales": [{"version": "0.4", **multiscale}]}
-    return {"ome": {"version": "0.5", "multiscales": [multiscale]}}
 
 
 def _output_name(path: Path) -> str:
@@ -390,7 +369,7 @@ def create_ome_zarr(
     array = group.create_array(
         "0", shape=shape, dtype=dtype, chunks=chunk_shape, fill_value=0, **extra
     )
-    attrs = _ngff_attrs(voxel, unit_name, version, name=_output_name(path))
+    attrs = image_attrs(voxel, unit_name, version, name=_output_name(path))
     if metadata is not None:
         attrs["skelem"] = json.loads(_metadata_json(metadata) or "null")
     group.attrs.update(attrs)
@@ -406,8 +385,11 @@ def _write_zarr(
     version: str,
     chunks: Sequence[int] | None,
 ) -> None:
+    from skelem.io.pyramid import build_pyramid
+
     target = create_ome_zarr(path, array.shape, array.dtype, chunks, voxel, unit, metadata, version)
     target[...] = array
+    build_pyramid(path)
 
 
 def _write_hdf5(
