@@ -19,7 +19,15 @@ from skelem.cli.common import (
     open_volume_arg,
     parse_triple,
 )
-from skelem.config.choices import METHODS, RESTORE_DEFAULTS, Fuse, Normalize, OutputDtype, Planes
+from skelem.config.choices import (
+    BACKENDS,
+    METHODS,
+    RESTORE_DEFAULTS,
+    Fuse,
+    Normalize,
+    OutputDtype,
+    Planes,
+)
 from skelem.errors import SkelEMError
 
 _D = RESTORE_DEFAULTS
@@ -186,6 +194,17 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
         ),
     ),
     ("device", click.option("--device", default=_D["device"], show_default=True)),
+    (
+        "backend",
+        click.option(
+            "--backend",
+            type=click.Choice(list(BACKENDS)),
+            default=_D["backend"],
+            show_default=True,
+            help="How the networks run: PyTorch (channels_last layout), PyTorch in the plain "
+            "layout, or ONNX Runtime on the CPU (needs pip install onnxruntime onnx).",
+        ),
+    ),
     (None, click.option("--voxel-size", help="Override the voxel size Z,Y,X.")),
     (
         None,

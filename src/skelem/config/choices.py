@@ -21,6 +21,10 @@ NETWORK_METHODS: tuple[str, ...] = get_args(NetworkMethod)
 INTERPOLATION_METHODS: tuple[str, ...] = get_args(InterpolationMethod)
 
 #: Defaults of the restore options the CLI shows (``RestoreOptions`` takes its defaults from here).
+#: How the networks run (skelem.inference.backends): PyTorch in channels_last layout (default),
+#: PyTorch in the plain NCHW layout, or ONNX Runtime (optional dependency).
+BACKENDS = ("torch", "torch-nchw", "onnxruntime")
+
 RESTORE_DEFAULTS: dict[str, object] = {
     "samples": 1,
     "batch_size": 8,
@@ -31,4 +35,5 @@ RESTORE_DEFAULTS: dict[str, object] = {
     "device": "auto",
     "dtype": "input",
     "tta": False,
+    "backend": "torch",
 }

@@ -13,6 +13,7 @@ from typing import get_args
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from skelem.config.choices import (
+    BACKENDS,
     INTERPOLATION_METHODS,
     METHODS,
     NETWORK_METHODS,
@@ -33,6 +34,7 @@ _CHOICES = {
     "fuse": (get_args(Fuse), "fusion", "choose one of " + ", ".join(get_args(Fuse))),
     "normalize": (get_args(Normalize), "normalisation", "use model or input"),
     "dtype": (get_args(OutputDtype), "output dtype", "use input or float32"),
+    "backend": (BACKENDS, "backend", "choose one of " + ", ".join(BACKENDS)),
 }
 __all__ = [
     "INTERPOLATION_METHODS",
@@ -85,6 +87,9 @@ class RestoreOptions(BaseModel):
     tta : bool
         Test-time augmentation of the skeleton (mean over the 4 flips of each slice that keep
         the axial direction; 4 skeleton passes).
+    backend : {"torch", "torch-nchw", "onnxruntime"}
+        How the networks run: PyTorch in channels_last layout (default), PyTorch in the plain
+        layout, or ONNX Runtime's CPU provider (needs ``pip install onnxruntime onnx``).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -107,8 +112,9 @@ class RestoreOptions(BaseModel):
     eta: float | None = None
     detail: float | None = None
     tta: bool = RESTORE_DEFAULTS["tta"]  # type: ignore[assignment]
+    backend: str = RESTORE_DEFAULTS["backend"]  # type: ignore[assignment]
 
-    @field_validator("method", "planes", "fuse", "normalize", "dtype", mode="before")
+    @field_validator("method", "planes", "fuse", "normalize", "dtype", "backend", mode="before")
     @classmethod
     def _known(cls, value: object, info: ValidationInfo) -> object:
         allowed, what, hint = _CHOICES[info.field_name]

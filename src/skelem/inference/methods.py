@@ -134,7 +134,7 @@ class _NetworkMethod(RestorationMethod):
     def __init__(self, artifact: ModelArtifact, factor: int, options: RestoreOptions) -> None:
         super().__init__(self.name, factor, options)
         device = resolve_device(options.device)
-        nets = load_networks(artifact, self.networks, device, options.aligned)
+        nets = load_networks(artifact, self.networks, device, options.aligned, options.backend)
         self.align, radius = network_geometry(artifact, nets)
         self.halo = (radius + self.extra_z_halo, radius, radius)
         self.engine = SliceEngine(

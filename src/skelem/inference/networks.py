@@ -6,14 +6,19 @@ import numpy as np
 import torch
 
 from skelem.errors import ModelError
+from skelem.inference.backends import DEFAULT_BACKEND, prepare_network, source_network
 from skelem.models.artifact import ModelArtifact
 from skelem.models.unet import measured_receptive_field
 
 
 def load_networks(
-    artifact: ModelArtifact, names: tuple[str, ...], device: torch.device, aligned: bool = True
+    artifact: ModelArtifact,
+    names: tuple[str, ...],
+    device: torch.device,
+    aligned: bool = True,
+    backend: str = DEFAULT_BACKEND,
 ) -> dict[str, torch.nn.Module]:
-    """Load the networks ``names`` of ``artifact`` onto ``device``, in eval mode.
+    """Load the networks ``names`` of ``artifact`` onto ``device``, in eval mode, for ``backend``.
 
     Parameters
     ----------
@@ -25,6 +30,9 @@ def load_networks(
         Where the networks run.
     aligned : bool
         False: the refiner from before the alignment stage (ablation).
+    backend : str
+        How the networks run (:data:`skelem.inference.backends.BACKENDS`); each comes back wrapped
+        in a :class:`~skelem.inference.backends.NetworkRunner` whose ``source`` is the network.
 
     Returns
     -------
@@ -43,7 +51,7 @@ def load_networks(
                 f"The model in {artifact.directory} has no refiner from before alignment "
                 "(alignment did not run)."
             )
-        nets[name] = artifact.load_network(stored, device)
+        nets[name] = prepare_network(artifact.load_network(stored, device), backend, device)
     return nets
 
 
@@ -73,7 +81,7 @@ def network_geometry(artifact: ModelArtifact, nets: dict[str, torch.nn.Module]) 
     }
     align = max(multiples[n] for n in nets)
     radius = sum(
-        int(measured_receptive_field(net, multiples[n], with_time=n != "skeleton"))
+        int(measured_receptive_field(source_network(net), multiples[n], with_time=n != "skeleton"))
         for n, net in nets.items()
     )
     return align, int(np.ceil((radius + 1) / align) * align)
