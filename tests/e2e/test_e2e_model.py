@@ -105,11 +105,11 @@ def test_samples_streamed_to_ome_zarr_write_the_std_beside_the_mean(
     assert std[::FACTOR].max() <= 1e-3 * 255 and std.max() > 0
 
 
-def test_samples_streamed_in_rounds_equal_one_process(
+def test_samples_on_two_dask_workers_equal_one_worker(
     model_dir: Path, volumes: Volumes, tmp_path: Path
 ) -> None:
-    """``--samples`` with rounds of fresh processes: the std store resumes with the mean's, and both
-    equal a one-process run exactly (the noise is keyed by coordinates, not by process)."""
+    """``--samples`` on 2 Dask worker processes: mean and std stores equal a 1-worker run exactly
+    (the noise is keyed by coordinates, not by process)."""
     from .cli_helpers import skelem_subprocess
 
     common = (
@@ -122,21 +122,30 @@ def test_samples_streamed_in_rounds_equal_one_process(
         "--block",
         "12,48,48",
     )  # 3 blocks
-    rounds = skelem_subprocess(
+    two = skelem_subprocess(
         "restore",
         volumes.aniso,
         "-o",
         tmp_path / "r.ome.zarr",
         *common,
-        "--blocks-per-process",
-        1,
+        "--workers",
+        2,
         timeout=300,
     )
-    assert rounds.returncode == 0, rounds.stderr
-    assert rounds.stderr.count("continuing in a new process") == 2
+    assert two.returncode == 0, two.stderr
+    assert "local Dask cluster: 2 workers" in two.stderr
     with single_thread():
         assert_success(
-            skelem("restore", volumes.aniso, "-o", tmp_path / "one.ome.zarr", *common, "-q")
+            skelem(
+                "restore",
+                volumes.aniso,
+                "-o",
+                tmp_path / "one.ome.zarr",
+                *common,
+                "-q",
+                "--workers",
+                1,
+            )
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "one.ome.zarr",

@@ -168,38 +168,3 @@ def test_hdf5_dataset_uri_and_voxel_override(tmp_path: Path, volumes: Volumes) -
         )
     )
     assert np.array_equal(_read(tmp_path / "r.npy")[::FACTOR], _read(volumes.aniso))
-
-
-def test_streamed_restore_in_rounds_of_fresh_processes_equals_one_process(
-    tmp_path: Path, volumes: Volumes
-) -> None:
-    """``--blocks-per-process 2``: a real ``skelem`` restores an OME-Zarr output in rounds of two
-    blocks, each in a new process resuming the last; the result equals a one-process run."""
-    from .cli_helpers import skelem_subprocess
-
-    rounds, single = tmp_path / "rounds.ome.zarr", tmp_path / "single.ome.zarr"
-    common = ["--method", "cubic", "--block", "12,24,24"]  # 3 x 2 x 2 = 12 blocks
-    done = skelem_subprocess(
-        "restore", volumes.aniso, "-o", rounds, *common, "--blocks-per-process", 2
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.count("continuing in a new process") == 5  # 6 rounds of 2 blocks
-    assert "restored 10 of 12 blocks" in done.stderr
-    assert "(cubic, factor 4)" in done.stdout
-    assert_success(
-        skelem("restore", volumes.aniso, "-o", single, "-q", *common, "--blocks-per-process", 0)
-    )
-    assert not (tmp_path / "rounds.ome.zarr.partial").exists()
-    assert np.array_equal(_read(rounds), _read(single))
-    assert open_volume(rounds).voxel_size == pytest.approx((ISO_VOXEL,) * 3)
-    bad = skelem(
-        "restore",
-        volumes.aniso,
-        "-o",
-        tmp_path / "x.ome.zarr",
-        "--method",
-        "cubic",
-        "--blocks-per-process",
-        -1,
-    )
-    assert_user_error(bad, "--blocks-per-process")

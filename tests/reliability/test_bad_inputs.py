@@ -113,8 +113,6 @@ CASES: dict[str, tuple[tuple[str, ...], list[str]]] = {
             "--overwrite",
             "-o",
             "{in}/v.ome.zarr",
-            "--blocks-per-process",
-            "0",
         ),
         ["would replace the input volume"],
     ),

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 import skelem
+from skelem.cli.common import command_line
 from skelem.cli.main import cli
-from skelem.cli.rounds import OUTER_COMMAND_ENV, command_line
 from skelem.config.hashing import config_sha256
 from skelem.config.models import build_config
 from skelem.config.restore import RestoreOptions
@@ -132,20 +132,12 @@ def test_outputs_of_models_with_other_configs_record_other_hashes(
     assert hashes[0] != hashes[1]
 
 
-def test_a_round_records_the_command_that_started_the_rounds(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv(OUTER_COMMAND_ENV, raising=False)
-    assert command_line() == sys.argv
-    outer = ["skelem", "restore", "v.tif", "-o", "r.ome.zarr"]
-    monkeypatch.setenv(OUTER_COMMAND_ENV, json.dumps(outer))
-    assert command_line() == outer
-    monkeypatch.setenv(OUTER_COMMAND_ENV, "not json")
-    assert command_line() == sys.argv
+def test_the_recorded_command_line_is_the_process_arguments() -> None:
+    assert command_line() == sys.argv and command_line() is not sys.argv
 
 
 def test_the_run_key_ignores_the_command_line_and_version() -> None:
-    """A streamed output resumed by another command line (a round adds ``--max-blocks``) or a
+    """A streamed output resumed by another command line (e.g. another ``--workers``) or a
     newer SkelEM keeps its finished blocks; another model or seed does not."""
     record = {key: key for key in RUN_KEY_FIELDS}
     record.update(command_line=["skelem", "a"], skelem_version="0.1.0", options={"device": "cpu"})

@@ -468,7 +468,7 @@ def connect(settings: DaskSettings, blocks: int) -> Iterator[Client]:
         from skelem.errors import InputError
 
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="10s")
         except OSError as err:
             raise InputError(
                 f"No Dask scheduler answered at {scheduler} ({err}); start one or check "
