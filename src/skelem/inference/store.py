@@ -5,8 +5,9 @@ as done in a small JSON sidecar file inside the store directory, replaced atomic
 (:func:`skelem.atomic.write_text_atomic`). The sidecar also holds a fingerprint of the plan, output
 shape, dtype, chunks and a caller-provided ``run_key`` (which should name the model and its
 settings).
-:func:`skelem.inference.runner.run_streaming` uses these helpers; :func:`finalize_store` removes the
-sidecar of a finished store and renames it to its final name.
+:func:`skelem.inference.dask_runner.run_on_dask` uses these helpers, in the client only (the
+workers write chunks, never the progress file); :func:`finalize_store` removes the sidecar of a
+finished store and renames it to its final name.
 """
 
 from __future__ import annotations
@@ -52,14 +53,15 @@ def finalize_store(
     Parameters
     ----------
     partial_path : path
-        The store written by :func:`run_streaming` (e.g. ``out.zarr.partial``).
+        The store written by :func:`~skelem.inference.dask_runner.run_on_dask`
+        (e.g. ``out.zarr.partial``).
     final_path : path
         The final name (e.g. ``out.zarr``), in the same file system.
     overwrite : bool, optional
         Replace an existing ``final_path``. The old output is moved aside first and deleted only
         after the rename succeeded.
     done_key : str, optional
-        File name of the progress file (as given to :func:`run_streaming`).
+        File name of the progress file (:data:`PROGRESS_FILE`).
     require_complete : bool, optional
         Refuse (``ValueError``) when the progress file says some blocks are not done.
 
