@@ -16,10 +16,11 @@ import click
 from skelem import __version__
 from skelem.cli.commands import benchmark, demo, evaluate, train
 from skelem.cli.common import as_one_line
+from skelem.cli.export import export
 from skelem.cli.restore import restore
 from skelem.cli.volumes import info, phantom, simulate
 
-COMMANDS = (info, phantom, simulate, train, restore, evaluate, benchmark, demo)
+COMMANDS = (info, phantom, simulate, train, restore, evaluate, benchmark, demo, export)
 
 
 class SkelEMGroup(click.Group):

@@ -1,0 +1,1 @@
+"""Exporting SkelEM models to other ecosystems (the bioimage.io model zoo)."""

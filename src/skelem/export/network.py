@@ -1,0 +1,69 @@
+"""The skeleton as one 3-D PyTorch module: anisotropic volume in, isotropic volume out.
+
+:class:`SkeletonRestorer` is the architecture of SkelEM's bioimage.io models
+(:mod:`skelem.export.bioimageio`): it holds the skeleton U-Net and does what ``skelem restore
+--method skeleton`` does with it (interpolate along Z with Keys cubic convolution, restore every
+XZ and every YZ cross-section, average the two passes), in one ``forward`` on a
+``(batch, channel, z, y, x)`` tensor, so any bioimage.io consumer (bioimageio.core, deepImageJ...)
+runs it without SkelEM's tiling machinery. Intensity normalisation is left to the model
+description's pre- and post-processing.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from skelem.data.interpolation import upsample_torch
+from skelem.models.unet import UNet2D, apply_padded
+
+
+class SkeletonRestorer(nn.Module):
+    """Restore ``(B, 1, Z, Y, X)`` normalised volumes to ``(B, 1, factor*(Z-1)+1, Y, X)``.
+
+    Parameters
+    ----------
+    factor : int
+        Anisotropy factor (axial step over lateral pixel).
+    channels, depth : int
+        The skeleton U-Net's base channels and depth (its config's ``skeleton`` section).
+    planes : {"both", "xz", "yz"}
+        Which cross-sections are restored (``both``: the mean of the two passes).
+    """
+
+    def __init__(self, factor: int, channels: int = 16, depth: int = 3, planes: str = "both"):
+        super().__init__()
+        if planes not in ("both", "xz", "yz"):
+            raise ValueError(f"planes must be 'both', 'xz' or 'yz', not {planes!r}")
+        self.factor = int(factor)
+        self.planes = planes
+        self.skeleton = UNet2D(1, 1, channels=channels, depth=depth, residual_input=True)
+
+    def _pass(self, upsampled: torch.Tensor, plane: str) -> torch.Tensor:
+        """The skeleton over every ``plane`` section of ``(B, Zo, Y, X)``."""
+        b, zo, y, x = upsampled.shape
+        if plane == "xz":  # one (Zo, X) slice per y
+            sections = upsampled.permute(0, 2, 1, 3).reshape(b * y, 1, zo, x)
+            out = apply_padded(self.skeleton, sections, multiple=self.skeleton.multiple)
+            return out.reshape(b, y, zo, x).permute(0, 2, 1, 3)
+        sections = upsampled.permute(0, 3, 1, 2).reshape(b * x, 1, zo, y)  # one (Zo, Y) per x
+        out = apply_padded(self.skeleton, sections, multiple=self.skeleton.multiple)
+        return out.reshape(b, x, zo, y).permute(0, 2, 3, 1)
+
+    def forward(self, volume: torch.Tensor) -> torch.Tensor:
+        """Restore a batch of anisotropic volumes.
+
+        Parameters
+        ----------
+        volume : torch.Tensor
+            ``(B, 1, Z, Y, X)``, normalised as the model was trained.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(B, 1, factor*(Z-1)+1, Y, X)`` float32.
+        """
+        upsampled = upsample_torch(volume[:, 0].float(), self.factor, dim=1, method="cubic")
+        planes = ("xz", "yz") if self.planes == "both" else (self.planes,)
+        restored = sum(self._pass(upsampled, plane) for plane in planes) / len(planes)
+        return restored[:, None]
