@@ -55,6 +55,12 @@ VARIANTS = {
     },
     "lr1e-3": {"skeleton_training": {"learning_rate": 1e-3}},
     "batch16": {"skeleton_training": {"batch_size": 16}},
+    "mse": {"skeleton_loss": "mse"},
+    "depth4_lr1e-3": {
+        "skeleton": {"channels": 16, "depth": 4},
+        "skeleton_training": {"learning_rate": 1e-3},
+    },
+    "mse_depth4": {"skeleton_loss": "mse", "skeleton": {"channels": 16, "depth": 4}},
 }
 
 
@@ -66,7 +72,7 @@ def config_for(variant: str, factor: int):
         },
     }
     for key, val in VARIANTS[variant].items():
-        base[key] = {**base.get(key, {}), **val}
+        base[key] = {**base.get(key, {}), **val} if isinstance(val, dict) else val
     return build_config(base)
 
 

@@ -357,7 +357,7 @@ class ExperimentConfig(_Strict):
         Noise schedule and sampler.
     skeleton_training, refiner_training, alignment_training : TrainingConfig
         The training stages (the diffusion peer trains with ``refiner_training``).
-    skeleton_loss : {"mse_ssim", "l1_ssim"}
+    skeleton_loss : {"mse_ssim", "l1_ssim", "mse"}
         Loss of the skeleton stage.
     alignment : AlignmentConfig
         Weights of the alignment loss terms.
@@ -374,10 +374,10 @@ class ExperimentConfig(_Strict):
     diffusion_peer: NetworkConfig = NetworkConfig(channels=16, depth=3)
     diffusion: DiffusionConfig = DiffusionConfig()
     skeleton_training: TrainingConfig = TrainingConfig(iterations=1500, patch_size=64)
-    skeleton_loss: Literal["mse_ssim", "l1_ssim"] = Field(
+    skeleton_loss: Literal["mse_ssim", "l1_ssim", "mse"] = Field(
         default="mse_ssim",
         description="10*MSE + 0.2*(1-SSIM) (default), or L1 + 0.2*(1-SSIM) (collapsed to cubic "
-        "at x8, kept for comparison)",
+        "at x8, kept for comparison), or 10*MSE alone",
     )
     refiner_training: TrainingConfig = TrainingConfig(
         iterations=1500, patch_size=64, learning_rate=1e-3

@@ -122,7 +122,27 @@ def skeleton_loss_l1(
     return F.l1_loss(pred, target) + ssim_weight * (1.0 - ssim_gaussian7(pred, target))
 
 
-SKELETON_LOSSES = {"mse_ssim": skeleton_loss, "l1_ssim": skeleton_loss_l1}
+def skeleton_loss_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``10 * MSE``: squared error alone, the loss whose optimum is the PSNR optimum.
+
+    Parameters
+    ----------
+    pred, target : torch.Tensor
+        ``(B, 1, H, W)`` skeleton output and high-resolution target, normalised intensities.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss (scaled like :func:`skeleton_loss`'s squared-error term).
+    """
+    return 10.0 * F.mse_loss(pred, target)
+
+
+SKELETON_LOSSES = {
+    "mse_ssim": skeleton_loss,
+    "l1_ssim": skeleton_loss_l1,
+    "mse": skeleton_loss_mse,
+}
 
 
 def denoising_loss(

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from skelem.atomic import atomic_path
 from skelem.config.models import ExperimentConfig, NetworkConfig, TrainingConfig, save_config
 from skelem.data.normalize import PercentileNormalizer
 from skelem.data.pairs import PairSampler, pair_orientations
@@ -116,7 +117,9 @@ def _trainable_refiner(run: _Run, training: TrainingConfig) -> torch.nn.Module:
     """The trained refiner to align; its weights before alignment are kept once."""
     unaligned = run.artifact.weights_path("refiner_unaligned")
     if not unaligned.exists():
-        shutil.copyfile(run.artifact.weights_path("refiner"), unaligned)
+        # a kill mid-copy must not leave a truncated file that a rerun would take as the copy
+        with atomic_path(unaligned) as tmp:
+            shutil.copyfile(run.artifact.weights_path("refiner"), tmp)
     model = run.artifact.load_network("refiner", run.device)
     for p in model.parameters():
         p.requires_grad_(True)

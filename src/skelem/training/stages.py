@@ -103,15 +103,31 @@ def residual_rms(
         The RMS in normalised intensity units, at least ``1e-3``.
     """
     tcfg = cfg.refiner_training
-    total, count = 0.0, 0
+    keys = (tcfg.seed, STREAM_RESIDUAL_SCALE)
+    total, _, count = _squared_errors(sampler, skeleton, tcfg.batch_size, keys, device, batches)
+    return max(float(np.sqrt(total / max(count, 1))), 1e-3)
+
+
+def _squared_errors(
+    sampler: PairSampler,
+    skeleton: torch.nn.Module,
+    batch_size: int,
+    keys: tuple[int, int],
+    device: torch.device,
+    batches: int,
+) -> tuple[float, float, int]:
+    """Sums of ``(S(U) - P)^2`` and ``(U - P)^2`` over ``batches`` batches, and the pixel count.
+
+    Batch ``b`` is drawn from the stream ``(keys[0], b, keys[1])`` (a seed and a stream tag).
+    """
+    err_skel, err_cubic, count = 0.0, 0.0, 0
     with torch.no_grad():
         for b in range(batches):
-            keys = (tcfg.seed, b, STREAM_RESIDUAL_SCALE)
-            u, p = _batch(sampler, tcfg.batch_size, keys, device)
-            r = p - skeleton(u)
-            total += float((r.double() ** 2).sum())
-            count += r.numel()
-    return max(float(np.sqrt(total / max(count, 1))), 1e-3)
+            u, p = _batch(sampler, batch_size, (keys[0], b, keys[1]), device)
+            err_skel += float(((skeleton(u) - p).double() ** 2).sum())
+            err_cubic += float(((u - p).double() ** 2).sum())
+            count += p.numel()
+    return err_skel, err_cubic, count
 
 
 def skeleton_error_ratio(
@@ -144,12 +160,10 @@ def skeleton_error_ratio(
         ``MSE(S(U), P) / MSE(U, P)``.
     """
     tcfg = cfg.skeleton_training
-    err_skel, err_cubic = 0.0, 0.0
-    with torch.no_grad():
-        for b in range(batches):
-            u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed, b, STREAM_SKELETON_CHECK), device)
-            err_skel += float(((skeleton(u) - p).double() ** 2).sum())
-            err_cubic += float(((u - p).double() ** 2).sum())
+    keys = (tcfg.seed, STREAM_SKELETON_CHECK)
+    err_skel, err_cubic, _ = _squared_errors(
+        sampler, skeleton, tcfg.batch_size, keys, device, batches
+    )
     return err_skel / max(err_cubic, 1e-12)
 
 
