@@ -6,8 +6,8 @@ in a fresh process
 measured by ``/usr/bin/time``: output voxels per second and peak resident memory. The memory check
 restores an X band (``--memory-x``) of the volume and the same band mirrored and tiled to 2 and 4
 times its Y size (``--memory-scales``) with the same block (``--memory-block``), in one process or
-in rounds of fresh processes (``--memory-rounds``, the CLI's ``--blocks-per-process``): peak memory
-should not grow with volume size.
+on ``--memory-workers`` Dask worker processes (the CLI's ``--workers``): peak memory should not
+grow with volume size. (``benchmarks/run_dask_scaling.py`` measures the Dask scale-out itself.)
 
 Usage::
 
@@ -86,12 +86,12 @@ def main() -> int:
         "have interior blocks (halo on both sides) and the same largest block",
     )
     parser.add_argument(
-        "--memory-rounds",
+        "--memory-workers",
         nargs="+",
         type=int,
-        default=[0],
-        help="--blocks-per-process values of the memory check (0: the whole volume in one "
-        "process); peak RSS is the largest of any process of the run",
+        default=[1],
+        help="--workers values of the memory check; peak RSS is the largest of any process of "
+        "the run (client or worker)",
     )
     parser.add_argument("--memory-only", action="store_true", help="skip the throughput rows")
     args = parser.parse_args()
@@ -100,7 +100,7 @@ def main() -> int:
     iso = tifffile.imread(DATA)
     acquired = iso[::4]
     narrow = acquired[:, :, : args.memory_x]
-    runs = [] if args.memory_only else [("63x250x250", acquired, args.methods, args.block, [0])]
+    runs = [] if args.memory_only else [("63x250x250", acquired, args.methods, args.block, [1])]
     for scale in args.memory_scales:
         data = np.concatenate(
             [narrow if k % 2 == 0 else narrow[:, ::-1] for k in range(scale)], axis=1
@@ -111,21 +111,21 @@ def main() -> int:
                 data,
                 args.memory_methods,
                 args.memory_block,
-                args.memory_rounds,
+                args.memory_workers,
             )
         )
     skelem = str(Path(sys.executable).with_name("skelem"))
     rows = []
-    for name, data, methods, block, rounds in runs:
+    for name, data, methods, block, worker_counts in runs:
         src = out / f"input_{name}.ome.zarr"
         if not src.exists():
             write_volume(src, data, (0.04, 0.01, 0.01))
         n_out = (4 * (data.shape[0] - 1) + 1) * data.shape[1] * data.shape[2]
-        for method, per_process in ((m, r) for m in methods for r in rounds):
+        for method, workers in ((m, w) for m in methods for w in worker_counts):
             dst = out / f"restored_{name}_{method}.ome.zarr"
             shutil.rmtree(dst, ignore_errors=True)
             cmd = [skelem, "restore", str(src), "-o", str(dst), "--method", method, "-q",
-                   "--blocks-per-process", str(per_process)]
+                   "--workers", str(workers)]
             if block:
                 cmd += ["--block", block]
             if method not in ("cubic", "linear", "nearest"):
@@ -135,7 +135,7 @@ def main() -> int:
                 "input": name,
                 "method": method,
                 "block": block or "default",
-                "blocks_per_process": per_process,
+                "workers": workers,
                 "output_voxels": n_out,
                 "seconds": round(seconds, 1),
                 "voxels_per_second": round(n_out / seconds),
