@@ -19,6 +19,7 @@ from skelem.diffusion.refine import RefineSettings, refine_residual, residual_st
 from skelem.diffusion.sampler import ddim_sample, ddim_steps
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
 from skelem.grid import measured_rows
+from skelem.inference.autotune import autotune_enabled, tuned_slices_per_call
 from skelem.models.unet import pad_to_multiple
 from skelem.seeds import derive_seed
 
@@ -82,6 +83,10 @@ class SliceEngine:
         coordinates, the seed and the move, so overlapping tiles draw the same.
     detail : float
         The fidelity-perception knob of SkelEM (:class:`~skelem.diffusion.refine.RefineSettings`).
+    autotune : bool, optional
+        Choose the slices per call (within ``batch_size`` and the pixel budget) by a measurement
+        cached per machine (:mod:`skelem.inference.autotune`). Default: ``SKELEM_AUTOTUNE=1`` in
+        the environment.
     tta : bool
         Test-time augmentation of the skeleton: the mean of its outputs over the flips of each
         slice that keep the axial direction along rows (columns always; rows too when the
@@ -105,8 +110,11 @@ class SliceEngine:
     eta: float = 0.0
     tta: bool = False
     detail: float = 1.0
+    autotune: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.autotune is None:
+            self.autotune = autotune_enabled()
         if self.max_batch_pixels is None:
             self.max_batch_pixels = batch_pixels(self.device)
         self.schedule = NoiseSchedule(self.diffusion.timesteps, self.diffusion.schedule)
@@ -188,7 +196,11 @@ class SliceEngine:
         pixels = (-(-h // m) * m) * (-(-w // m) * m)
         channels = getattr(network, "channels", REFERENCE_CHANNELS)
         budget = self.max_batch_pixels * REFERENCE_CHANNELS // max(1, channels)
-        return max(1, min(self.batch_size, budget // pixels))
+        limit = max(1, min(self.batch_size, budget // pixels))
+        if self.autotune and network is not None and limit > 1:
+            shape = (-(-h // m) * m, -(-w // m) * m)
+            return tuned_slices_per_call(network, shape, self.device, limit)
+        return limit
 
     @property
     def _main_network(self) -> torch.nn.Module | None:
