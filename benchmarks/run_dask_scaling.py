@@ -1,0 +1,201 @@
+"""Dask scale-out of streamed (OME-Zarr) restoration: throughput, memory, scheduler overhead.
+
+Measured side by side in one run, on local clusters of single-threaded worker processes:
+
+1. **Throughput, 1 vs 2 workers**: output voxels per second of ``skeleton`` and ``skelem`` (the
+   pretrained FIB-SEM x4 model) on a 250 x 64 x 64 crop of the real ``fibsem_medulla_t2``
+   simulated at x4 (every 4th slice kept), with the same plan of 2 blocks of 128 output slices on
+   1 and 2 workers. The rate counts the block
+   tasks only (from submission to the last block written), not the cluster start or the model
+   loading, which happen once per worker.
+2. **Peak memory per worker as the volume grows 1x, 4x, 16x** (``cubic``, float32 output of
+   129 x 576^2, 129 x 1152^2, 129 x 2304^2 voxels, the volume tiled from the real one by
+   mirroring; 2 workers with ``--memory-limit`` 640 MiB each): the largest output (2.7 GB) is over
+   4 times the memory given to a worker. Peak = the worker
+   process's ``ru_maxrss`` after its last block.
+3. **Scheduler overhead per block**: many tiny ``cubic`` blocks on 2 workers; overhead =
+   (wall time x workers - summed task time) / blocks (submission, scheduling, the client's
+   progress-file write per block, results coming back).
+4. **Paper estimate** for a 1 TB (10^12 output voxels, uint8) restoration on 16 GPU nodes from the
+   measured per-block cost of ``skelem`` on one CPU core and the measured overhead; the GPU's
+   speed-up over one CPU core is an assumption (``--gpu-speedup``), not measured here.
+
+Usage::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/run_dask_scaling.py -o bench-out/dask \
+        [--memory-limit 512MiB] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from skelem.config.restore import RestoreOptions
+from skelem.evaluation.benchmark import machine_description
+from skelem.inference.dask_runner import local_client, run_on_dask
+from skelem.inference.job import RestoreJob
+from skelem.inference.writers import BlockRestorer, output_chunks
+from skelem.io import open_volume
+from skelem.models.artifact import load_artifact
+from skelem.models.pretrained import pretrained_model_dir
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
+FACTOR = 4
+MiB = 2**20
+
+
+def restore(
+    source: Path,
+    out: Path,
+    method: str,
+    workers: int,
+    block: tuple[int, int, int],
+    memory_limit: str,
+    dtype: str = "input",
+) -> dict:
+    """Restore ``source`` into ``out`` on a fresh local cluster; the run's measurements."""
+    volume = open_volume(source)
+    network = method not in ("nearest", "linear", "cubic")
+    artifact = load_artifact(pretrained_model_dir(FACTOR)) if network else None
+    options = RestoreOptions(
+        method=method, block_shape=block, dtype=dtype, device="cpu", normalize="input"
+    )
+    job = RestoreJob.prepare(volume, artifact, FACTOR, options)
+    chunks = output_chunks(block)
+    plan, out_shape = job.plan(block, chunks=chunks)
+    out_dtype = np.dtype(np.float32) if dtype == "float32" else volume.dtype
+    setup = BlockRestorer.of(job, out_dtype, None)
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    with local_client(workers, memory_limit, lifetime=None, dashboard_address=None) as client:
+        cluster_seconds = time.perf_counter() - started
+        run = run_on_dask(client, setup, plan, out, out_shape, out_dtype, chunks)
+    shutil.rmtree(out, ignore_errors=True)
+    peak: dict[int, int] = defaultdict(int)
+    for report in run.reports:
+        peak[report.pid] = max(peak[report.pid], report.peak_rss)
+    voxels = int(np.prod(out_shape))
+    task_seconds = sum(r.seconds for r in run.reports)
+    return {
+        "method": method,
+        "workers": workers,
+        "input_shape": list(volume.shape),
+        "output_shape": list(out_shape),
+        "output_bytes": voxels * out_dtype.itemsize,
+        "block": list(block),
+        "blocks": len(plan),
+        "cluster_start_s": round(cluster_seconds, 2),
+        "run_s": round(run.seconds, 3),
+        "task_s_sum": round(task_seconds, 3),
+        "mvoxel_per_s": round(voxels / run.seconds / 1e6, 4),
+        "overhead_per_block_s": round((run.seconds * workers - task_seconds) / len(plan), 4),
+        "peak_rss_mib_per_worker": sorted(round(v / MiB) for v in peak.values()),
+        "memory_limit": memory_limit,
+    }
+
+
+def write_input(path: Path, volume: np.ndarray) -> Path:
+    """The x4 acquisition of ``volume`` (every 4th slice), as ``.npy`` (memory-mapped by the
+    workers, so reading costs nothing next to restoring)."""
+    np.save(path, np.ascontiguousarray(volume[::FACTOR]))
+    return path
+
+
+def tiled(crop: np.ndarray, ny: int, nx: int) -> np.ndarray:
+    """``crop`` mirrored and tiled to ``(Z, ny, nx)``."""
+    reps_y, reps_x = -(-ny // crop.shape[1]), -(-nx // crop.shape[2])
+    rows = [crop if i % 2 == 0 else crop[:, ::-1] for i in range(reps_y)]
+    band = np.concatenate(rows, axis=1)
+    cols = [band if j % 2 == 0 else band[:, :, ::-1] for j in range(reps_x)]
+    return np.ascontiguousarray(np.concatenate(cols, axis=2)[:, :ny, :nx])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-o", "--output", default="bench-out/dask")
+    parser.add_argument("--memory-limit", default="640MiB", help="per worker, memory runs")
+    parser.add_argument("--gpu-speedup", type=float, default=50.0)
+    parser.add_argument("--quick", action="store_true", help="smaller volumes (a smoke run)")
+    args = parser.parse_args()
+    root = Path(args.output)
+    root.mkdir(parents=True, exist_ok=True)
+    raw = tifffile.imread(DATA)  # (250, 250, 250) uint8
+    results: dict = {"machine": machine_description(), "date": time.strftime("%Y-%m-%d %H:%M")}
+
+    # 1. throughput, 1 vs 2 workers (same plan: 2 blocks of 128 output slices, one per worker)
+    side = 32 if args.quick else 64
+    source = write_input(root / "crop.npy", raw[:, :side, :side])
+    block = (128, side, side)
+    results["throughput"] = []
+    for method in ("skeleton", "skelem"):
+        for workers in (1, 2):
+            row = restore(source, root / "out.ome.zarr", method, workers, block, "auto")
+            print(json.dumps(row), flush=True)
+            results["throughput"].append(row)
+
+    # 2. peak memory per worker, volume 1x, 4x, 16x (cubic, float32 output)
+    base = 144 if args.quick else 576
+    results["memory"] = []
+    for scale in (1, 2, 4):  # 1x, 4x, 16x the voxels
+        volume = tiled(raw, base * scale, base * scale)
+        source = write_input(root / f"mem{scale}.npy", volume)
+        del volume
+        row = restore(
+            source,
+            root / "out.ome.zarr",
+            "cubic",
+            2,
+            (64, 256, 256),
+            args.memory_limit,
+            "float32",
+        )
+        row["volume_scale"] = scale * scale
+        print(json.dumps(row), flush=True)
+        results["memory"].append(row)
+        source.unlink()
+
+    # 3. scheduler overhead per block: tiny cubic blocks
+    source = write_input(root / "tiny.npy", raw[:, :128, :128])
+    row = restore(source, root / "out.ome.zarr", "cubic", 2, (16, 32, 32), "auto")
+    print(json.dumps(row), flush=True)
+    results["overhead"] = row
+
+    # 4. paper estimate: 1 TB of uint8 output on 16 GPU nodes
+    skelem_one = next(
+        r for r in results["throughput"] if r["method"] == "skelem" and r["workers"] == 1
+    )
+    core_s_per_voxel = skelem_one["task_s_sum"] / np.prod(skelem_one["output_shape"])
+    voxels = 1e12
+    default_block_voxels = 128 * 512 * 512
+    blocks = voxels / default_block_voxels
+    nodes, gpus = 16, 4
+    compute_h = voxels * core_s_per_voxel / (nodes * gpus * args.gpu_speedup) / 3600
+    overhead_h = blocks * results["overhead"]["overhead_per_block_s"] / (nodes * gpus) / 3600
+    results["estimate_1tb"] = {
+        "core_seconds_per_mvoxel": round(core_s_per_voxel * 1e6, 2),
+        "cpu_core_hours": round(voxels * core_s_per_voxel / 3600),
+        "blocks_at_128x512x512": round(blocks),
+        "nodes": nodes,
+        "gpus_per_node": gpus,
+        "assumed_gpu_speedup_over_one_core": args.gpu_speedup,
+        "compute_hours": round(compute_h, 1),
+        "scheduler_overhead_hours": round(overhead_h, 3),
+    }
+    print(json.dumps(results["estimate_1tb"]), flush=True)
+    (root / "results.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
