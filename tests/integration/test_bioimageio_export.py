@@ -31,19 +31,24 @@ def exported(tmp_path_factory):
     acquired = write_volume(
         folder / "acquired.tif", degrade(truth, FACTOR, axis=0), (16.0, 4.0, 4.0), "nanometer"
     )
-    config = tiny_config(skeleton_training={"iterations": 10})
-    train_model(open_volume(acquired), folder / "model", config, stages=["skeleton"])
-    package = folder / "model.zip"
-    result = CliRunner().invoke(
-        cli,
-        ["export", str(folder / "model"), "-o", str(package), "--format", "bioimageio",
-         "--author", "Test Author"],
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    with zipfile.ZipFile(package) as archive:
-        rdf = YAML(typ="safe").load(archive.read("rdf.yaml").decode())
-        files = {name: archive.read(name) for name in archive.namelist()}
-    return folder, package, rdf, files
+    config = tiny_config(
+        skeleton_training={"iterations": 10}, refiner_training={"iterations": 2}
+    )  # the refiner only lets restore --method skelem --detail 0 run (it is not used there)
+    train_model(open_volume(acquired), folder / "model", config, stages=["skeleton", "refiner"])
+    packages = {}
+    for method in ("skeleton", "skelem-detail0"):
+        package = folder / f"{method}.zip"
+        result = CliRunner().invoke(
+            cli,
+            ["export", str(folder / "model"), "-o", str(package), "--format", "bioimageio",
+             "--author", "Test Author", "--method", method],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        with zipfile.ZipFile(package) as archive:
+            rdf = YAML(typ="safe").load(archive.read("rdf.yaml").decode())
+            files = {name: archive.read(name) for name in archive.namelist()}
+        packages[method] = (package, rdf, files)
+    return folder, packages
 
 
 def _npy(data: bytes) -> np.ndarray:
@@ -53,15 +58,18 @@ def _npy(data: bytes) -> np.ndarray:
 
 
 def test_package_passes_bioimageio_test(exported):
+    """bioimage.io's own check (the skeleton package differs only by one architecture keyword,
+    and benchmarks/run_integrations.py tests it on the pretrained model)."""
     from bioimageio.core import test_model
 
-    _, package, _, _ = exported
-    summary = test_model(package)
+    _, packages = exported
+    summary = test_model(packages["skelem-detail0"][0])
     assert summary.status == "passed", summary.format()
 
 
 def test_description_has_the_factor_halo_weights_hash_and_test_tensors(exported):
-    folder, _, rdf, files = exported
+    folder, packages = exported
+    _, rdf, files = packages["skeleton"]
     assert rdf["format_version"].startswith("0.5")
     (raw,) = rdf["inputs"]
     (restored,) = rdf["outputs"]
@@ -84,10 +92,15 @@ def test_description_has_the_factor_halo_weights_hash_and_test_tensors(exported)
     assert test_output.shape == (FACTOR * (z - 1) + 1, y, x)
 
 
-def test_exported_network_restores_like_skelem_away_from_the_halo(exported):
-    """The package's test output equals skelem's own skeleton restoration of the same crop,
-    inside the halo the description declares."""
-    folder, _, rdf, files = exported
+@pytest.mark.parametrize(
+    ("method", "options"),
+    [("skeleton", {"method": "skeleton"}), ("skelem-detail0", {"method": "skelem", "detail": 0})],
+)
+def test_exported_network_restores_like_skelem_away_from_the_halo(exported, method, options):
+    """The package's test output equals skelem's own restoration of the same crop, inside the
+    halo the description declares."""
+    folder, packages = exported
+    _, rdf, files = packages[method]
     (raw,), (restored,) = rdf["inputs"], rdf["outputs"]
     test_input = _npy(files[raw["test_tensor"]["source"]])[0, 0]
     test_output = _npy(files[restored["test_tensor"]["source"]])[0, 0]
@@ -95,11 +108,13 @@ def test_exported_network_restores_like_skelem_away_from_the_halo(exported):
     reference = restore_volume(
         open_volume(folder / "acquired.tif").with_data(test_input),
         load_artifact(folder / "model"),
-        options=RestoreOptions(method="skeleton"),
+        options=RestoreOptions(**options),
         input_units=True,
     )
     inner = tuple(slice(halo[a], -halo[a]) for a in "zyx")
     np.testing.assert_allclose(test_output[inner], reference[inner], rtol=1e-4, atol=1e-3)
+    if method == "skelem-detail0":  # the acquired slices come back exactly
+        np.testing.assert_allclose(test_output[::FACTOR], test_input, rtol=1e-5, atol=1e-4)
 
 
 def test_export_refuses_a_folder_that_is_not_a_model_in_one_sentence(tmp_path):

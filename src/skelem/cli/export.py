@@ -33,6 +33,13 @@ from skelem.cli.common import check_outputs_apart, handle_errors
     show_default=True,
     help="Cross-sections the exported model restores (both: their mean).",
 )
+@click.option(
+    "--method",
+    type=click.Choice(["skeleton", "skelem-detail0"]),
+    default="skeleton",
+    show_default=True,
+    help="skeleton: restore --method skeleton; skelem-detail0: restore --method skelem --detail 0.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing package.")
 @handle_errors
 def export(
@@ -44,9 +51,10 @@ def export(
     authors: tuple[str, ...],
     license_id: str,
     planes: str,
+    method: str,
     overwrite: bool,
 ) -> None:
-    """Export the skeleton of MODEL_DIR as a bioimage.io model package (``bioimageio test`` it)."""
+    """Export MODEL_DIR's skeleton as a bioimage.io model package (check: ``bioimageio test``)."""
     from skelem.errors import ConfigError
 
     check_outputs_apart([output], [("model", model_dir), ("test input", test_input)])
@@ -68,6 +76,7 @@ def export(
         authors=authors or ("SkelEM user",),
         license_id=license_id,
         planes=planes,
+        method=method,
         overwrite=overwrite,
     )
     click.echo(f"wrote {path}; check it with `bioimageio test {path}`")

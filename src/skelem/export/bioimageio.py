@@ -8,11 +8,11 @@ receptive field, a test input cropped from the model's own training volume and t
 network gives for it, citations and a license. ``bioimageio test model.zip`` (bioimageio.core)
 reruns the test tensors.
 
-Only the skeleton is exported: the SkelEM sampler is not a bioimage.io model (the package's
-README and the project's say so): its refinement is a loop of network calls
-whose noise is keyed by global voxel coordinates and whose measured-slice consistency needs the
-block's position in the volume, which a bioimage.io tile (processed without its coordinates) does
-not carry.
+Two restorations are exported (``method``): the skeleton alone (``--method skeleton``), and the
+deterministic end of SkelEM (``--method skelem --detail 0``: the skeleton plus the residual
+measured on the acquired slices, spread between them), which needs no sampling. The sampler with
+detail is not: its noise is keyed by global voxel coordinates (so tiles and passes agree) and a
+bioimage.io tile reaches the model without its position in the volume.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 INPUT_ID = "raw"
 OUTPUT_ID = "restored"
 WEIGHTS_NAME = "skeleton_restorer.pt"
+METHODS = ("skeleton", "skelem-detail0")
 #: input slices on each side one interpolated output row depends on (Keys cubic: 1 before, 2 after)
 _INTERPOLATION_REACH = 2
 
@@ -58,6 +59,7 @@ def export_bioimageio(
     authors: tuple[str, ...] = ("SkelEM user",),
     license_id: str = "BSD-3-Clause",
     planes: str = "both",
+    method: str = "skeleton",
     overwrite: bool = False,
 ) -> Path:
     """Write ``output`` (a ``.zip``), the bioimage.io package of the skeleton of ``model_dir``.
@@ -79,7 +81,11 @@ def export_bioimageio(
         SPDX license of the weights.
     planes : {"both", "xz", "yz"}
         Which cross-sections the exported model restores (``both``: their mean, as ``skelem
-        restore --method skeleton``).
+        restore``).
+    method : {"skeleton", "skelem-detail0"}
+        ``skeleton``: ``skelem restore --method skeleton``. ``skelem-detail0``: ``skelem restore
+        --method skelem --detail 0``, the deterministic end of SkelEM (skeleton plus the residual
+        measured on the acquired slices spread between them; acquired slices kept exactly).
     overwrite : bool
         Replace an existing ``output``.
 
@@ -111,9 +117,18 @@ def export_bioimageio(
             f"The model directory {model_dir} has no trained skeleton; train it with "
             "`skelem train --stages skeleton`."
         )
+    if method not in METHODS:
+        raise InputError(f"Unknown export method {method!r}; use one of {', '.join(METHODS)}.")
     factor = artifact.factor
     net_cfg = artifact.config.skeleton
-    network = SkeletonRestorer(factor, net_cfg.channels, net_cfg.depth, planes)
+    architecture = {
+        "factor": factor,
+        "channels": net_cfg.channels,
+        "depth": net_cfg.depth,
+        "planes": planes,
+        "measured_residual": method != "skeleton",
+    }
+    network = SkeletonRestorer(**architecture)
     network.skeleton.load_state_dict(artifact.load_network("skeleton").state_dict())
     network.eval()
     multiple = network.skeleton.multiple
@@ -138,14 +153,14 @@ def export_bioimageio(
         np.save(folder / "test_input.npy", raw[None, None])
         np.save(folder / "test_output.npy", expected[None, None])
         torch.save(network.state_dict(), folder / WEIGHTS_NAME)
-        (folder / "README.md").write_text(_documentation(artifact, factor, halo_z, halo_yx))
+        (folder / "README.md").write_text(_documentation(artifact, factor, halo_z, halo_yx, method))
         description = _describe(
             folder,
             artifact,
-            name or f"SkelEM skeleton x{factor} ({Path(model_dir).resolve().name})",
+            name or f"SkelEM {method} x{factor} ({Path(model_dir).resolve().name})",
             authors,
             license_id,
-            planes,
+            architecture,
             raw.dtype,
             (halo_z, halo_yx),
             (minimum, network.skeleton.multiple),
@@ -198,7 +213,7 @@ def _describe(
     name: str,
     authors: tuple[str, ...],
     license_id: str,
-    planes: str,
+    architecture: dict,
     dtype: np.dtype,
     halos: tuple[int, int],
     minimum: tuple[tuple[int, int], int],
@@ -290,7 +305,6 @@ def _describe(
         )
     ]
     weights_file = folder / WEIGHTS_NAME
-    net_cfg = artifact.config.skeleton
     weights = WeightsDescr(
         pytorch_state_dict=PytorchStateDictWeightsDescr(
             source=weights_file,
@@ -298,12 +312,7 @@ def _describe(
             architecture=ArchitectureFromLibraryDescr(
                 callable=Identifier("SkeletonRestorer"),
                 import_from="skelem.export.network",
-                kwargs={
-                    "factor": factor,
-                    "channels": net_cfg.channels,
-                    "depth": net_cfg.depth,
-                    "planes": planes,
-                },
+                kwargs=architecture,
             ),
             pytorch_version=Version(torch.__version__.split("+")[0]),
         )
@@ -332,16 +341,22 @@ def _save_package(description, target: Path) -> None:
     save_bioimageio_package(description, output_path=target)
 
 
-def _documentation(artifact, factor: int, halo_z: int, halo_yx: int) -> str:
+def _documentation(artifact, factor: int, halo_z: int, halo_yx: int, method: str) -> str:
     provenance = artifact.provenance
     normalizer = artifact.normalizer
-    return f"""# SkelEM skeleton, anisotropy factor {factor}
+    what = (
+        "this is `skelem restore --method skeleton`."
+        if method == "skeleton"
+        else "the residual measured on the acquired slices (input minus skeleton there) is then "
+        "spread linearly to the slices in between and added, so acquired slices are kept "
+        "exactly: this is `skelem restore --method skelem --detail 0`."
+    )
+    return f"""# SkelEM ({method}), anisotropy factor {factor}
 
 Restores an isotropic volume from an anisotropic acquisition whose Z step is {factor} times its
 lateral pixel: the input's `Z` slices become `{factor}*(Z-1)+1` slices on the lateral grid. The
 network interpolates along Z (Keys cubic convolution) and restores every XZ and every YZ
-cross-section with a 2-D U-Net (the SkelEM "skeleton"), averaging the two passes; this is
-`skelem restore --method skeleton`.
+cross-section with a 2-D U-Net (the SkelEM "skeleton"), averaging the two passes; {what}
 
 - Trained with SkelEM {_skelem_version()} on `{provenance.get("trained_on")}` (shape
   {provenance.get("shape")}, voxel size {provenance.get("voxel_size")} {provenance.get("unit")}),
@@ -353,9 +368,10 @@ cross-section with a 2-D U-Net (the SkelEM "skeleton"), averaging the two passes
   measured receptive field plus the interpolation's reach).
 - Needs the `skelem` Python package (`pip install skelem`) for the architecture.
 
-The full SkelEM sampler (diffusion refiner on top of this skeleton) is not part of this package:
-its noise is keyed by global voxel coordinates and its consistency step needs each tile's position
-among the acquired slices, which a bioimage.io tile does not carry. Use `skelem restore` for it.
+The SkelEM sampler with detail (`--detail` above 0: the diffusion refiner's draws) is not part of
+this package: its noise is keyed by global voxel coordinates so that tiles and the two passes
+agree, and a bioimage.io tile reaches the model without its position in the volume, so a tiled
+run would not be the same restoration (nor a reproducible one). Use `skelem restore` for it.
 """
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from skelem.data.interpolation import upsample_torch
+from skelem.diffusion.prior import propagate_residual
 from skelem.models.unet import UNet2D, apply_padded
 
 
@@ -29,14 +30,26 @@ class SkeletonRestorer(nn.Module):
         The skeleton U-Net's base channels and depth (its config's ``skeleton`` section).
     planes : {"both", "xz", "yz"}
         Which cross-sections are restored (``both``: the mean of the two passes).
+    measured_residual : bool
+        Add the residual measured on the acquired slices (input minus skeleton there), spread
+        linearly to the slices in between: ``skelem restore --method skelem --detail 0``, which
+        keeps the acquired slices exactly. Off: ``--method skeleton``.
     """
 
-    def __init__(self, factor: int, channels: int = 16, depth: int = 3, planes: str = "both"):
+    def __init__(
+        self,
+        factor: int,
+        channels: int = 16,
+        depth: int = 3,
+        planes: str = "both",
+        measured_residual: bool = False,
+    ):
         super().__init__()
         if planes not in ("both", "xz", "yz"):
             raise ValueError(f"planes must be 'both', 'xz' or 'yz', not {planes!r}")
         self.factor = int(factor)
         self.planes = planes
+        self.measured_residual = bool(measured_residual)
         self.skeleton = UNet2D(1, 1, channels=channels, depth=depth, residual_input=True)
 
     def _pass(self, upsampled: torch.Tensor, plane: str) -> torch.Tensor:
@@ -44,11 +57,19 @@ class SkeletonRestorer(nn.Module):
         b, zo, y, x = upsampled.shape
         if plane == "xz":  # one (Zo, X) slice per y
             sections = upsampled.permute(0, 2, 1, 3).reshape(b * y, 1, zo, x)
-            out = apply_padded(self.skeleton, sections, multiple=self.skeleton.multiple)
-            return out.reshape(b, y, zo, x).permute(0, 2, 1, 3)
+            return self._sections(sections).reshape(b, y, zo, x).permute(0, 2, 1, 3)
         sections = upsampled.permute(0, 3, 1, 2).reshape(b * x, 1, zo, y)  # one (Zo, Y) per x
+        return self._sections(sections).reshape(b, x, zo, y).permute(0, 2, 3, 1)
+
+    def _sections(self, sections: torch.Tensor) -> torch.Tensor:
+        """The skeleton (and the measured residual) on ``(N, 1, Zo, W)`` sections."""
         out = apply_padded(self.skeleton, sections, multiple=self.skeleton.multiple)
-        return out.reshape(b, x, zo, y).permute(0, 2, 3, 1)
+        if not self.measured_residual:
+            return out
+        rows = torch.arange(sections.shape[-2], device=sections.device) % self.factor == 0
+        row_mask = rows.view(1, 1, -1, 1)
+        measured = torch.where(row_mask, sections - out, torch.zeros_like(out))
+        return out + propagate_residual(measured, row_mask)
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         """Restore a batch of anisotropic volumes.
