@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -54,8 +56,47 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except MemoryError:
             click.echo("Error: out of memory; use a smaller --block or --batch-size.", err=True)
             sys.exit(1)
+        except OSError as err:  # a full disk, a read-only folder...: outputs are left unfinished
+            click.echo(f"Error: {os_error_sentence(err)}", err=True)
+            sys.exit(EXIT_INPUT_ERROR)
 
     return wrapper
+
+
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")  # numpy/tifffile's full-disk error
+
+
+def os_error_sentence(err: OSError) -> str:
+    """An operating-system error (full disk, read-only or missing folder...) in one sentence.
+
+    Parameters
+    ----------
+    err : OSError
+        E.g. ``[Errno 28] No space left on device``, numpy's ``266240 requested and 63744
+        written`` (a short write: the disk is full), or h5py's multi-line message.
+
+    Returns
+    -------
+    str
+        E.g. ``Could not write in /data/out: no space left on device (the unfinished output was
+        removed or kept only under a temporary name); free some space or choose another output
+        folder.``
+    """
+    where = f" in {os.path.dirname(err.filename) or '.'}" if err.filename else ""
+    if err.errno == errno.ENOSPC or _SHORT_WRITE.search(str(err)) or "errno = 28" in str(err):
+        return (
+            f"Could not write{where}: no space left on device (the unfinished output was removed "
+            "or kept only under a temporary name); free some space or choose another output "
+            "folder."
+        )
+    if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (
+            f"Could not write{where}: {os.strerror(err.errno).lower()}; choose another output "
+            "folder."
+        )
+    reason = os.strerror(err.errno) if err.errno else " ".join(str(err).split())
+    target = f" ({err.filename})" if err.filename else ""
+    return f"Operating-system error{target}: {reason.rstrip('.')}."
 
 
 class OneLineUsageError(click.ClickException):
@@ -151,7 +192,8 @@ def parse_triple(text: str | None, name: str, kind: type = float) -> tuple | Non
 def check_outputs_apart(
     outputs: Iterable[str | None], inputs: Iterable[tuple[str, str | None]]
 ) -> None:
-    """Refuse any output that is, lies inside or contains an input of the command.
+    """Refuse any output that is, lies inside or contains an input of the command, or whose
+    folder is not writable.
 
     The rule lives in :func:`skelem.io.paths.check_output_apart`; every command that writes calls
     this before it reads or writes anything, with or without ``--overwrite``.
@@ -168,12 +210,13 @@ def check_outputs_apart(
     SkelEMError
         One sentence naming the output and the input.
     """
-    from skelem.io.paths import check_output_apart
+    from skelem.io.paths import check_output_apart, check_output_writable
 
     inputs = list(inputs)
     for output in outputs:
         if output:
             check_output_apart(output, inputs)
+            check_output_writable(output)
 
 
 def open_volume_arg(path: str, voxel_size: str | None = None):

@@ -111,3 +111,30 @@ def check_output_apart(output: str | Path, inputs: Iterable[tuple[str, str | Pat
                 f"The output {output} holds the {what} {uri}, which writing the output could "
                 "destroy; choose an output path that holds no input."
             )
+
+
+def check_output_writable(output: str | Path) -> None:
+    """Refuse, before any work, an output whose folder exists but cannot be written.
+
+    The folder that would receive the output (and its temporary sibling) is the output's
+    parent; a folder output that already exists (a model directory being continued) must be
+    writable too. A missing folder is left to the writers, which say so.
+
+    Parameters
+    ----------
+    output : str or Path
+        The output (a file, a store, ``f.h5:/dataset`` or a folder).
+
+    Raises
+    ------
+    InputError
+        One sentence naming the folder.
+    """
+    out = resolve_uri(output)
+    folders = [out.parent] + ([out] if out.is_dir() else [])
+    for folder in folders:
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise InputError(
+                f"The output folder {folder} is not writable (read-only or no permission); "
+                "choose another output path."
+            )

@@ -15,6 +15,7 @@ ulp away from ``lr * (step + 1) / warmup`` at some warm-up steps.
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import math
 import time
@@ -80,8 +81,12 @@ def _lr_at(step: int, cfg: TrainingConfig) -> float:
 
 def _save_checkpoint(path: Path, state: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # serialised in memory first: torch.save to a full disk fails with a RuntimeError from its
+    # zip writer ("unexpected pos"); a plain write reports it as an OSError (ENOSPC)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def _load_checkpoint(path: Path) -> dict:
@@ -177,8 +182,13 @@ def train_stage(
         if checkpoint_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or last):
             _save_checkpoint(
                 checkpoint_path,
-                {"model": model.state_dict(), "ema": ema.model.state_dict(),
-                 "optimizer": optimizer.state_dict(), "step": step + 1, "stage": name},
+                {
+                    "model": model.state_dict(),
+                    "ema": ema.model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step + 1,
+                    "stage": name,
+                },
             )
     if start >= cfg.iterations:
         progress(ProgressEvent(name, cfg.iterations, cfg.iterations, {}))
