@@ -178,7 +178,7 @@ def write_volume(
             raise InputError(f"OME-NGFF version {version!r} is not supported; use 0.4 or 0.5.")
         writer = lambda p: _write_zarr(p, array, voxel, unit_name, metadata, version, chunks)  # noqa: E731
     else:
-        writer = lambda p: _write_npy(p, array, voxel, metadata)  # noqa: E731
+        writer = lambda p: _write_npy(p, array, voxel, metadata, target)  # noqa: E731
     _write_atomically(target, overwrite, writer)
     return str(target)
 
@@ -400,24 +400,48 @@ def _write_hdf5(
     unit: str | None,
     metadata: dict | None,
 ) -> None:
+    import errno
+    import os
+    import shutil
+
     import h5py
 
-    with h5py.File(path, "w") as handle:
-        dataset = handle.create_dataset(name, data=array)
-        if voxel is not None:
-            dataset.attrs["voxel_size"] = np.asarray(voxel, dtype=np.float64)
-            dataset.attrs["unit"] = unit or "pixel"
-            in_um = [convert_length(v, unit, "micrometer") for v in voxel]
-            if all(v is not None for v in in_um):
-                dataset.attrs["element_size_um"] = np.asarray(in_um, dtype=np.float64)
-        if metadata is not None:
-            dataset.attrs["skelem"] = _metadata_json(metadata)
+    # HDF5 reports a full disk as a RuntimeError when the file is closed and again, as an
+    # unraisable error, when the half-closed file is collected: refuse it before writing.
+    if shutil.disk_usage(path.parent).free < array.nbytes + 2**16:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    try:
+        with h5py.File(path, "w") as handle:
+            dataset = handle.create_dataset(name, data=array)
+            if voxel is not None:
+                dataset.attrs["voxel_size"] = np.asarray(voxel, dtype=np.float64)
+                dataset.attrs["unit"] = unit or "pixel"
+                in_um = [convert_length(v, unit, "micrometer") for v in voxel]
+                if all(v is not None for v in in_um):
+                    dataset.attrs["element_size_um"] = np.asarray(in_um, dtype=np.float64)
+            if metadata is not None:
+                dataset.attrs["skelem"] = _metadata_json(metadata)
+    except RuntimeError as err:
+        if "errno = 28" in str(err):  # the space went between the check and the write
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
 
 
 def _write_npy(
-    path: Path, array: np.ndarray, voxel: tuple[float, float, float] | None, metadata: dict | None
+    path: Path,
+    array: np.ndarray,
+    voxel: tuple[float, float, float] | None,
+    metadata: dict | None,
+    final: Path | None = None,
 ) -> None:
-    if voxel is not None or metadata is not None:
-        logger.info("%s: .npy files store no voxel size or metadata", path)
+    """Write ``array`` to ``path``; with ``metadata``, its provenance goes to a JSON sidecar
+    beside the final output ``final`` (:func:`skelem.inference.provenance.write_npy_sidecar`),
+    written atomically before the NPY file is renamed to ``final``."""
     with open(path, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
+    if metadata is not None and final is not None:
+        from skelem.inference.provenance import write_npy_sidecar
+
+        write_npy_sidecar(final, path, metadata)
+    elif voxel is not None:
+        logger.info("%s: .npy files store no voxel size", final or path)
