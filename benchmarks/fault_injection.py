@@ -64,10 +64,10 @@ def train_trials(work: Path, inputs: Path, count: int, rng: random.Random) -> li
         faults.link_inputs(inputs, folder, ("acq.tif", "tiny.json"))
         model = folder / "model"
         if index % 2 == 0:
-            name, delay = "random time", rng.uniform(0, work_seconds)
+            name, delay = "random time", rng.uniform(0, 0.8 * work_seconds)
             trigger = faults.exists(model / "skelem-model.json")
         else:
-            nth = rng.randint(1, 24)
+            nth = rng.randint(1, 10)  # of the ~10 writes the polling sees in a run
             name, delay = f"during write #{nth}", rng.uniform(0, 0.005)
             trigger = faults.writing_partial(model, model / "checkpoints", nth=nth)
         kill = faults.run_and_kill(faults.TRAIN_ARGS, folder, trigger, delay, name)

@@ -72,11 +72,14 @@ def save_weights(
     metadata : dict of str, optional
         Free-form string metadata stored in the file header.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+    # serialised in memory, then written: safetensors' own writer reports a full disk as a
+    # SafetensorError, a plain write as an OSError (ENOSPC) that the CLI says in one sentence
+    data = save(tensors, metadata=metadata)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.write_bytes(data)
 
 
 def _shape(shape: tuple[int, ...] | torch.Size) -> str:
