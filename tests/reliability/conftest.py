@@ -115,7 +115,12 @@ def _files(root: Path, acquisition: np.ndarray) -> None:
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The folder of every input: ``v.tif`` (good, factor 4 from its voxel size), the same volume
     as ``v.ome.zarr`` and ``v.h5:/raw``, broken arrays and files, and model folders."""
-    root = tmp_path_factory.mktemp("inputs")
+    return build_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+def build_inputs(root: Path) -> Path:
+    """Write every input of the reliability tests into the existing folder ``root`` (see
+    :func:`inputs`); also used by ``benchmarks/bad_input_table.py``."""
     rng = np.random.default_rng(0)
     acquisition = (rng.random(SHAPE) * 255).astype(np.uint8)
     for name in ("v.tif", "v.ome.zarr", "v.h5:/raw"):

@@ -50,14 +50,19 @@ DISK_CASES: dict[str, tuple[tuple[str, ...], list[str], dict]] = {
         (*CUBIC, "-o", "{full}/r.ome.zarr", "--block", "8,32,32"), ["no space left on device"],
         {"size": 16},
     ),
-    "disk-full-model-manifest": (
+    # a tiny model's files: manifest 2 kB, config.json 1.4 kB, skeleton checkpoint 152 kB,
+    # skeleton weights 32 kB; each size fills the disk at another of them
+    "disk-full-model-config": (
         (*TRAIN_ALL, "-o", "{full}/model"), ["no space left on device"], {"size": 4}
     ),
     "disk-full-model-checkpoint": (
         (*TRAIN_ALL, "-o", "{full}/model"), ["no space left on device"], {"size": 40}
     ),
     "disk-full-model-weights": (
-        (*TRAIN_ALL, "-o", "{full}/model"), ["no space left on device"], {"size": 200}
+        (*TRAIN_ALL, "-o", "{full}/model"), ["no space left on device"], {"size": 176}
+    ),
+    "disk-full-model-second-stage": (
+        (*TRAIN_ALL, "-o", "{full}/model"), ["no space left on device"], {"size": 240}
     ),
 }  # fmt: skip
 
@@ -140,8 +145,8 @@ def simulated_full_disk(monkeypatch: pytest.MonkeyPatch, size_kb: int) -> Iterat
     yield
 
 
-@pytest.fixture(scope="module")
-def tiny_config(inputs: Path) -> Path:
+def write_tiny_config(inputs: Path) -> Path:
+    """``tiny_model.json`` in the inputs: tiny networks and budgets (the factor from the volume)."""
     import json
 
     path = inputs / "tiny_model.json"
@@ -149,6 +154,11 @@ def tiny_config(inputs: Path) -> Path:
         sections = {k: v for k, v in faults.TINY_TRAINING.items() if k != "degradation"}
         path.write_text(json.dumps(sections))
     return path
+
+
+@pytest.fixture(scope="module")
+def tiny_config(inputs: Path) -> Path:
+    return write_tiny_config(inputs)
 
 
 @pytest.mark.parametrize("case", list(DISK_CASES))
@@ -187,3 +197,26 @@ def test_unwritable_outputs_refused_in_one_sentence_nothing_left_looking_complet
         else:
             assert finals == [], f"an output that did not fit is left as {finals}"
     assert _snapshot(inputs) == before
+
+
+@pytest.mark.parametrize("size_kb", [4, 40, 176])
+def test_training_stopped_by_a_full_disk_resumes_bit_identical_once_space_is_freed(
+    inputs: Path, tiny_config: Path, tmp_path: Path, size_kb: int
+) -> None:
+    """The disk fills at the config, a checkpoint or the weights; the same command, run again
+    once the disk has room, finishes the model exactly as an uninterrupted run does."""
+    if not MOUNT:
+        pytest.skip("growing a full file system needs a real tmpfs (root and mount)")
+    places = {"in": inputs, "full": tmp_path / "full"}
+    args = [a.format(**places) for a in (*TRAIN_ALL, "-o", "{full}/model")]
+    reference = [*args[:-1], str(tmp_path / "reference")]
+    assert CliRunner().invoke(cli, reference).exit_code == 0
+    with small_file_system(places["full"], size_kb):
+        first = CliRunner().invoke(cli, args)
+        assert first.exit_code == 2 and "no space left" in first.stderr
+        subprocess.run(
+            ["mount", "-o", "remount,size=4m", str(places["full"])], check=True, capture_output=True
+        )
+        again = CliRunner().invoke(cli, args)
+        assert again.exit_code == 0, again.stderr
+        assert faults.compare_models(tmp_path / "reference", places["full"] / "model") == []

@@ -355,6 +355,8 @@ def _open_or_create(volume: Volume, model_dir: Path, config: ExperimentConfig) -
                 f"{model_dir} holds a model trained with another configuration; choose a new "
                 "output directory or pass the same options to continue it."
             )
+        if not (model_dir / "config.json").exists():  # a run stopped right after the manifest
+            save_config(config, model_dir / "config.json")
         return artifact
     if model_dir.exists() and any(p for p in model_dir.iterdir() if p.name != "checkpoints"):
         raise ModelError(
