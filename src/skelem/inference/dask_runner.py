@@ -122,6 +122,9 @@ class BlockReport:
         Its write region ``(start, stop)`` per axis, in output voxels.
     seconds : float
         Time the task took on its worker (read, restore, write).
+    cpu_seconds : float
+        CPU time of the worker process during the task (on a busy machine, ``seconds`` grows
+        with the other jobs, this does not).
     pid : int
         The worker process.
     peak_rss : int
@@ -131,6 +134,7 @@ class BlockReport:
     position: int
     write: tuple[tuple[int, int], ...]
     seconds: float
+    cpu_seconds: float
     pid: int
     peak_rss: int
 
@@ -196,7 +200,7 @@ def restore_block_task(plugin_name: str, position: int, block: Block) -> BlockRe
     """
     from distributed import get_worker
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     plugin: BlockWorkerPlugin = get_worker().plugins[plugin_name]
     output = process_block(plugin.read_block, plugin.process, block)
     plugin.array[block.write] = np.asarray(output[block.crop], dtype=plugin.dtype)
@@ -206,6 +210,7 @@ def restore_block_task(plugin_name: str, position: int, block: Block) -> BlockRe
         position=position,
         write=tuple((s.start, s.stop) for s in block.write),
         seconds=time.perf_counter() - start,
+        cpu_seconds=time.process_time() - cpu_start,
         pid=os.getpid(),
         peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     )
