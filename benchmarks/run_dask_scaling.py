@@ -9,9 +9,9 @@ Measured side by side in one run, on local clusters of single-threaded worker pr
    tasks only (from submission to the last block written), not the cluster start or the model
    loading, which happen once per worker.
 2. **Peak memory per worker as the volume grows 1x, 4x, 16x** (``cubic``, float32 output of
-   129 x 576^2, 129 x 1152^2, 129 x 2304^2 voxels, the volume tiled from the real one by
-   mirroring; 2 workers with ``--memory-limit`` 640 MiB each): the largest output (2.7 GB) is over
-   4 times the memory given to a worker. Peak = the worker
+   249 x 576^2, 249 x 1152^2, 249 x 2304^2 voxels, the volume tiled from the real one by
+   mirroring; 2 workers with ``--memory-limit`` 640 MiB each): the 4x output (1.3 GB) is twice,
+   the 16x output (5.3 GB) over 8 times the memory given to a worker. Peak = the worker
    process's ``ru_maxrss`` after its last block.
 3. **Scheduler overhead per block**: many tiny ``cubic`` blocks on 2 workers; overhead =
    (wall time x workers - summed task time) / blocks (submission, scheduling, the client's
