@@ -319,6 +319,9 @@ def main() -> int:
     parser.add_argument("--profile", nargs="*", default=[], help="methods to profile by phase")
     parser.add_argument("--restore-args", nargs="*", default=[], help="extra skelem restore flags")
     parser.add_argument("--skip-networks", action="store_true")
+    parser.add_argument(
+        "--crop", type=int, default=None, help="profile only the first CROP x CROP voxels in YX"
+    )
     args = parser.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -334,9 +337,11 @@ def main() -> int:
 
         from skelem.io import write_volume
 
-        src = out / "t2_x4.ome.zarr"
+        crop = args.crop or 250
+        src = out / ("t2_x4.ome.zarr" if args.crop is None else f"t2_x4_{crop}.ome.zarr")
         if not src.exists():
-            write_volume(src, tifffile.imread(DATA)[::4], (0.04, 0.01, 0.01))
+            data = tifffile.imread(DATA)[::4, :crop, :crop]
+            write_volume(src, data, (0.04, 0.01, 0.01))
         extra = [a for flag in args.restore_args for a in flag.split()]
         for method in args.profile:
             profiles.append(
