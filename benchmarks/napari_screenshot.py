@@ -3,7 +3,7 @@
 Opens SkelEM's sample (the FIB-SEM crop with every 4th slice kept) in a real napari window under
 a private Xvfb server, docks the "Isotropic restoration" widget, restores the layer with the
 pretrained x4 model (SkelEM, 2 sampling steps) by clicking Restore, and saves the window: the
-acquired stack and the restored volume side by side in an XZ cross-section, the widget on the
+acquired stack above the restored volume in an XZ cross-section, the widget on the
 right. Prints the restore seconds.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/napari_screenshot.py [-o docs/napari_widget.png]
@@ -82,7 +82,7 @@ def main() -> None:
     viewer.dims.order = (1, 0, 2)  # rows Z, columns X: an XZ cross-section
     viewer.dims.set_point(1, stack.scale[1] * stack.data.shape[1] / 2)
     viewer.grid.enabled = True
-    viewer.grid.shape = (1, 2)
+    viewer.grid.shape = (2, 1)  # stacked: each panel as wide as the canvas
     viewer.reset_view()
     for _ in range(20):
         QApplication.processEvents()
