@@ -36,6 +36,50 @@ def partial_path(path: str | Path) -> Path:
     return path.with_name(f".{path.name}.partial-{os.getpid()}")
 
 
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (a process of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(path: str | Path) -> list[Path]:
+    """Delete the temporary siblings of ``path`` left by processes that no longer run.
+
+    A run killed while writing leaves ``.{name}.partial-<pid>`` behind (as large as the file it
+    was writing: a checkpoint, a restored volume); the next write of the same ``path`` removes
+    those whose process is gone, so repeated kills and resumes do not fill the disk. A sibling
+    of a running process (this one, or another one writing the same output) is kept.
+
+    Parameters
+    ----------
+    path : str or Path
+        The final output path.
+
+    Returns
+    -------
+    list of Path
+        The siblings removed.
+    """
+    path = Path(path)
+    prefix = f".{path.name}.partial-"
+    removed = []
+    try:
+        siblings = [p for p in path.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return removed
+    for sibling in siblings:
+        pid = sibling.name[len(prefix) :]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            remove_path(sibling)
+            removed.append(sibling)
+    return removed
+
+
 def remove_path(path: Path) -> None:
     """Delete a file, symlink or folder if it exists (no error when it does not).
 
@@ -129,6 +173,7 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     path = Path(path)
     tmp = partial_path(path)
     remove_path(tmp)
+    remove_stale_partials(path)
     try:
         yield tmp
         _fsync(tmp)
