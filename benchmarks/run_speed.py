@@ -25,6 +25,7 @@ Usage::
         --base-src /tmp/base563/src [--methods skeleton skelem] [--reps 2]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/run_speed.py train -o bench-out/speed \
         --base-src /tmp/base563/src [--iterations 30]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/run_speed.py autotune -o bench-out/speed
 
 (``git worktree add /tmp/base563 563f5f7`` makes the old commit's tree.)
 """
@@ -402,11 +403,43 @@ def train(args: argparse.Namespace) -> dict:
     return {"meta": _meta(args), "rows": rows, "raw": results}
 
 
+def autotune_table(args: argparse.Namespace) -> dict:
+    """The autotuned slices per call of each network for 256 x 256 slices, cached under -o."""
+    import torch
+
+    from skelem.inference import autotune
+    from skelem.inference.backends import prepare_network
+    from skelem.models.artifact import load_artifact
+
+    torch.set_num_threads(1)
+    os.environ["SKELEM_CACHE_DIR"] = str(Path(args.output) / "autotune_cache")
+    artifact = load_artifact(args.model)
+    rows = []
+    for backend in args.backends:
+        for name in ("skeleton", "refiner"):
+            net = prepare_network(artifact.load_network(name, "cpu"), backend)
+            device = torch.device("cpu")
+            best = autotune.tuned_slices_per_call(net, (256, 256), device, limit=8)
+            table = json.loads(autotune.cache_path().read_text())
+            entry = table[autotune.tune_key(net, (256, 256), device)]
+            rows.append(
+                {
+                    "network": name,
+                    "backend": backend,
+                    "slice": "256x256",
+                    "chosen_slices_per_call": best,
+                    "seconds_per_slice": entry["seconds_per_slice"],
+                }
+            )
+            print(rows[-1], flush=True)
+    return {"meta": _meta(args), "rows": rows}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", choices=["levers", "restore", "train"])
+    parser.add_argument("part", choices=["levers", "restore", "train", "autotune"])
     parser.add_argument("-o", "--output", default="bench-out/speed")
     parser.add_argument("--model", default=str(PRETRAINED))
     parser.add_argument("--reps", type=int, default=None)
@@ -432,8 +465,9 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--stages", default="skeleton,refiner,alignment")
     args = parser.parse_args()
-    args.reps = args.reps or {"levers": 7, "restore": 2, "train": 2}[args.part]
-    result = {"levers": levers, "restore": restore, "train": train}[args.part](args)
+    args.reps = args.reps or {"levers": 7, "restore": 2, "train": 2, "autotune": 1}[args.part]
+    parts = {"levers": levers, "restore": restore, "train": train, "autotune": autotune_table}
+    result = parts[args.part](args)
     _save(Path(args.output), args.part, result)
     print(json.dumps(result["rows"], indent=1))
     return 0
