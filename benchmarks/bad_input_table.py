@@ -36,7 +36,7 @@ from skelem.models.device import torch_threads  # noqa: E402
 
 
 def _run(args: list[str]) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, args, prog_name="skelem")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     return result.exit_code, " / ".join(lines) if lines else "(nothing on stderr)"
 
@@ -62,7 +62,8 @@ def main() -> None:
             rows.append(_row(case, args, code, message, places))
         for case, (args, _, disk) in DISK_CASES.items():
             folder = Path(tempfile.mkdtemp(dir=root, prefix="disk-")) / "d"
-            places = {"in": inputs, "readonly": folder, "full": folder}
+            kind = "readonly" if disk.get("read_only") else "full"
+            places = {"in": inputs, kind: folder}
             with contextlib.ExitStack() as stack:
                 size, read_only = disk.get("size", 16), disk.get("read_only", False)
                 stack.enter_context(small_file_system(folder, size, read_only))

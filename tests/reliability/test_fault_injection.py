@@ -40,7 +40,7 @@ def _in_process(args: list[str], cwd: Path) -> float:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """The inputs, the uninterrupted tiny training (every stage) and its time in seconds."""
     root = tmp_path_factory.mktemp("faults")
-    faults.make_inputs(root, restore_shape=(9, 48, 48))
+    faults.make_inputs(root, restore_shape=(9, 32, 32))
     return root, _in_process(faults.TRAIN_ARGS, root)
 
 
@@ -65,6 +65,8 @@ def test_training_killed_three_times_resumes_bit_identical(
     assert killed >= 2, "the kills came too late: the training finished first"
     faults.run_to_end(faults.TRAIN_ARGS, tmp_path)
     assert faults.compare_models(root / "model", model) == []
+    leftovers = [p.name for p in model.rglob("*") if faults.PARTIAL in p.name]
+    assert leftovers == [], "the killed writes' temporary files were not cleaned up"
 
 
 @pytest.mark.parametrize("output", ["r.ome.zarr", "r.tif"])
@@ -73,7 +75,9 @@ def test_restore_killed_resumes_bit_identical(
 ) -> None:
     """OME-Zarr resumes its finished blocks; a TIFF is written whole or not at all."""
     root, _ = reference
-    args = [*RESTORE, "-o", output]
+    # the stream with cubic interpolation (the runner is what is tested; the benchmark streams
+    # the sampler), the TIFF with the trained tiny model's sampler
+    args = [*RESTORE, "-o", output] + (["--method", "cubic"] if output.endswith(".zarr") else [])
     expected = root / output
     if not expected.exists():
         _in_process(args, root)
@@ -81,7 +85,7 @@ def test_restore_killed_resumes_bit_identical(
     rng = random.Random(len(output))
     if output.endswith(".zarr"):
         # kill once a random number of chunk files are written (under whatever temporary name)
-        plan = [("stream", faults.files_at_least(tmp_path, rng.randint(4, 16), "r.ome.zarr"), 0)]
+        plan = [("stream", faults.files_at_least(tmp_path, rng.randint(3, 8), "r.ome.zarr"), 0)]
     else:
         plan = [("writing", faults.writing_partial(tmp_path), rng.uniform(0, 0.005))]
     for name, trigger, delay in plan:
