@@ -25,12 +25,11 @@ from .helpers import FACTOR, tiny_config
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A skeleton trained on a phantom TIFF of 20 slices, and its bioimage.io package."""
+    """A skeleton trained on a uint8 phantom TIFF of 20 slices, and its bioimage.io packages."""
     folder = tmp_path_factory.mktemp("bioimageio")
     truth, _ = em_phantom((80, 56, 56), seed=0)
-    acquired = write_volume(
-        folder / "acquired.tif", degrade(truth, FACTOR, axis=0), (16.0, 4.0, 4.0), "nanometer"
-    )
+    as_uint8 = np.clip(np.rint(degrade(truth, FACTOR, axis=0) * 255), 0, 255).astype(np.uint8)
+    acquired = write_volume(folder / "acquired.tif", as_uint8, (16.0, 4.0, 4.0), "nanometer")
     config = tiny_config(
         skeleton_training={"iterations": 10}, refiner_training={"iterations": 2}
     )  # the refiner only lets restore --method skelem --detail 0 run (it is not used there)

@@ -161,7 +161,6 @@ def export_bioimageio(
             authors,
             license_id,
             architecture,
-            raw.dtype,
             (halo_z, halo_yx),
             (minimum, network.skeleton.multiple),
         )
@@ -204,7 +203,9 @@ def _test_crop(artifact, test_input: str | Path | None, minimum: tuple[int, int]
         )
     z0, y0, x0 = (z - size_z) // 2, (y - size_yx) // 2, (x - size_yx) // 2
     crop = np.asarray(volume.data[z0 : z0 + size_z, y0 : y0 + size_yx, x0 : x0 + size_yx])
-    return crop.astype(np.float32) if crop.dtype == np.float64 else crop
+    # float32 whatever the stored type: bioimage.io casts the pre-processed input back to the
+    # declared input type, so a uint8 declaration would round the normalised values to 0 or 1
+    return crop.astype(np.float32)
 
 
 def _describe(
@@ -214,7 +215,6 @@ def _describe(
     authors: tuple[str, ...],
     license_id: str,
     architecture: dict,
-    dtype: np.dtype,
     halos: tuple[int, int],
     minimum: tuple[tuple[int, int], int],
 ):
@@ -226,8 +226,6 @@ def _describe(
         BatchAxis,
         ChannelAxis,
         CiteEntry,
-        EnsureDtypeDescr,
-        EnsureDtypeKwargs,
         FileDescr,
         Identifier,
         InputTensorDescr,
@@ -287,9 +285,8 @@ def _describe(
             description="anisotropic volume: Z step = factor x lateral pixel",
             axes=input_axes,
             test_tensor=FileDescr(source=folder / "test_input.npy"),
-            data=IntervalOrRatioDataDescr(type=np.dtype(dtype).name),
+            data=IntervalOrRatioDataDescr(type="float32"),
             preprocessing=[
-                EnsureDtypeDescr(kwargs=EnsureDtypeKwargs(dtype="float32")),
                 ScaleLinearDescr(kwargs=ScaleLinearKwargs(gain=1.0 / scale, offset=-low / scale)),
             ],
         )
