@@ -1,8 +1,8 @@
 """How much the napari test dependencies add to CI's install: two fresh venvs, side by side.
 
-``before``: ``pip install torch==2.13.0 -e . hypothesis pytest ruff`` (the test extra without
-napari); ``after``: ``pip install torch==2.13.0 -e '.[test]'`` (with ``napari[pyqt5]``). Both
-install from the same package index and pip cache as CI does; the order alternates per repeat.
+``before``: ``pip install torch==2.13.0 -e . <the test extra less napari>``; ``after``:
+``pip install torch==2.13.0 -e '.[test]'`` (with ``napari[pyqt6]``). Both install from the same
+package index and pip cache as CI does; the order alternates per repeat.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/napari_install_time.py [--repeats 1]
 """
@@ -15,11 +15,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _test_extra() -> list[str]:
+    with open(REPO / "pyproject.toml", "rb") as handle:
+        return tomllib.load(handle)["project"]["optional-dependencies"]["test"]
+
+
 KINDS = {
-    "before": ["torch==2.13.0", "-e", str(REPO), "hypothesis>=6", "pytest>=8", "ruff>=0.5"],
+    "before": [
+        "torch==2.13.0",
+        "-e",
+        str(REPO),
+        *(d for d in _test_extra() if not d.startswith("napari")),
+    ],
     "after": ["torch==2.13.0", "-e", f"{REPO}[test]"],
 }
 
