@@ -9,10 +9,9 @@ Measured side by side in one run, on local clusters of single-threaded worker pr
    tasks only (from submission to the last block written), not the cluster start or the model
    loading, which happen once per worker.
 2. **Peak memory per worker as the volume grows 1x, 4x, 16x** (``cubic``, float32 output of
-   249 x 576^2, 249 x 1152^2, 249 x 2304^2 voxels, the volume tiled from the real one by
-   mirroring; 2 workers with ``--memory-limit`` 640 MiB each): the 4x output (1.3 GB) is twice,
-   the 16x output (5.3 GB) over 8 times the memory given to a worker. Peak = the worker
-   process's ``ru_maxrss`` after its last block.
+   249 x 432^2, 249 x 864^2, 249 x 1728^2 voxels, the volume tiled from the real one by
+   mirroring; 2 workers with ``--memory-limit`` 640 MiB each): the 16x output (2.97 GB) is over 4
+   times the memory given to a worker. Peak = the worker's ``VmHWM`` after its last block.
 3. **Scheduler overhead per block**: many tiny ``cubic`` blocks on 2 workers; overhead =
    (wall time x workers - summed task time) / blocks (submission, scheduling, the client's
    progress-file write per block, results coming back).
@@ -159,7 +158,7 @@ def main() -> int:
             results["throughput"].append(row)
 
     # 2. peak memory per worker, volume 1x, 4x, 16x (cubic, float32 output)
-    base = 144 if args.quick else 576
+    base = 108 if args.quick else 432
     results["memory"] = []
     for scale in (1, 2, 4) if "memory" in args.parts else ():  # 1x, 4x, 16x the voxels
         volume = tiled(raw, base * scale, base * scale)

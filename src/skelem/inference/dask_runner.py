@@ -128,7 +128,8 @@ class BlockReport:
     pid : int
         The worker process.
     peak_rss : int
-        The worker process's peak resident memory so far, in bytes.
+        The worker process's peak resident memory so far, in bytes (``VmHWM``; Linux's
+        ``ru_maxrss`` would count the parent's memory when the worker was spawned).
     """
 
     position: int
@@ -212,8 +213,21 @@ def restore_block_task(plugin_name: str, position: int, block: Block) -> BlockRe
         seconds=time.perf_counter() - start,
         cpu_seconds=time.process_time() - cpu_start,
         pid=os.getpid(),
-        peak_rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        peak_rss=_peak_rss(),
     )
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes: ``VmHWM`` of its own address space (Linux),
+    else ``ru_maxrss``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 @dataclass
