@@ -338,7 +338,7 @@ def compare_outputs(reference: Path, output: Path) -> list[str]:
     if ours.voxel_size != theirs.voxel_size:
         differences.append(f"{output.name}: voxel size differs")
     if output.suffix == ".npy":  # provenance in the sidecar
-        from skelem.inference.provenance import read_npy_provenance
+        from skelem.io.sidecar import read_npy_provenance
 
         meta = [dict(read_npy_provenance(p) or {}) for p in (reference, output)]
     else:

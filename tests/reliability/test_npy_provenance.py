@@ -10,8 +10,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from skelem.cli.main import cli
-from skelem.inference.provenance import npy_sidecar_path, read_npy_provenance
 from skelem.io import open_volume
+from skelem.io.sidecar import npy_sidecar_path, read_npy_provenance
 
 
 def test_a_restored_npy_has_its_provenance_beside_it(inputs: Path, tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ LAYERS: list[set[str]] = [
     {"models"},
     {"diffusion"},
     {"training", "inference"},
-    {"evaluation"},
-    {"cli"},
+    {"evaluation", "export"},
+    {"cli", "napari"},
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
 

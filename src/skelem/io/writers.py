@@ -23,6 +23,7 @@ from skelem.atomic import remove_path as _remove
 from skelem.errors import InputError, OutputExistsError
 from skelem.io.ngff import NGFF_VERSIONS, image_attrs
 from skelem.io.readers import HDF5_SUFFIXES, SUPPORTED_DTYPES, TIFF_SUFFIXES
+from skelem.io.sidecar import write_npy_sidecar
 from skelem.io.units import check_voxel_size, convert_length, imagej_unit, normalize_unit
 from skelem.io.volume import Volume
 
@@ -435,13 +436,11 @@ def _write_npy(
     final: Path | None = None,
 ) -> None:
     """Write ``array`` to ``path``; with ``metadata``, its provenance goes to a JSON sidecar
-    beside the final output ``final`` (:func:`skelem.inference.provenance.write_npy_sidecar`),
+    beside the final output ``final`` (:func:`skelem.io.sidecar.write_npy_sidecar`),
     written atomically before the NPY file is renamed to ``final``."""
     with open(path, "wb") as handle:
         np.save(handle, array, allow_pickle=False)
     if metadata is not None and final is not None:
-        from skelem.inference.provenance import write_npy_sidecar
-
         write_npy_sidecar(final, path, metadata)
     elif voxel is not None:
         logger.info("%s: .npy files store no voxel size", final or path)
