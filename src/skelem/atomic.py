@@ -6,11 +6,15 @@ flushed to disk, then renamed to its final name. A run killed midway leaves only
 ``.partial`` sibling, never something that looks complete. (Resumable OME-Zarr stores are the one
 exception by design: they grow under ``{name}.partial`` so a rerun finds them; see
 :mod:`skelem.inference.store`.)
+
+:func:`file_sha256` is here too, the one content hash of written files (model weights in their
+manifest, NPY outputs in their provenance sidecar), so every layer can check what was written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -221,3 +225,25 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def file_sha256(path: str | Path, chunk_bytes: int = 2**20) -> str:
+    """The SHA-256 of a file's content, read in chunks.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    chunk_bytes : int
+        Bytes read at a time.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

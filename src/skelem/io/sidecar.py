@@ -7,12 +7,11 @@ with the file's SHA-256 so that a sidecar left beside another file is recognised
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 
-from skelem.atomic import write_text_atomic
+from skelem.atomic import file_sha256, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +34,6 @@ def npy_sidecar_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(2**22):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_npy_sidecar(output: str | Path, written: str | Path, metadata: dict) -> Path:
@@ -64,7 +57,7 @@ def write_npy_sidecar(output: str | Path, written: str | Path, metadata: dict) -
     Path
         The sidecar.
     """
-    record = {"npy_sha256": _file_sha256(Path(written)), "skelem": metadata}
+    record = {"npy_sha256": file_sha256(Path(written)), "skelem": metadata}
     return write_text_atomic(npy_sidecar_path(output), json.dumps(record, indent=1, default=str))
 
 
@@ -87,7 +80,7 @@ def read_npy_provenance(path: str | Path) -> dict | None:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("npy_sha256") != _file_sha256(Path(path)):
+    if not isinstance(record, dict) or record.get("npy_sha256") != file_sha256(Path(path)):
         log.warning("%s does not describe %s (another file's record); ignored", sidecar, path)
         return None
     return record.get("skelem")

@@ -12,7 +12,6 @@ Layout of ``MODEL_DIR``::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import torch
 
-from skelem.atomic import write_text_atomic
+from skelem.atomic import file_sha256, write_text_atomic
 from skelem.config.models import ExperimentConfig, build_config
 from skelem.data.normalize import PercentileNormalizer
 from skelem.errors import ConfigError, ModelError
@@ -213,26 +212,6 @@ class ModelArtifact:
         )
 
 
-def file_sha256(path: str | Path, chunk_bytes: int = 2**20) -> str:
-    """The SHA-256 of a file's content, read in chunks.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file.
-    chunk_bytes : int
-        Bytes read at a time.
-
-    Returns
-    -------
-    str
-        64 hex digits.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_artifact(directory: str | Path) -> ModelArtifact:
