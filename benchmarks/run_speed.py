@@ -230,6 +230,7 @@ def _timed(cmd: list[str], env: dict) -> dict:
 
 def restore(args: argparse.Namespace) -> dict:
     out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
     src = _input(out, args.crop)
     n_out = 249 * (args.crop or 250) ** 2
     variants = []  # (label, pythonpath, model, extra args, extra env)

@@ -19,6 +19,7 @@ from skelem.cli.common import as_one_line
 from skelem.cli.export import export
 from skelem.cli.restore import restore
 from skelem.cli.volumes import info, phantom, simulate
+from skelem.memory import set_malloc_reuse
 
 COMMANDS = (info, phantom, simulate, train, restore, evaluate, benchmark, demo, export)
 
@@ -79,6 +80,9 @@ def cli(verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # training steps and network calls reuse their buffers instead of faulting them in again
+    # (benchmarks/RESULTS.md, issue 13: 1.2x a restore's wall time, a fifth of it in the kernel)
+    set_malloc_reuse()
 
 
 for _command in COMMANDS:

@@ -45,7 +45,8 @@ from distributed import WorkerPlugin
 
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
 from skelem.inference.planner import Block
-from skelem.inference.runner import check_plan_fits, process_block, release_free_memory
+from skelem.inference.runner import check_plan_fits, process_block
+from skelem.memory import release_free_memory, set_malloc_reuse
 from skelem.inference.store import (
     PROGRESS_FILE,
     CreateStore,
@@ -174,6 +175,11 @@ class BlockWorkerPlugin(WorkerPlugin):
             import torch
 
             torch.set_num_threads(int(nthreads))
+        # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, so glibc hands every
+        # freed activation buffer back to the kernel and faults it in again at the next network
+        # call: 1.6x the wall time of a restore, a third of it in the kernel (RESULTS.md, issue
+        # 13). Keep freed memory within a block; release_free_memory() still returns it after.
+        set_malloc_reuse()
         self.read_block, self.process = self.setup_blocks()
         self.array = zarr.open_array(store=self.store, path=self.array_path, mode="r+")
 

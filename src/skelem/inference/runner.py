@@ -15,9 +15,6 @@ of :mod:`skelem.inference.store`.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import logging
 from collections.abc import Callable, Sequence
 
@@ -26,6 +23,7 @@ import numpy as np
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
 from skelem.inference.blend import BlendAccumulator, taper_weights
 from skelem.inference.planner import Block
+from skelem.memory import release_free_memory
 
 __all__ = ["check_plan_fits", "process_block", "release_free_memory", "run_in_memory"]
 
@@ -98,29 +96,6 @@ def run_in_memory(
     if accumulator is not None:
         return accumulator.result(dtype=dtype)
     return result
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None on other C libraries (macOS, Windows, musl)."""
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        return None
-
-
-def release_free_memory() -> None:
-    """Give the heap memory freed by the last block back to the operating system.
-
-    Without it glibc keeps the freed block buffers (hundreds of MB of torch activations and slice
-    arrays, allocated in varying sizes) in fragmented arenas, and the resident size of a long run
-    creeps up block after block: measured 478 -> 812 MiB between blocks 1 and 8 of a
-    63 x 500 x 250 restoration (benchmarks/RESULTS.md, peak memory).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 def process_block(read_block: ReadBlock, process: ProcessBlock, block: Block) -> np.ndarray:
