@@ -39,6 +39,20 @@ class Volume:
     axes: str = "ZYX"
     metadata: dict | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # nested lists and other array-likes without a shape become a numpy array (what the
+        # readers and validators index); what numpy cannot make an array of is refused here
+        if not (hasattr(self.data, "shape") and hasattr(self.data, "dtype")):
+            from skelem.errors import InputError
+
+            try:
+                array = np.asarray(self.data)
+            except (TypeError, ValueError):
+                raise InputError(
+                    f"{self.source} is not an array of numbers (ragged or of mixed types)."
+                ) from None
+            object.__setattr__(self, "data", array)
+
     @property
     def shape(self) -> tuple[int, int, int]:
         """``(Z, Y, X)``."""

@@ -232,6 +232,8 @@ def load_artifact(directory: str | Path) -> ModelArtifact:
         The directory is missing, corrupt, foreign, or from a newer SkelEM.
     """
     directory = Path(directory)
+    if directory.is_file():
+        raise ModelError(f"{directory} is a file, not a model directory; give the model's folder.")
     if not directory.is_dir():
         raise ModelError(f"The model directory {directory} does not exist.")
     path = directory / MANIFEST

@@ -28,8 +28,9 @@ from skelem.data.pairs import PairSampler, pair_orientations
 from skelem.errors import ConfigError, ModelError
 from skelem.events import ProgressCallback, no_progress
 from skelem.io import Volume
+from skelem.io.paths import check_output_apart, resolve_uri
 from skelem.io.validate import validate_volume
-from skelem.models.artifact import MANIFEST, ModelArtifact, load_artifact
+from skelem.models.artifact import MANIFEST, WEIGHT_FILES, ModelArtifact, load_artifact
 from skelem.models.device import resolve_device
 from skelem.models.factory import build_diffusion_peer, build_refiner, build_skeleton, save_weights
 from skelem.training import stages as st
@@ -257,18 +258,22 @@ def train_model(
 
     Raises
     ------
+    InputError
+        ``model_dir`` is, lies inside or holds the volume's file or store or the starting model.
     ModelError
-        ``model_dir`` holds a model made with another configuration, or a needed network is missing.
+        ``model_dir`` holds a model made with another configuration or is a file, or a needed
+        network is missing.
     ConfigError
         A stage's prerequisite is not trained, or the volume is too small for its patches.
     """
     model_dir = Path(model_dir)
+    _check_model_dir_apart(model_dir, volume, init_from)
     validate_volume(volume, min_slices=3)
     _check_patches(volume, config, stages)
     device = resolve_device(config.device)
+    if init_from is not None:  # before the model folder is created
+        _check_init(init_from, config)
     artifact = _open_or_create(volume, model_dir, config)
-    if init_from is not None:
-        _check_init(init_from, artifact.config)
     run = _Run(volume, artifact, artifact.config, device, init=init_from)
     ckpt = model_dir / "checkpoints"
     timings: dict = dict(artifact.provenance.get("training_seconds", {}))
@@ -306,8 +311,26 @@ def train_model(
     return artifact
 
 
+def _check_model_dir_apart(
+    model_dir: Path, volume: Volume, init_from: ModelArtifact | None
+) -> None:
+    """Refuse a model directory that is, lies inside or holds the volume's file or store, or the
+    starting model (:func:`skelem.io.paths.check_output_apart`), or that is a file."""
+    inputs = []
+    if resolve_uri(volume.source).exists():  # not a description such as "<memory>"
+        inputs.append(("input volume", volume.source))
+    if init_from is not None:
+        inputs.append(("starting model", str(init_from.directory)))
+    check_output_apart(model_dir, inputs)
+    if model_dir.exists() and not model_dir.is_dir():
+        raise ModelError(
+            f"{model_dir} is a file, not a model directory; choose an empty or new directory."
+        )
+
+
 def _check_init(init: ModelArtifact, config: ExperimentConfig) -> None:
-    """Refuse, in one sentence, a starting model whose networks or factor differ from the config."""
+    """Refuse, in one sentence, a starting model whose networks or factor differ from the config,
+    or whose weights files do not match the SHA-256 recorded in its manifest."""
     for section in ("skeleton", "refiner", "diffusion_peer"):
         if getattr(init.config, section) != getattr(config, section):
             raise ModelError(
@@ -319,6 +342,9 @@ def _check_init(init: ModelArtifact, config: ExperimentConfig) -> None:
             f"The starting model {init.directory} was trained for factor {init.factor}, not "
             f"{config.degradation.factor}."
         )
+    for network in WEIGHT_FILES:  # damaged or modified weights, in one sentence
+        if init.has(network):
+            init.checked_weights_path(network)
 
 
 def _check_patches(volume: Volume, config: ExperimentConfig, stages) -> None:
