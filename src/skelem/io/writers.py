@@ -3,8 +3,9 @@ NPY.
 
 Every output is first written under a hidden sibling name (``.{name}.partial-<pid>``) and renamed
 to its final name only once complete, so an interrupted run never leaves a truncated file that
-looks finished. Streaming writers (:func:`create_ome_zarr`) follow the same rule with
-:func:`partial_path` and :func:`commit_output`.
+looks finished; the next write of the same output deletes the temporary siblings that killed
+runs left (:func:`skelem.atomic.remove_stale_partials`). Streaming writers
+(:func:`create_ome_zarr`) follow the same rule with :func:`partial_path` and :func:`commit_output`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from skelem.atomic import commit_output, partial_path
+from skelem.atomic import commit_output, partial_path, remove_stale_partials
 from skelem.atomic import remove_path as _remove
 from skelem.errors import InputError, OutputExistsError
 from skelem.io.ngff import NGFF_VERSIONS, image_attrs
@@ -91,6 +92,7 @@ def _write_atomically(path: Path, overwrite: bool, write: Callable[[Path], None]
     check_output(path, overwrite)
     partial = partial_path(path)
     _remove(partial)
+    remove_stale_partials(path)  # the temporary files of killed writes of the same output
     try:
         write(partial)
         commit_output(partial, path, overwrite)
