@@ -5,7 +5,7 @@ Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fault_injection.py \\
         [--train 20] [--atomic 21] [--zarr 20] [--seed 0] [--work /tmp/skelem-faults] \\
-        [--json benchmarks/fault_injection.json]
+        [--json benchmarks/fault_injection.json] [--workers 1]
 
 Every command is a real process (``python -m skelem.cli.main``) in its own process group,
 killed with SIGKILL (the group: a streamed restore's workers die with it). Training: a tiny
@@ -85,20 +85,31 @@ def train_trials(work: Path, inputs: Path, count: int, rng: random.Random) -> li
 
 
 def restore_trials(
-    work: Path, inputs: Path, outputs: tuple[str, ...], count: int, rng: random.Random
+    work: Path,
+    inputs: Path,
+    outputs: tuple[str, ...],
+    count: int,
+    rng: random.Random,
+    workers: int | None = None,
 ) -> list[dict]:
-    """``count`` restores cycling over ``outputs``, each killed once and run again."""
+    """``count`` restores cycling over ``outputs``, each killed once and run again; OME-Zarr
+    outputs on ``workers`` Dask workers (``None``: the command's default, one per core)."""
+
+    def restore_args(output: str) -> list[str]:
+        pool = ["--workers", str(workers)] if workers and output.endswith(".zarr") else []
+        return [*faults.RESTORE_ARGS, "-o", output, *pool]
+
     reference = work / "reference"
     seconds = {}
     for output in outputs:
         if not (reference / output).exists():
-            seconds[output] = faults.run_to_end([*faults.RESTORE_ARGS, "-o", output], reference)
+            seconds[output] = faults.run_to_end(restore_args(output), reference)
             print(f"reference restore to {output}: {seconds[output]:.1f} s")
     chunks = sum(1 for p in (reference / "r.ome.zarr").rglob("*") if p.is_file()) or 1
     records = []
     for index in range(count):
         output = outputs[index % len(outputs)]
-        args = [*faults.RESTORE_ARGS, "-o", output]
+        args = restore_args(output)
         folder = _trial_folder(work, "restore", index)
         faults.link_inputs(inputs, folder, ("big.tif",))
         (folder / "model").symlink_to(reference / "model", target_is_directory=True)
@@ -145,6 +156,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("/tmp/skelem-faults"))
     parser.add_argument("--json", type=Path, default=None, help="write every record here")
+    parser.add_argument(
+        "--workers", type=int, default=None,
+        help="Dask workers of the OME-Zarr restores (default: the command's, one per core)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -156,7 +171,8 @@ def main() -> None:
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
         cwd=Path(__file__).parent,
     ).stdout.strip()  # fmt: skip
-    results: dict = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    results: dict = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                     "workers": args.workers}  # fmt: skip
     start = time.perf_counter()
 
     def save() -> None:
@@ -170,7 +186,9 @@ def main() -> None:
         results["atomic"] = restore_trials(args.work, inputs, ATOMIC_FORMATS, args.atomic, rng)
         save()
     if args.zarr:
-        results["zarr"] = restore_trials(args.work, inputs, ("r.ome.zarr",), args.zarr, rng)
+        results["zarr"] = restore_trials(
+            args.work, inputs, ("r.ome.zarr",), args.zarr, rng, args.workers
+        )
         save()
     for kind in ("train", "atomic", "zarr"):
         if results.get(kind):
