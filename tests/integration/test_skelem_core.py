@@ -246,9 +246,7 @@ def test_unknown_planes_are_refused(trained_model: TrainedModel) -> None:
     from skelem.errors import ConfigError
 
     with pytest.raises(ConfigError, match="planes"):
-        build_method(
-            trained_model.artifact, FACTOR, RestoreOptions(method="skeleton", planes="xy")
-        )
+        build_method(trained_model.artifact, FACTOR, RestoreOptions(method="skeleton", planes="xy"))
 
 
 def test_refiner_residual_scale_is_measured_and_saved(trained_model: TrainedModel) -> None:
@@ -401,19 +399,46 @@ def test_joint_sampling_keeps_measured_rows_and_equals_end_fusion_at_one_step(
     assert np.abs(joint - end).max() > 1e-3 * max(1.0, np.abs(end).max())
 
 
-def test_streamed_default_block_is_smaller_for_joint_sampling(trained_model: TrainedModel) -> None:
-    """Joint sampling holds ~10 block arrays: its streamed default block is an eighth of the
-    usual."""
-    from skelem.inference.writers import STREAM_BLOCK, STREAM_BLOCK_JOINT, stream_block_shape
+def test_streamed_block_fits_the_fixed_blocks_memory(trained_model: TrainedModel) -> None:
+    """The streamed block is chosen per volume, within the read region (memory) of the fixed
+    default block; joint sampling (~10 block arrays) within that of its eighth; --block wins."""
+    from skelem.config.restore import RestoreOptions as Options
+    from skelem.inference.job import RestoreJob
+    from skelem.inference.planner import block_output_shape, largest_read_voxels, plan_blocks
+    from skelem.inference.writers import (
+        STREAM_BLOCK,
+        STREAM_BLOCK_JOINT,
+        output_chunks,
+        stream_block_shape,
+    )
 
     art = trained_model.artifact
-    end = build_method(art, art.factor, _skelem())
-    joint = build_method(art, art.factor, _skelem(fuse="steps"))
-    given = build_method(art, art.factor, _skelem(fuse="steps", block_shape=(32, 64, 64)))
-    assert stream_block_shape(end) == STREAM_BLOCK == (128, 512, 512)
-    assert stream_block_shape(joint) == STREAM_BLOCK_JOINT
-    assert np.prod(STREAM_BLOCK_JOINT) * 8 == np.prod(STREAM_BLOCK)
-    assert stream_block_shape(given) == (32, 64, 64)
+    volume = Volume(np.zeros((200, 1500, 1500), np.uint8))  # never read: geometry only
+    reads = {}
+    for name, options in (("end", {}), ("joint", {"fuse": "steps"})):
+        job = RestoreJob.prepare(volume, art, art.factor, Options(method="skelem", **options))
+        block = stream_block_shape(job, workers=2)
+        plan = plan_blocks(
+            volume.shape,
+            art.factor,
+            block,
+            job.method.halo,
+            job.method.align,
+            chunks=output_chunks(block),
+        )
+        budget = largest_read_voxels(
+            STREAM_BLOCK_JOINT if name == "joint" else STREAM_BLOCK,
+            art.factor,
+            job.method.halo,
+            job.method.align,
+        )
+        reads[name] = max(int(np.prod(block_output_shape(b, art.factor))) for b in plan)
+        assert reads[name] <= budget
+    assert reads["joint"] < reads["end"]
+    given = RestoreJob.prepare(
+        volume, art, art.factor, Options(method="skelem", block_shape=(32, 64, 64))
+    )
+    assert stream_block_shape(given, workers=2) == (32, 64, 64)
 
 
 def test_detail_knob_interpolates_between_the_prior_and_the_sample(random_networks) -> None:

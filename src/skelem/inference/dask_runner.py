@@ -46,7 +46,6 @@ from distributed import WorkerPlugin
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
 from skelem.inference.planner import Block
 from skelem.inference.runner import check_plan_fits, process_block
-from skelem.memory import release_free_memory, set_malloc_reuse
 from skelem.inference.store import (
     PROGRESS_FILE,
     CreateStore,
@@ -56,6 +55,7 @@ from skelem.inference.store import (
     plan_fingerprint,
     write_progress,
 )
+from skelem.memory import release_free_memory, set_malloc_reuse
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -503,11 +503,16 @@ def connect(settings: DaskSettings, blocks: int) -> Iterator[Client]:
             _announce(settings, client, f"joined the Dask cluster at {scheduler}")
             yield client
         return
-    workers = settings.workers or min(default_workers(), max(1, blocks))
+    workers = min(planned_workers(settings), max(1, blocks))
     with local_client(workers, settings.memory_limit, settings.lifetime) as client:
         noun = "worker" if workers == 1 else "workers"
         _announce(settings, client, f"local Dask cluster: {workers} {noun}")
         yield client
+
+
+def planned_workers(settings: DaskSettings) -> int:
+    """The worker processes a run plans its blocks for: ``settings.workers``, else one per core."""
+    return settings.workers or default_workers()
 
 
 def _announce(settings: DaskSettings, client: Client, what: str) -> None:

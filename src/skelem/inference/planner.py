@@ -34,6 +34,8 @@ __all__ = [
     "BlockPlanError",
     "block_output_origin",
     "block_output_shape",
+    "choose_block_shape",
+    "largest_read_voxels",
     "output_shape",
     "plan_blocks",
 ]
@@ -202,6 +204,146 @@ def plan_blocks(
                     )
                 )
     return blocks
+
+
+def choose_block_shape(
+    input_shape: Sequence[int],
+    factor: int,
+    halo: Sequence[int],
+    align: int = 1,
+    *,
+    max_read_voxels: int,
+    workers: int = 1,
+    thread_gain: float = 0.0,
+    block_overhead_voxels: int = 1 << 20,
+    chunk_of=None,
+) -> Shape3:
+    """The output block that restores a volume fastest within a memory budget.
+
+    Every block recomputes its halo: a block of 128 x 512 x 512 output voxels with SkelEM's halo
+    (108 x 104 x 104) computes 5.3x its own voxels. This picks the write block ``(z, y, x)`` that
+    minimises the estimated wall time, the voxels computed over all blocks (their read regions,
+    halos included, plus ``block_overhead_voxels`` per block for reading, writing and scheduling)
+    divided by the parallelism but never below the largest block's, under two constraints: the largest read region
+    stays within ``max_read_voxels`` (the block's memory), and the block is a multiple of 32
+    along z and of 64 in y and x, or the whole axis. Tall blocks (the whole depth of a thin
+    volume) and as few cuts as the budget allows win; a small volume is still split when
+    ``workers`` can share it. The parallelism of ``n`` blocks is ``min(n, workers)`` plus
+    ``thread_gain`` for each worker left idle (were its core to serve as a second thread; on the
+    project's 2-core machine a second torch thread made a restore slower, so callers pass 0).
+
+    Parameters
+    ----------
+    input_shape : sequence of 3 int
+        Input shape ``(Z, Y, X)``; Z in acquired slices.
+    factor : int
+        Anisotropy factor.
+    halo : sequence of 3 int
+        The method's halo in output voxels ``(z, y, x)``.
+    align : int
+        Network size multiple (as for :func:`plan_blocks`).
+    max_read_voxels : int
+        Largest read region allowed, in output voxels (``(s*(nz_in-1)+1) * ny * nx``).
+    workers : int
+        Processes that restore blocks at once.
+    thread_gain : float
+        What a worker's extra thread is worth relative to an extra worker (0: nothing).
+    block_overhead_voxels : int
+        The fixed cost of a block (reading, writing, scheduling), in computed voxels.
+    chunk_of : callable, optional
+        ``chunk_of(block_shape) -> chunks``: the output chunks of a block (the planner rounds the
+        block up to their multiple); default: chunks equal to the block.
+
+    Returns
+    -------
+    tuple of int
+        The output block ``(z, y, x)``; the whole output when nothing fits the budget better.
+    """
+    in_shape = _positive_triple(input_shape, "input shape")
+    factor = _check_factor(factor)
+    hz, hy, hx = _non_negative_triple(halo, "halo")
+    align = _positive_int(align, "alignment")
+    workers = _positive_int(workers, "worker count")
+    out = output_shape(in_shape, factor)
+    z_align = align // math.gcd(align, factor)
+    chunk_of = chunk_of or (lambda block: block)
+
+    def candidates(size: int, step: int) -> list[int]:
+        return sorted({*range(step, size, step), size})
+
+    def axis_reads(axis: int, block: int, chunk: int) -> tuple[int, int, int]:
+        """(sum of read lengths, largest read length, blocks) along one axis, in output voxels."""
+        size = out[axis]
+        block = math.ceil(block / chunk) * chunk
+        total = largest = count = 0
+        for start in range(0, size, block):
+            stop = min(start + block, size)
+            if axis == 0:
+                read, _ = _plan_z(start, stop, factor, hz, in_shape[0], z_align, 2)
+                length = factor * (read.stop - read.start - 1) + 1
+            else:
+                read, _ = _plan_lateral(start, stop, (hy, hx)[axis - 1], size, align)
+                length = read.stop - read.start
+            total, largest, count = total + length, max(largest, length), count + 1
+        return total, largest, count
+
+    per_axis = []
+    for axis, step in ((0, 32), (1, 64), (2, 64)):
+        rows = {}
+        for b in candidates(out[axis], step):
+            probe = [out[0], out[1], out[2]]
+            probe[axis] = b
+            rows[b] = axis_reads(axis, b, chunk_of(tuple(probe))[axis])
+        per_axis.append(rows)
+
+    best, best_cost = out, math.inf
+    for bz, (tz, mz, nz) in per_axis[0].items():
+        for by, (ty, my, ny) in per_axis[1].items():
+            if mz * my > max_read_voxels:
+                continue
+            for bx, (tx, mx, nx) in per_axis[2].items():
+                if mz * my * mx > max_read_voxels:
+                    continue
+                n = nz * ny * nx
+                parallel = min(n, workers) + thread_gain * max(0, workers - n)
+                # no faster than its largest block (the last worker still busy with it)
+                largest = mz * my * mx + block_overhead_voxels
+                cost = max((tz * ty * tx + n * block_overhead_voxels) / parallel, largest)
+                if cost < best_cost * (1 - 1e-9):
+                    best, best_cost = (bz, by, bx), cost
+    if best_cost == math.inf:  # nothing fits: the smallest block of every axis
+        best = tuple(min(rows) for rows in per_axis)  # type: ignore[assignment]
+    return best  # type: ignore[return-value]
+
+
+def largest_read_voxels(
+    block_shape: Sequence[int], factor: int, halo: Sequence[int], align: int = 1
+) -> int:
+    """Output voxels of the read region of an interior block of ``block_shape`` (halo included).
+
+    The memory a block needs grows with this; :func:`choose_block_shape` takes it as a budget.
+
+    Parameters
+    ----------
+    block_shape : sequence of 3 int
+        The write block in output voxels ``(z, y, x)``.
+    factor : int
+        Anisotropy factor.
+    halo : sequence of 3 int
+        The method's halo in output voxels.
+    align : int
+        Network size multiple.
+
+    Returns
+    -------
+    int
+        The largest read region over the blocks of a volume 9 blocks wide on every axis.
+    """
+    bz, by, bx = _positive_triple(block_shape, "block shape")
+    factor = _check_factor(factor)
+    n_in = (9 * bz) // factor + 1
+    plan = plan_blocks((n_in, 9 * by, 9 * bx), factor, (bz, by, bx), halo, align=align)
+    return max(math.prod(block_output_shape(b, factor)) for b in plan)
 
 
 def _plan_lateral(start: int, stop: int, halo: int, size: int, align: int) -> tuple[slice, slice]:

@@ -25,17 +25,20 @@ from skelem.data.normalize import PercentileNormalizer
 from skelem.errors import ConfigError, InputError
 from skelem.events import ProgressCallback
 from skelem.inference.job import RestoreJob
-from skelem.inference.methods import RestorationMethod, block_processor, build_method
+from skelem.inference.methods import block_processor, build_method
 from skelem.inference.outputs import is_zarr
-from skelem.inference.planner import Block
+from skelem.inference.planner import Block, choose_block_shape, largest_read_voxels
 from skelem.inference.store import finalize_store, read_done_positions
 from skelem.io import Volume
 
 if TYPE_CHECKING:
     from skelem.inference.dask_runner import DaskSettings
 
-STREAM_BLOCK = (128, 512, 512)  # default output block of streamed (OME-Zarr) restorations
-STREAM_BLOCK_JOINT = (64, 256, 256)  # ... with --fuse steps (joint sampling holds ~10 block arrays)
+#: The block memory of a streamed restoration is capped at what the earlier fixed default block
+#: (128 x 512 x 512 output voxels; 64 x 256 x 256 for joint sampling, which holds ~10 block
+#: arrays) read with the method's halo; within it the block shape is chosen per volume.
+STREAM_BLOCK = (128, 512, 512)
+STREAM_BLOCK_JOINT = (64, 256, 256)
 
 Shape3 = tuple[int, int, int]
 
@@ -166,10 +169,10 @@ class ZarrStreamWriter:
         dict
             The summary of :func:`~skelem.inference.restore.restore_to_file`.
         """
-        from skelem.inference.dask_runner import DaskSettings, connect, run_on_dask
+        from skelem.inference.dask_runner import DaskSettings, connect, planned_workers, run_on_dask
 
         dask = dask or DaskSettings()
-        block_shape = stream_block_shape(job.method)
+        block_shape = stream_block_shape(job, planned_workers(dask))
         chunks = output_chunks(block_shape)
         plan, out_shape = job.plan(block_shape, chunks=chunks)
         partial = _partial(target.path)
@@ -361,25 +364,41 @@ def _partial(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
 
 
-def stream_block_shape(method: RestorationMethod) -> Shape3:
+def stream_block_shape(job: RestoreJob, workers: int = 1) -> Shape3:
     """Output block of a streamed (OME-Zarr) restoration.
 
-    ``--block``, else ``STREAM_BLOCK``, or ``STREAM_BLOCK_JOINT`` (an eighth of it) for joint
-    sampling, which holds about ten block-sized float32 arrays (~3 GB at 128 x 512 x 512 with its
-    halo, ~0.4 GB at 64 x 256 x 256).
+    ``--block`` when given; else the block that restores ``job`` fastest on ``workers`` worker
+    processes with a read region no larger than the fixed ``STREAM_BLOCK``'s (``STREAM_BLOCK_JOINT``
+    for joint sampling, which holds about ten block-sized float32 arrays), so a block never needs
+    more memory than before; see
+    :func:`~skelem.inference.planner.choose_block_shape`.
 
     Parameters
     ----------
-    method : RestorationMethod
-        The method (its options and whether it samples jointly).
+    job : RestoreJob
+        The prepared restoration (its volume, factor, method and options).
+    workers : int
+        Worker processes that will restore blocks at once.
 
     Returns
     -------
     tuple of int
     """
+    method = job.method
     if method.options.block_shape is not None:
         return tuple(method.options.block_shape)  # type: ignore[return-value]
-    return STREAM_BLOCK_JOINT if method.joint else STREAM_BLOCK
+    budget = largest_read_voxels(
+        STREAM_BLOCK_JOINT if method.joint else STREAM_BLOCK, job.factor, method.halo, method.align
+    )
+    return choose_block_shape(
+        job.volume.shape,
+        job.factor,
+        method.halo,
+        method.align,
+        max_read_voxels=budget,
+        workers=workers,
+        chunk_of=output_chunks,
+    )
 
 
 def std_store(std_partial: Path, partial: Path, shape, chunks, create):

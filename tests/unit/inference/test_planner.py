@@ -283,3 +283,65 @@ def test_output_chunks_keep_the_requested_block(block):
     writes = {tuple(s.stop - s.start for s in b.write) for b in plan}
     assert tuple(block) in writes
     assert all(w[i] <= block[i] for w in writes for i in range(3))
+
+
+def _computed(plan, factor):
+    """Output voxels computed over a plan's read regions (halos included), and the largest."""
+    sizes = [int(np.prod(block_output_shape(b, factor))) for b in plan]
+    return sum(sizes), max(sizes)
+
+
+@pytest.mark.parametrize(
+    "shape, halo",
+    [
+        ((250, 2000, 2000), (108, 104, 104)),
+        ((100, 3000, 3000), (56, 56, 56)),
+        ((40, 900, 700), (2, 0, 0)),
+    ],
+)
+def test_chosen_block_computes_less_within_the_fixed_blocks_memory(shape, halo):
+    """Tall blocks with few cuts: less halo recomputed than the fixed 128 x 512 x 512 block, and
+    no block reads more than that block's interior read region (its memory)."""
+    from skelem.inference.planner import choose_block_shape, largest_read_voxels
+    from skelem.inference.writers import output_chunks
+
+    fixed = (128, 512, 512)
+    budget = largest_read_voxels(fixed, 4, halo, 8)
+    block = choose_block_shape(
+        shape, 4, halo, 8, max_read_voxels=budget, workers=2, chunk_of=output_chunks
+    )
+    plan = plan_blocks(shape, 4, block, halo, align=8, chunks=output_chunks(block))
+    old = plan_blocks(shape, 4, fixed, halo, align=8, chunks=output_chunks(fixed))
+    (total, largest), (old_total, _) = _computed(plan, 4), _computed(old, 4)
+    assert largest <= budget
+    assert total <= old_total
+    out = output_shape(shape, 4)
+    covered = np.zeros(out, np.uint8)
+    for b in plan:
+        covered[b.write] += 1
+    assert (covered == 1).all()
+
+
+def test_small_volume_is_split_evenly_for_two_workers_and_whole_for_one():
+    """The t2 benchmark volume (63 x 250 x 250, x4): one block for one worker (no halo at all);
+    for two, two blocks of equal size rather than one of 224 output slices and one of 25."""
+    from skelem.inference.planner import choose_block_shape, largest_read_voxels
+
+    halo = (56, 56, 56)
+    budget = largest_read_voxels((128, 512, 512), 4, halo, 8)
+    one = choose_block_shape((63, 250, 250), 4, halo, 8, max_read_voxels=budget, workers=1)
+    assert one == (249, 250, 250)
+    two = choose_block_shape((63, 250, 250), 4, halo, 8, max_read_voxels=budget, workers=2)
+    plan = plan_blocks((63, 250, 250), 4, two, halo, align=8)
+    assert len(plan) == 2
+    sizes = [int(np.prod(block_output_shape(b, 4))) for b in plan]
+    assert max(sizes) <= 1.1 * min(sizes)
+
+
+def test_block_choice_rejects_bad_geometry():
+    from skelem.inference.planner import choose_block_shape
+
+    with pytest.raises(BlockPlanError, match="worker count"):
+        choose_block_shape((10, 64, 64), 4, (2, 2, 2), max_read_voxels=10**6, workers=0)
+    with pytest.raises(BlockPlanError, match="factor"):
+        choose_block_shape((10, 64, 64), 0, (2, 2, 2), max_read_voxels=10**6)
