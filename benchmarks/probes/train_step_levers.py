@@ -136,8 +136,17 @@ def main() -> int:
     for rep in range(args.reps):
         for stage in args.stages:
             for variant in args.variants:
-                cmd = [sys.executable, __file__, "--child", stage, variant,
-                       "--steps", str(args.steps), "--warmup", str(args.warmup)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    stage,
+                    variant,
+                    "--steps",
+                    str(args.steps),
+                    "--warmup",
+                    str(args.warmup),
+                ]
                 proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
                 if proc.returncode:
                     print(proc.stderr[-2000:])
@@ -152,19 +161,31 @@ def main() -> int:
             runs = rows[(stage, variant)]
             s = statistics.median(r["s_per_step"] for r in runs)
             base = base or s
-            table.append({
-                "stage": stage, "variant": variant, "runs": len(runs),
-                "s_per_step": round(s, 4), "it_per_s": round(1 / s, 3),
-                "speedup": round(base / s, 2),
-                "sample_share": round(statistics.median(r["sample_share"] for r in runs), 3),
-                "peak_mib": round(max(r["peak_mib"] for r in runs)),
-                "minor_faults": int(statistics.median(r["minor_faults"] for r in runs)),
-            })
+            table.append(
+                {
+                    "stage": stage,
+                    "variant": variant,
+                    "runs": len(runs),
+                    "s_per_step": round(s, 4),
+                    "it_per_s": round(1 / s, 3),
+                    "speedup": round(base / s, 2),
+                    "sample_share": round(statistics.median(r["sample_share"] for r in runs), 3),
+                    "peak_mib": round(max(r["peak_mib"] for r in runs)),
+                    "minor_faults": int(statistics.median(r["minor_faults"] for r in runs)),
+                }
+            )
             print(table[-1], flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"rows": table, "argv": sys.argv,
-                                         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
-                                        indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "rows": table,
+                    "argv": sys.argv,
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                },
+                indent=1,
+            )
+        )
     return 0
 
 

@@ -80,6 +80,10 @@ WORKER_LIFETIME = "60 minutes"  # a worker process is restarted after about this
 WORKER_LIFETIME_STAGGER = "5 minutes"  # ... give or take this (so workers do not stop together)
 
 
+#: Environment variable giving a local worker's torch threads (Dask runs one task at a time).
+WORKER_THREADS_ENV = "SKELEM_WORKER_THREADS"
+
+
 @dataclass
 class DaskSettings:
     """Where a streamed restoration runs.
@@ -171,6 +175,7 @@ class BlockWorkerPlugin(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         """Load what the tasks need on ``worker`` (torch on the worker's own threads)."""
         nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or 1
+        nthreads = int(os.environ.get(WORKER_THREADS_ENV, nthreads))
         with contextlib.suppress(ImportError):
             import torch
 
@@ -407,8 +412,9 @@ def local_client(
     memory_limit: str | int = "auto",
     lifetime: str | None = WORKER_LIFETIME,
     dashboard_address: str | None = "127.0.0.1:8787",
+    threads: int = 1,
 ) -> Iterator[Client]:
-    """A local cluster for one run: ``workers`` single-threaded worker processes, on 127.0.0.1.
+    """A local cluster for one run: ``workers`` worker processes on 127.0.0.1.
 
     Parameters
     ----------
@@ -420,6 +426,8 @@ def local_client(
         Each worker is restarted after about this long (staggered); ``None``: never.
     dashboard_address : str or None
         Where the dashboard listens (127.0.0.1 only; another port when taken); ``None``: none.
+    threads : int
+        Torch threads of each worker (a worker runs one task at a time).
 
     Yields
     ------
@@ -439,7 +447,8 @@ def local_client(
             warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
             cluster = LocalCluster(
                 n_workers=workers,
-                threads_per_worker=1,
+                threads_per_worker=1,  # one task at a time; torch gets ``threads``
+                env={WORKER_THREADS_ENV: str(threads)},
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=dashboard_address,
@@ -469,8 +478,15 @@ def _quiet_distributed() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def connect(settings: DaskSettings, blocks: int) -> Iterator[Client]:
+def connect(settings: DaskSettings, blocks: int, planned: int | None = None) -> Iterator[Client]:
     """The client of ``settings``: the given one, the scheduler's, or a local cluster's.
+
+    A local cluster starts one single-threaded worker per core (or ``settings.workers``), no more
+    than there are blocks left. When the plan has fewer blocks than cores, each worker gets the
+    idle cores as torch threads (2 threads restored the t2 x4 volume 1.65x faster than 1 here).
+    The thread count follows the whole plan, not what is left of it, so a resumed run computes
+    its blocks on as many threads as the uninterrupted run (outputs differ in the last bit
+    between thread counts).
 
     Parameters
     ----------
@@ -478,6 +494,8 @@ def connect(settings: DaskSettings, blocks: int) -> Iterator[Client]:
         Where to run.
     blocks : int
         Blocks left to restore (a local cluster starts no more workers than that).
+    planned : int, optional
+        Blocks in the whole plan (default: ``blocks``).
 
     Yields
     ------
@@ -503,10 +521,13 @@ def connect(settings: DaskSettings, blocks: int) -> Iterator[Client]:
             _announce(settings, client, f"joined the Dask cluster at {scheduler}")
             yield client
         return
-    workers = min(planned_workers(settings), max(1, blocks))
-    with local_client(workers, settings.memory_limit, settings.lifetime) as client:
+    cores = planned_workers(settings)
+    workers = min(cores, max(1, blocks))
+    threads = max(1, cores // min(cores, max(1, planned or blocks)))
+    with local_client(workers, settings.memory_limit, settings.lifetime, threads=threads) as client:
         noun = "worker" if workers == 1 else "workers"
-        _announce(settings, client, f"local Dask cluster: {workers} {noun}")
+        each = f" of {threads} threads" if threads > 1 else ""
+        _announce(settings, client, f"local Dask cluster: {workers} {noun}{each}")
         yield client
 
 

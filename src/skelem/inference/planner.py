@@ -224,13 +224,14 @@ def choose_block_shape(
     (108 x 104 x 104) computes 5.3x its own voxels. This picks the write block ``(z, y, x)`` that
     minimises the estimated wall time, the voxels computed over all blocks (their read regions,
     halos included, plus ``block_overhead_voxels`` per block for reading, writing and scheduling)
-    divided by the parallelism but never below the largest block's, under two constraints: the largest read region
-    stays within ``max_read_voxels`` (the block's memory), and the block is a multiple of 32
-    along z and of 64 in y and x, or the whole axis. Tall blocks (the whole depth of a thin
-    volume) and as few cuts as the budget allows win; a small volume is still split when
-    ``workers`` can share it. The parallelism of ``n`` blocks is ``min(n, workers)`` plus
-    ``thread_gain`` for each worker left idle (were its core to serve as a second thread; on the
-    project's 2-core machine a second torch thread made a restore slower, so callers pass 0).
+    divided by the parallelism but never below the largest block's, under two constraints:
+    the largest read region stays within ``max_read_voxels`` (the block's memory), and the block
+    is a multiple of 32 along z and of 64 in y and x, or the whole axis. Tall blocks (the whole
+    depth of a thin volume) and as few cuts as the budget allows win; a small volume is split
+    when ``workers`` share it faster than one worker's threads would. ``n`` blocks keep ``b = min(n, workers)`` workers busy, each with
+    ``workers // b`` threads worth ``1 + thread_gain * (workers // b - 1)`` single-threaded
+    workers (the idle cores serve as threads, as :func:`~skelem.inference.dask_runner.connect`
+    gives them).
 
     Parameters
     ----------
@@ -305,10 +306,11 @@ def choose_block_shape(
                 if mz * my * mx > max_read_voxels:
                     continue
                 n = nz * ny * nx
-                parallel = min(n, workers) + thread_gain * max(0, workers - n)
+                busy = min(n, workers)  # workers with blocks; the idle cores become threads
+                speed = 1 + thread_gain * (workers // busy - 1)  # of one worker
                 # no faster than its largest block (the last worker still busy with it)
-                largest = mz * my * mx + block_overhead_voxels
-                cost = max((tz * ty * tx + n * block_overhead_voxels) / parallel, largest)
+                largest = (mz * my * mx + block_overhead_voxels) / speed
+                cost = max((tz * ty * tx + n * block_overhead_voxels) / (busy * speed), largest)
                 if cost < best_cost * (1 - 1e-9):
                     best, best_cost = (bz, by, bx), cost
     if best_cost == math.inf:  # nothing fits: the smallest block of every axis

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 #: arrays) read with the method's halo; within it the block shape is chosen per volume.
 STREAM_BLOCK = (128, 512, 512)
 STREAM_BLOCK_JOINT = (64, 256, 256)
+#: What a worker's second torch thread adds, relative to a second worker: 2 threads restored the
+#: t2 x4 volume (skeleton, one block, in one process) in 30-32 s against 51 s with 1 thread on this
+#: project's quiet 2-core machine, a 1.65x speed-up (benchmarks/RESULTS.md, issue 13).
+THREAD_GAIN = 0.65
 
 Shape3 = tuple[int, int, int]
 
@@ -181,7 +185,7 @@ class ZarrStreamWriter:
             std_partial = self._std_store(job, target, out_shape, chunks)
         setup = BlockRestorer.of(job, target.dtype, std_partial)
         done_before = len(read_done_positions(partial) or [])
-        with connect(dask, len(plan) - done_before) as client:
+        with connect(dask, len(plan) - done_before, planned=len(plan)) as client:
             run_on_dask(
                 client,
                 setup,
@@ -397,6 +401,7 @@ def stream_block_shape(job: RestoreJob, workers: int = 1) -> Shape3:
         method.align,
         max_read_voxels=budget,
         workers=workers,
+        thread_gain=THREAD_GAIN,
         chunk_of=output_chunks,
     )
 

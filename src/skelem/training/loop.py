@@ -28,6 +28,7 @@ from skelem.atomic import atomic_path
 from skelem.config.models import TrainingConfig
 from skelem.errors import ModelError
 from skelem.events import ProgressCallback, ProgressEvent, no_progress
+from skelem.models.device import cpu_fast_layout
 from skelem.seeds import derive_seed
 from skelem.training.streams import STREAM_TRAINING_STEP
 
@@ -139,6 +140,7 @@ def train_stage(
     ModelError
         The loss is not finite, or the checkpoint is corrupt or made for another network.
     """
+    cpu_fast_layout(model)  # before the optimiser and the EMA copy see its parameters
     params = parameters
     if params is None:
         params = [p for p in model.parameters() if p.requires_grad]

@@ -31,7 +31,7 @@ from skelem.io import Volume
 from skelem.io.paths import check_output_apart, resolve_uri
 from skelem.io.validate import validate_volume
 from skelem.models.artifact import MANIFEST, WEIGHT_FILES, ModelArtifact, load_artifact
-from skelem.models.device import resolve_device
+from skelem.models.device import cpu_fast_layout, resolve_device
 from skelem.models.factory import build_diffusion_peer, build_refiner, build_skeleton, save_weights
 from skelem.training import stages as st
 from skelem.training.loop import StepLoss, train_stage
@@ -285,7 +285,7 @@ def train_model(
         spec = STAGE_SPECS[stage]
         t0 = time.perf_counter()
         if spec.needs_skeleton and run.skeleton is None:
-            run.skeleton = artifact.load_network("skeleton", device)
+            run.skeleton = cpu_fast_layout(artifact.load_network("skeleton", device))
         if spec.prerequisite is not None and spec.prerequisite not in artifact.stages:
             raise ConfigError(
                 f"The {spec.name} stage needs a trained {spec.prerequisite}; "

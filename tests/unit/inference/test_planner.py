@@ -336,6 +336,12 @@ def test_small_volume_is_split_evenly_for_two_workers_and_whole_for_one():
     assert len(plan) == 2
     sizes = [int(np.prod(block_output_shape(b, 4))) for b in plan]
     assert max(sizes) <= 1.1 * min(sizes)
+    # when a second thread is worth 0.65 of a second worker (measured), one whole block on one
+    # worker of 2 threads (1 / 1.65) beats two blocks that recompute their halos (1.45 / 2)
+    threaded = choose_block_shape(
+        (63, 250, 250), 4, halo, 8, max_read_voxels=budget, workers=2, thread_gain=0.65
+    )
+    assert threaded == (249, 250, 250)
 
 
 def test_block_choice_rejects_bad_geometry():
