@@ -229,9 +229,9 @@ def choose_block_shape(
     is a multiple of 32 along z and of 64 in y and x, or the whole axis. Tall blocks (the whole
     depth of a thin volume) and as few cuts as the budget allows win; a small volume is split
     when ``workers`` share it faster than one worker's threads would. ``n`` blocks keep
-    ``b = min(n, workers)`` workers busy, each with ``workers // b`` threads worth ``1 + thread_gain * (workers // b - 1)`` single-threaded
-    workers (the idle cores serve as threads, as :func:`~skelem.inference.dask_runner.connect`
-    gives them).
+    ``b = min(n, workers)`` workers busy, each with ``workers // b`` threads worth
+    ``1 + thread_gain * (workers // b - 1)`` single-threaded workers (the idle cores serve as
+    threads, as :func:`~skelem.inference.dask_runner.connect` gives them).
 
     Parameters
     ----------
