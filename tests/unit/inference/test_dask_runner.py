@@ -225,3 +225,46 @@ def test_a_killed_worker_process_then_a_resume_equal_an_uninterrupted_run(
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "o.zarr", mode="r")[:], expected)
     assert read_done_positions(tmp_path / "o.zarr") == list(range(len(plan)))
     assert killed[0] not in client.run(os.getpid).values()
+
+
+@dataclass(frozen=True)
+class ThreadsSetup:
+    """Per-worker setup whose blocks are filled with the torch thread count they ran on."""
+
+    volume: np.ndarray
+
+    def __call__(self):
+        import torch
+
+        model = affine_model(FACTOR)
+
+        def process(block_input, block):
+            return np.full_like(model(block_input, block), torch.get_num_threads())
+
+        return array_reader(self.volume), process
+
+
+@pytest.mark.parametrize(("left", "planned", "threads"), [(1, 1, 2), (1, 2, 1)])
+def test_spare_cores_become_threads_fixed_by_the_whole_plan(
+    volume, tmp_path, left, planned, threads
+):
+    """Fewer blocks than cores: the worker restores on the spare cores as torch threads; a resume
+    with one block left of two keeps one thread (the thread count changes the last bit)."""
+    from skelem.inference.dask_runner import DaskSettings, connect
+
+    one_block = plan_blocks(
+        INPUT_SHAPE, FACTOR, (16, 24, 24), (2, 2, 2), align=4, chunks=(16, 24, 24)
+    )
+    assert len(one_block) == 1
+    with connect(DaskSettings(workers=2, lifetime=None), left, planned=planned) as client:
+        assert len(client.scheduler_info()["workers"]) == 1  # no more workers than blocks left
+        done = run_on_dask(
+            client,
+            ThreadsSetup(volume),
+            one_block,
+            tmp_path / "o.zarr",
+            output_shape(INPUT_SHAPE, FACTOR),
+            np.float64,
+            (16, 24, 24),
+        )
+    assert set(np.unique(done.array[:])) == {threads}
