@@ -148,6 +148,12 @@ def main() -> int:
         "--throughput-width", type=int, default=500, help="Y size of the throughput volume"
     )
     parser.add_argument(
+        "--throughput-block",
+        type=lambda text: tuple(int(v) for v in text.split(",")),
+        help="Z,Y,X block of the throughput runs (default: the one skelem restore chooses, which "
+        "for this volume is a single block on one 2-thread worker; 249,256,250 gives 2 blocks)",
+    )
+    parser.add_argument(
         "--parts",
         nargs="+",
         default=["throughput", "memory", "overhead"],
@@ -165,7 +171,7 @@ def main() -> int:
     source = write_input(root / "crop.npy", tiled(raw, ny, nx))
     results["throughput"] = []
     for method in ("skeleton", "skelem") if "throughput" in args.parts else ():
-        block = default_block(source, method, workers=2)
+        block = args.throughput_block or default_block(source, method, workers=2)
         for workers in (1, 2):
             row = restore(source, root / "out.ome.zarr", method, workers, block, "auto")
             print(json.dumps(row), flush=True)
