@@ -81,7 +81,6 @@ def torch_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-
 def cpu_fast_layout(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` with its convolution weights in channels_last layout when it runs on the CPU.
 
