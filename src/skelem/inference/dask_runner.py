@@ -82,6 +82,8 @@ WORKER_LIFETIME_STAGGER = "5 minutes"  # ... give or take this (so workers do no
 
 #: Environment variable giving a local worker's torch threads (Dask runs one task at a time).
 WORKER_THREADS_ENV = "SKELEM_WORKER_THREADS"
+#: Attribute of an in-process worker giving its torch threads (it shares the caller's environment).
+IN_PROCESS_THREADS_ATTR = "_skelem_threads"
 
 
 @dataclass
@@ -169,6 +171,7 @@ class BlockWorkerPlugin(WorkerPlugin):
         self.setup_blocks = setup
         self.store, self.array_path, self.dtype = store, array_path, dtype
         self.read_block: Callable[[Slices3], np.ndarray] | None = None
+        self.threads_before: int | None = None
         self.process: Callable | None = None
         self.array: zarr.Array | None = None
 
@@ -176,9 +179,13 @@ class BlockWorkerPlugin(WorkerPlugin):
         """Load what the tasks need on ``worker`` (torch on the worker's own threads)."""
         nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or 1
         nthreads = int(os.environ.get(WORKER_THREADS_ENV, nthreads))
+        nthreads = int(getattr(worker, IN_PROCESS_THREADS_ATTR, nthreads))
+        self.threads_before = None
         with contextlib.suppress(ImportError):
             import torch
 
+            # an in-process worker shares torch with the caller: give its threads back after
+            self.threads_before = torch.get_num_threads()
             torch.set_num_threads(int(nthreads))
         # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, so glibc hands every
         # freed activation buffer back to the kernel and faults it in again at the next network
@@ -191,6 +198,10 @@ class BlockWorkerPlugin(WorkerPlugin):
     def teardown(self, worker: Any) -> None:  # noqa: ARG002 - plugin interface
         """Drop the model and arrays (the plugin is unregistered at the end of a run)."""
         self.read_block = self.process = self.array = None
+        if getattr(self, "threads_before", None):
+            import torch
+
+            torch.set_num_threads(self.threads_before)
         release_free_memory()
 
 
@@ -413,8 +424,15 @@ def local_client(
     lifetime: str | None = WORKER_LIFETIME,
     dashboard_address: str | None = "127.0.0.1:8787",
     threads: int = 1,
+    in_process: bool = False,
 ) -> Iterator[Client]:
     """A local cluster for one run: ``workers`` worker processes on 127.0.0.1.
+
+    With ``in_process`` the one worker is a thread of this process instead (for a plan of one
+    block: no process to start, no second import of torch, the model loaded where the caller
+    already is; about 4 s of a restore's fixed cost on this machine, RESULTS.md issue 13). It
+    has no nanny, so no memory limit or lifetime: those bound the allocator's creep over many
+    blocks in a long-lived process, which one block cannot accumulate.
 
     Parameters
     ----------
@@ -428,6 +446,8 @@ def local_client(
         Where the dashboard listens (127.0.0.1 only; another port when taken); ``None``: none.
     threads : int
         Torch threads of each worker (a worker runs one task at a time).
+    in_process : bool
+        One worker thread in this process (``workers`` must be 1).
 
     Yields
     ------
@@ -435,6 +455,27 @@ def local_client(
     """
     from distributed import Client, LocalCluster
 
+    if in_process:
+        if workers != 1:
+            raise ValueError(f"an in-process cluster has one worker, not {workers}")
+        with _quiet_distributed():
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
+                cluster = LocalCluster(
+                    n_workers=1,
+                    threads_per_worker=1,
+                    processes=False,
+                    dashboard_address=dashboard_address,
+                    memory_limit=0,
+                )
+            for worker in cluster.workers.values():
+                setattr(worker, IN_PROCESS_THREADS_ATTR, threads)
+            try:
+                with Client(cluster) as client:
+                    yield client
+            finally:
+                cluster.close()
+        return
     lifetime_kwargs: dict[str, Any] = {}
     if lifetime:
         lifetime_kwargs = {
@@ -524,10 +565,14 @@ def connect(settings: DaskSettings, blocks: int, planned: int | None = None) -> 
     cores = planned_workers(settings)
     workers = min(cores, max(1, blocks))
     threads = max(1, cores // min(cores, max(1, planned or blocks)))
-    with local_client(workers, settings.memory_limit, settings.lifetime, threads=threads) as client:
+    in_process = (planned or blocks) == 1
+    with local_client(
+        workers, settings.memory_limit, settings.lifetime, threads=threads, in_process=in_process
+    ) as client:
         noun = "worker" if workers == 1 else "workers"
         each = f" of {threads} threads" if threads > 1 else ""
-        _announce(settings, client, f"local Dask cluster: {workers} {noun}{each}")
+        where = "in-process Dask worker" if in_process else f"local Dask cluster: {workers} {noun}"
+        _announce(settings, client, f"{where}{each}")
         yield client
 
 

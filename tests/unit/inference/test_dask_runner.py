@@ -268,3 +268,43 @@ def test_spare_cores_become_threads_fixed_by_the_whole_plan(
             (16, 24, 24),
         )
     assert set(np.unique(done.array[:])) == {threads}
+
+
+def test_a_one_block_plan_runs_in_the_callers_process_and_gives_its_threads_back(
+    volume, tmp_path
+):
+    """A plan of one block gets an in-process worker (no process to start, torch not imported
+    twice): its setup runs in this process, and the caller's torch thread count is what it was
+    once the run is over; the output equals the in-memory one."""
+    import torch
+
+    from skelem.inference.dask_runner import DaskSettings, connect
+
+    one_block = plan_blocks(
+        INPUT_SHAPE, FACTOR, (16, 24, 24), (2, 2, 2), align=4, chunks=(16, 24, 24)
+    )
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with connect(DaskSettings(workers=2, lifetime=None), 1, planned=1) as client:
+            assert set(client.run(os.getpid).values()) == {os.getpid()}
+            done = run_on_dask(
+                client,
+                ToySetup(volume, marks=str(marks)),
+                one_block,
+                tmp_path / "o.zarr",
+                output_shape(INPUT_SHAPE, FACTOR),
+                np.float64,
+                (16, 24, 24),
+            )
+        assert torch.get_num_threads() == 1  # the worker ran on 2 (the test above checks)
+    finally:
+        torch.set_num_threads(before)
+    assert [p.name.split("-")[1] for p in marks.iterdir()] == [str(os.getpid())]
+    expected = run_in_memory(
+        array_reader(volume), affine_model(FACTOR), one_block, output_shape(INPUT_SHAPE, FACTOR),
+        float,
+    )
+    np.testing.assert_array_equal(done.array[:], expected)
