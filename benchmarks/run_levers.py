@@ -61,6 +61,10 @@ VARIANTS = {
         "skeleton_training": {"learning_rate": 1e-3},
     },
     "mse_depth4": {"skeleton_loss": "mse", "skeleton": {"channels": 16, "depth": 4}},
+    "ch32_lr1e-3": {
+        "skeleton": {"channels": 32, "depth": 3},
+        "skeleton_training": {"learning_rate": 1e-3},
+    },
 }
 
 

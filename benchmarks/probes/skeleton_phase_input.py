@@ -66,7 +66,7 @@ def restore(net: UNet2D, acquired: np.ndarray, factor: int, norm, use_phase: boo
             x = torch.from_numpy(np.ascontiguousarray(slices))
             if use_phase:
                 x = with_phase(x, phase)
-            pred = torch.cat([apply_padded(net, x[i:i + 16]) for i in range(0, len(x), 16)])
+            pred = torch.cat([apply_padded(net, x[i : i + 16]) for i in range(0, len(x), 16)])
             out += np.moveaxis(pred[:, 0].numpy(), 0, axis)
     out /= 2
     out[::factor] = u[::factor]
@@ -81,8 +81,12 @@ def main() -> int:
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--variants", nargs="+", default=["plain", "phase"])
     ap.add_argument("--half", choices=["tuning", "scored"], default="tuning")
-    ap.add_argument("--ensemble", nargs="+", default=[],
-                    help="saved predictions (.npy) to average and score, no training")
+    ap.add_argument(
+        "--ensemble",
+        nargs="+",
+        default=[],
+        help="saved predictions (.npy) to average and score, no training",
+    )
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
 
@@ -95,8 +99,9 @@ def main() -> int:
     cfg = build_config(base)
     tcfg = cfg.skeleton_training
     norm = PercentileNormalizer.fit(case.volume.data)
-    sampler = PairSampler(case.volume.data, args.factor, patch_size=tcfg.patch_size,
-                          normalizer=norm, seed=tcfg.seed)
+    sampler = PairSampler(
+        case.volume.data, args.factor, patch_size=tcfg.patch_size, normalizer=norm, seed=tcfg.seed
+    )
     loss = SKELETON_LOSSES[cfg.skeleton_loss]
     acquired = case.eval_in.data
     cubic = upsample(acquired.astype(np.float32), args.factor, axis=0, method="cubic")
@@ -107,18 +112,20 @@ def main() -> int:
     if args.ensemble:
         pred = np.mean([np.load(p) for p in args.ensemble], axis=0)
         s = evaluate_arrays(pred, case.eval_gt, data_range=255.0, border=8)
-        print(f"ensemble of {len(args.ensemble)}: {s['psnr']:.2f} dB "
-              f"({s['psnr'] - cubic_psnr:+.2f} over cubic {cubic_psnr:.2f})")
+        print(
+            f"ensemble of {len(args.ensemble)}: {s['psnr']:.2f} dB "
+            f"({s['psnr'] - cubic_psnr:+.2f} over cubic {cubic_psnr:.2f})"
+        )
         return 0
     for variant in args.variants:
         use_phase = variant == "phase"
         torch.manual_seed(tcfg.seed)
-        net = UNet2D(2 if use_phase else 1, 1, channels=args.channels, depth=3,
-                     residual_input=True)
+        net = UNet2D(2 if use_phase else 1, 1, channels=args.channels, depth=3, residual_input=True)
 
         def step_loss(model, step, use_phase=use_phase):
-            u, p, rows = sampler.sample(tcfg.batch_size, rng=numpy_rng(tcfg.seed, step),
-                                        return_rows=True)
+            u, p, rows = sampler.sample(
+                tcfg.batch_size, rng=numpy_rng(tcfg.seed, step), return_rows=True
+            )
             u, p = torch.from_numpy(u), torch.from_numpy(p)
             if use_phase:
                 first = int(np.flatnonzero(rows[0, 0, :, 0])[0])
@@ -129,17 +136,24 @@ def main() -> int:
         ema = train_stage(f"skeleton-{variant}", net, step_loss, tcfg)
         train_s = time.perf_counter() - t
         pred = restore(ema, acquired, args.factor, norm, use_phase)
-        s = evaluate_arrays(pred, case.eval_gt, data_range=255.0, border=8, factor=args.factor,
-                            acquired=acquired.astype(np.float32))
-        row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio",
-                                        "log_spectral_distance")}
+        s = evaluate_arrays(
+            pred,
+            case.eval_gt,
+            data_range=255.0,
+            border=8,
+            factor=args.factor,
+            acquired=acquired.astype(np.float32),
+        )
+        row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance")}
         row["gain_over_cubic"] = row["psnr"] - cubic_psnr
         row["train_s"] = round(train_s, 1)
         results[variant] = row
         np.save(out / f"{variant}_seed{args.seed}.npy", pred.astype(np.float32))
-        print(f"x{args.factor} {variant}: {row['psnr']:.2f} dB ({row['gain_over_cubic']:+.2f} "
-              f"over cubic {cubic_psnr:.2f}), SSIM {row['ssim']:.3f}, train {train_s:.0f} s",
-              flush=True)
+        print(
+            f"x{args.factor} {variant}: {row['psnr']:.2f} dB ({row['gain_over_cubic']:+.2f} "
+            f"over cubic {cubic_psnr:.2f}), SSIM {row['ssim']:.3f}, train {train_s:.0f} s",
+            flush=True,
+        )
         (out / "results.json").write_text(json.dumps(results, indent=1))
     return 0
 

@@ -52,7 +52,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(
                 "Interrupted; run the same command again to continue where it stopped.", err=True
             )
-            sys.exit(130)
+            # a network call still running in a thread (an in-process Dask worker) can be neither
+            # stopped nor waited for: leave now; every output is resumable or atomic
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         except MemoryError:
             click.echo("Error: out of memory; use a smaller --block or --batch-size.", err=True)
             sys.exit(1)

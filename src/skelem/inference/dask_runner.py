@@ -465,6 +465,8 @@ def local_client(
                     n_workers=1,
                     threads_per_worker=1,
                     processes=False,
+                    protocol="tcp://",  # not inproc://, whose workers also listen on 0.0.0.0
+                    host="127.0.0.1",
                     dashboard_address=dashboard_address,
                     memory_limit=0,
                 )
@@ -473,7 +475,11 @@ def local_client(
             try:
                 with Client(cluster) as client:
                     yield client
-            finally:
+            except KeyboardInterrupt:
+                # the block's thread can be neither stopped nor waited for (closing the cluster
+                # would wait for it): the CLI exits at once, leaving a resumable store
+                raise
+            else:
                 cluster.close()
         return
     lifetime_kwargs: dict[str, Any] = {}

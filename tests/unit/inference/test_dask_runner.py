@@ -270,9 +270,7 @@ def test_spare_cores_become_threads_fixed_by_the_whole_plan(
     assert set(np.unique(done.array[:])) == {threads}
 
 
-def test_a_one_block_plan_runs_in_the_callers_process_and_gives_its_threads_back(
-    volume, tmp_path
-):
+def test_a_one_block_plan_runs_in_the_callers_process_and_gives_its_threads_back(volume, tmp_path):
     """A plan of one block gets an in-process worker (no process to start, torch not imported
     twice): its setup runs in this process, and the caller's torch thread count is what it was
     once the run is over; the output equals the in-memory one."""
@@ -290,6 +288,14 @@ def test_a_one_block_plan_runs_in_the_callers_process_and_gives_its_threads_back
     try:
         with connect(DaskSettings(workers=2, lifetime=None), 1, planned=1) as client:
             assert set(client.run(os.getpid).values()) == {os.getpid()}
+            import psutil
+
+            listening = [
+                c.laddr.ip
+                for c in psutil.Process().net_connections("inet")
+                if c.status == psutil.CONN_LISTEN
+            ]
+            assert listening and set(listening) == {"127.0.0.1"}  # scheduler, worker, dashboard
             done = run_on_dask(
                 client,
                 ToySetup(volume, marks=str(marks)),
@@ -304,7 +310,10 @@ def test_a_one_block_plan_runs_in_the_callers_process_and_gives_its_threads_back
         torch.set_num_threads(before)
     assert [p.name.split("-")[1] for p in marks.iterdir()] == [str(os.getpid())]
     expected = run_in_memory(
-        array_reader(volume), affine_model(FACTOR), one_block, output_shape(INPUT_SHAPE, FACTOR),
+        array_reader(volume),
+        affine_model(FACTOR),
+        one_block,
+        output_shape(INPUT_SHAPE, FACTOR),
         float,
     )
     np.testing.assert_array_equal(done.array[:], expected)
