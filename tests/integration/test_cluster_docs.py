@@ -47,6 +47,7 @@ def test_cpu_job_script_runs_single_threaded_workers_that_restart() -> None:
     assert "--nthreads 1" in worker and "--nworkers 32" in worker
     assert "--memory-limit 4.00GiB" in worker
     assert "--lifetime 55m" in worker and "--lifetime-restart" in worker
+    assert "export DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE=False" in script  # never paused
     assert "GPU" not in script
 
 
@@ -58,3 +59,4 @@ def test_gpu_job_script_gives_each_worker_one_gpu() -> None:
     assert "--nthreads 8" in worker  # ...with the job's cores for torch's CPU side
     assert "--nworkers" not in worker  # one worker process per job, so one per GPU
     assert "--lifetime-restart" in worker
+    assert "export DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE=False" in script

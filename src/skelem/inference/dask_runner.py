@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import dask
 import numpy as np
 import zarr
 from distributed import WorkerPlugin
@@ -82,6 +83,16 @@ WORKER_LIFETIME_STAGGER = "5 minutes"  # ... give or take this (so workers do no
 
 #: Environment variable giving a local worker's torch threads (Dask runs one task at a time).
 WORKER_THREADS_ENV = "SKELEM_WORKER_THREADS"
+#: Dask's memory thresholds for the local workers: no spilling and no pausing (a task holds
+#: no Dask data, only the block it is restoring, so neither frees anything; a worker paused at
+#: 80% of its limit with no task running stayed paused for good: a run that never ended), only
+#: the nanny's restart at 95% of the limit, after which the block is recomputed elsewhere.
+WORKER_MEMORY_CONFIG = {
+    "distributed.worker.memory.target": False,
+    "distributed.worker.memory.spill": False,
+    "distributed.worker.memory.pause": False,
+    "distributed.worker.memory.terminate": 0.95,
+}
 #: Attribute of an in-process worker giving its torch threads (it shares the caller's environment).
 IN_PROCESS_THREADS_ATTR = "_skelem_threads"
 
@@ -489,7 +500,7 @@ def local_client(
             "lifetime_stagger": WORKER_LIFETIME_STAGGER,
             "lifetime_restart": True,
         }
-    with _quiet_distributed():
+    with _quiet_distributed(), dask.config.set(WORKER_MEMORY_CONFIG):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
             cluster = LocalCluster(

@@ -317,3 +317,27 @@ def test_a_one_block_plan_runs_in_the_callers_process_and_gives_its_threads_back
         float,
     )
     np.testing.assert_array_equal(done.array[:], expected)
+
+
+def _hold_memory(fraction: float, dask_worker=None) -> float:
+    """Make the worker process hold memory up to ``fraction`` of its limit (unmanaged memory,
+    like a model and a freed-but-kept block); return the fraction it is at."""
+    import psutil
+
+    limit = dask_worker.memory_manager.memory_limit
+    rss = psutil.Process().memory_info().rss
+    dask_worker._skelem_held = np.ones(max(0, int(fraction * limit) - rss), dtype=np.uint8)
+    return psutil.Process().memory_info().rss / limit
+
+
+def test_a_local_worker_above_the_pause_fraction_still_runs_blocks() -> None:
+    """Dask pauses a worker at 80% of its memory limit until its memory falls, which unmanaged
+    memory never does: a paused worker stayed paused for good and the run never ended. SkelEM's
+    local workers never pause (the nanny still restarts them at 95%)."""
+    from skelem.inference.dask_runner import local_client
+
+    with local_client(1, memory_limit="1GiB", lifetime=None, dashboard_address=None) as client:
+        (at,) = client.run(_hold_memory, 0.88).values()
+        assert 0.8 < at < 0.95
+        time.sleep(1.0)  # the memory monitor looks every 100 ms
+        assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
