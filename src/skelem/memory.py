@@ -72,3 +72,40 @@ def release_free_memory() -> None:
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def drop_mapped_pages(array: object) -> bool:
+    """Unmap the pages of a memory-mapped input that this process has read (they stay in the
+    page cache, and are read back from it when touched again).
+
+    NPY and plain TIFF inputs are memory-mapped. Every page a block reads stays in the process's
+    resident size, so a worker's memory grew with the part of the input it had read, until Dask
+    restarted it at its memory limit (a 63 x 1728 x 1728 input: 483 -> 580 MiB per worker and
+    restarts, benchmarks/RESULTS.md, issue 14). Called after each block's read.
+
+    Parameters
+    ----------
+    array : object
+        The input's array: a ``numpy.memmap`` (or a view of one), something holding one as
+        ``.array`` (:class:`skelem.io.lazy.AxisView`), or anything else (nothing to do).
+
+    Returns
+    -------
+    bool
+        Whether a mapping was found and its pages dropped.
+    """
+    import mmap
+
+    import numpy as np
+
+    seen = 0
+    while not isinstance(array, np.ndarray) and hasattr(array, "array") and seen < 4:
+        array, seen = array.array, seen + 1
+    mapping = getattr(array, "_mmap", None) if isinstance(array, np.memmap) else None
+    if mapping is None or not hasattr(mapping, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return False
+    try:
+        mapping.madvise(mmap.MADV_DONTNEED)
+    except (OSError, ValueError):  # a closed mapping, a platform without it
+        return False
+    return True

@@ -5,7 +5,9 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from skelem.memory import _libc, release_free_memory, set_malloc_reuse
@@ -61,3 +63,28 @@ def test_other_c_libraries_are_a_no_op(monkeypatch):
     finally:
         monkeypatch.undo()
         _libc.cache_clear()
+
+
+def _rss_file_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_the_read_pages_of_a_memory_mapped_input_leave_the_resident_size(tmp_path) -> None:
+    """NPY (and plain TIFF) inputs are memory-mapped: every page read stays resident until the
+    pages are dropped, which is what grew a Dask worker's memory with the input it had read."""
+    from skelem.io import open_volume
+    from skelem.memory import drop_mapped_pages
+
+    np.save(tmp_path / "v.npy", np.ones((64, 512, 512), dtype=np.uint8))  # 16 MiB
+    volume = open_volume(tmp_path / "v.npy")
+    before = _rss_file_kib()
+    assert int(np.asarray(volume.data[:, :, :]).sum()) == 64 * 512 * 512
+    assert _rss_file_kib() - before > 12 * 1024  # the pages read are resident
+    assert drop_mapped_pages(volume.data)
+    assert _rss_file_kib() - before < 2 * 1024
+    assert int(np.asarray(volume.data[:1]).sum()) == 512 * 512  # still readable
+    assert not drop_mapped_pages(np.ones(3))  # nothing mapped: nothing to do

@@ -30,6 +30,7 @@ from skelem.inference.outputs import is_zarr
 from skelem.inference.planner import Block, choose_block_shape, largest_read_voxels
 from skelem.inference.store import finalize_store, read_done_positions
 from skelem.io import Volume
+from skelem.memory import drop_mapped_pages
 
 if TYPE_CHECKING:
     from skelem.inference.dask_runner import DaskSettings
@@ -329,7 +330,12 @@ class BlockRestorer:
         def process(block_in: np.ndarray, block: Block) -> np.ndarray:
             return job.normalizer.denormalize(restore_block(block_in, block), dtype)
 
-        return job.read, process
+        def read(region):
+            block_in = job.read(region)  # normalised: a new array, not a view of the input
+            drop_mapped_pages(volume.data)  # a memory-mapped input's read pages leave the RSS
+            return block_in
+
+        return read, process
 
 
 def writer_for(output: str | Path) -> FileWriter | ZarrStreamWriter:
