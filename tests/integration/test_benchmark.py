@@ -149,3 +149,15 @@ def test_summary_names_a_fidelity_and_a_texture_number_per_method(tmp_path):
     assert "cubic 29.10 dB, skeleton 30.20 dB, skelem 30.10 dB" in text
     assert "reference = 1): cubic 0.00, skeleton 0.05, skelem 0.21" in text
     assert "SkelEM costs 2.5x the skeleton" in text
+
+
+@pytest.mark.parametrize("budget", [Budget(), Budget.quick()], ids=["full", "quick"])
+def test_benchmark_budgets_train_at_the_default_learning_rates(budget) -> None:
+    """A training section given by the budget replaces the default section whole, so the budget
+    must carry the defaults' learning rates itself (it once trained the skeleton at 2e-3 after
+    the default became 1e-3)."""
+    from skelem.config.models import ExperimentConfig
+
+    defaults, config = ExperimentConfig(), budget.config(8)
+    for stage in ("skeleton_training", "refiner_training", "alignment_training"):
+        assert getattr(config, stage).learning_rate == getattr(defaults, stage).learning_rate

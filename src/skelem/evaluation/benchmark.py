@@ -113,9 +113,12 @@ class Budget:
         ExperimentConfig
         """
         train = {"patch_size": self.patch_size, "batch_size": self.batch_size}
+        # a section given here replaces the default section whole: keep the default rates
+        defaults = ExperimentConfig()
         return build_config({
             "degradation": {"factor": factor, **(profile or {})},
             "skeleton_training": {**train, "iterations": self.skeleton_iterations,
+                                  "learning_rate": defaults.skeleton_training.learning_rate,
                                   "checkpoint_every": 100},
             "refiner_training": {**train, "iterations": self.refiner_iterations,
                                  "learning_rate": 1e-3, "checkpoint_every": 100},
