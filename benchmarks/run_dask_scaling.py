@@ -154,6 +154,9 @@ def main() -> int:
         "for this volume is a single block on one 2-thread worker; 249,256,250 gives 2 blocks)",
     )
     parser.add_argument(
+        "--methods", nargs="+", default=["skeleton", "skelem"], help="throughput runs: methods"
+    )
+    parser.add_argument(
         "--parts",
         nargs="+",
         default=["throughput", "memory", "overhead"],
@@ -170,7 +173,7 @@ def main() -> int:
     ny, nx = (32, 32) if args.quick else (args.throughput_width, raw.shape[2])
     source = write_input(root / "crop.npy", tiled(raw, ny, nx))
     results["throughput"] = []
-    for method in ("skeleton", "skelem") if "throughput" in args.parts else ():
+    for method in args.methods if "throughput" in args.parts else ():
         block = args.throughput_block or default_block(source, method, workers=2)
         for workers in (1, 2):
             row = restore(source, root / "out.ome.zarr", method, workers, block, "auto")
