@@ -151,13 +151,17 @@ def test_summary_names_a_fidelity_and_a_texture_number_per_method(tmp_path):
     assert "SkelEM costs 2.5x the skeleton" in text
 
 
-@pytest.mark.parametrize("budget", [Budget(), Budget.quick()], ids=["full", "quick"])
-def test_benchmark_budgets_train_at_the_default_learning_rates(budget) -> None:
+def test_benchmark_budgets_train_at_the_default_learning_rates_unless_they_say() -> None:
     """A training section given by the budget replaces the default section whole, so the budget
     must carry the defaults' learning rates itself (it once trained the skeleton at 2e-3 after
-    the default became 1e-3)."""
+    the default became 1e-3); the quick preset keeps 2e-3 for its short skeleton training."""
     from skelem.config.models import ExperimentConfig
 
-    defaults, config = ExperimentConfig(), budget.config(8)
-    for stage in ("skeleton_training", "refiner_training", "alignment_training"):
-        assert getattr(config, stage).learning_rate == getattr(defaults, stage).learning_rate
+    defaults = ExperimentConfig()
+    for budget in (Budget(), Budget.quick()):
+        config = budget.config(8)
+        for stage in ("refiner_training", "alignment_training"):
+            assert getattr(config, stage).learning_rate == getattr(defaults, stage).learning_rate
+    full = Budget().config(8).skeleton_training.learning_rate
+    assert full == defaults.skeleton_training.learning_rate
+    assert Budget.quick().config(4).skeleton_training.learning_rate == 2e-3
