@@ -483,15 +483,18 @@ def local_client(
                 )
             for worker in cluster.workers.values():
                 setattr(worker, IN_PROCESS_THREADS_ATTR, threads)
+            interrupted = False
             try:
                 with Client(cluster) as client:
                     yield client
             except KeyboardInterrupt:
                 # the block's thread can be neither stopped nor waited for (closing the cluster
                 # would wait for it): the CLI exits at once, leaving a resumable store
+                interrupted = True
                 raise
-            else:
-                cluster.close()
+            finally:
+                if not interrupted:
+                    cluster.close()
         return
     lifetime_kwargs: dict[str, Any] = {}
     if lifetime:

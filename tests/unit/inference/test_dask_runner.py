@@ -341,3 +341,15 @@ def test_a_local_worker_above_the_pause_fraction_still_runs_blocks() -> None:
         assert 0.8 < at < 0.95
         time.sleep(1.0)  # the memory monitor looks every 100 ms
         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
+
+
+def test_an_in_process_cluster_is_closed_when_the_run_fails() -> None:
+    """A failed run (a bad block, a full disk) closes its in-process cluster; only Ctrl-C leaves
+    it to the exiting process (its running block cannot be waited for)."""
+    from skelem.inference.dask_runner import local_client
+
+    with pytest.raises(Flaky):
+        with local_client(1, lifetime=None, dashboard_address=None, in_process=True) as client:
+            cluster = client.cluster
+            raise Flaky("a block failed")
+    assert cluster.status.name == "closed"
