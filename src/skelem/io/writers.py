@@ -247,6 +247,12 @@ def _metadata_json(metadata: dict | None) -> str | None:
     return json.dumps(metadata, default=str)
 
 
+def _fits_rational(value: float) -> bool:
+    """Whether ``value`` can be a TIFF RATIONAL (two unsigned 32-bit integers) to ~6 digits."""
+    limit = 2.0**32 - 1
+    return 1e6 / limit <= value <= limit
+
+
 def _write_tiff(
     path: Path,
     array: np.ndarray,
@@ -268,7 +274,8 @@ def _write_tiff(
         if voxel is not None:
             ij["spacing"] = voxel[0]
             ij["unit"] = imagej_unit(unit) or "pixel"
-            kwargs["resolution"] = (1.0 / voxel[2], 1.0 / voxel[1])  # tifffile: (X, Y)
+            if _fits_rational(1.0 / voxel[2]) and _fits_rational(1.0 / voxel[1]):
+                kwargs["resolution"] = (1.0 / voxel[2], 1.0 / voxel[1])  # tifffile: (X, Y)
         if info is not None:
             ij["Info"] = info
         if array.dtype == np.float32 and array.size:
@@ -284,7 +291,9 @@ def _write_tiff(
         shaped["voxel_size"] = list(voxel)
         shaped["unit"] = unit or "pixel"
         per_cm = [convert_length(v, unit, "centimeter") for v in voxel[1:]]  # (y, x)
-        if all(v is not None for v in per_cm):
+        # the resolution tags are 32-bit rationals: pixels per cm outside 2^-32..2^32 (a voxel
+        # under ~2 pm or over ~40 km) cannot be written; the description above keeps the size
+        if all(v is not None and _fits_rational(1.0 / v) for v in per_cm):
             kwargs = {
                 "resolution": (1.0 / per_cm[1], 1.0 / per_cm[0]),  # tifffile: (X, Y)
                 "resolutionunit": "CENTIMETER",
