@@ -152,9 +152,9 @@ def test_summary_names_a_fidelity_and_a_texture_number_per_method(tmp_path):
 
 
 def test_benchmark_budgets_train_at_the_default_learning_rates_unless_they_say() -> None:
-    """A training section given by the budget replaces the default section whole, so the budget
-    must carry the defaults' learning rates itself (it once trained the skeleton at 2e-3 after
-    the default became 1e-3); the quick preset keeps 2e-3 for its short skeleton training."""
+    """The budget's training sections keep the default learning rates (it once trained the
+    skeleton at 2e-3 after the default became 1e-3, when a section given in part replaced the
+    default section whole); the quick preset keeps 2e-3 for its short skeleton training."""
     from skelem.config.models import ExperimentConfig
 
     defaults = ExperimentConfig()

@@ -404,6 +404,22 @@ class ExperimentConfig(_Strict):
             return {key: value for key, value in data.items() if key != "inference"}
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sections_over_defaults(cls, data: object) -> object:
+        """A section given in part keeps this configuration's defaults for the rest:
+        ``{"alignment_training": {"iterations": 300}}`` is the default alignment stage (learning
+        rate 2e-4, batch 4, 64^2 patches) with 300 iterations, not a generic stage's defaults."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, field in cls.model_fields.items():
+            value = data.get(name)
+            default = field.default
+            if isinstance(value, dict) and isinstance(default, BaseModel):
+                merged[name] = {**default.model_dump(), **value}
+        return merged
+
     @field_validator("version")
     @classmethod
     def _version(cls, v: int) -> int:

@@ -119,14 +119,12 @@ class Budget:
         ExperimentConfig
         """
         train = {"patch_size": self.patch_size, "batch_size": self.batch_size}
-        # a section given here replaces the default section whole: keep the default rates
-        defaults = ExperimentConfig()
+        skeleton = {**train, "iterations": self.skeleton_iterations, "checkpoint_every": 100}
+        if self.skeleton_learning_rate is not None:
+            skeleton["learning_rate"] = self.skeleton_learning_rate
         return build_config({
             "degradation": {"factor": factor, **(profile or {})},
-            "skeleton_training": {**train, "iterations": self.skeleton_iterations,
-                                  "learning_rate": self.skeleton_learning_rate
-                                  or defaults.skeleton_training.learning_rate,
-                                  "checkpoint_every": 100},
+            "skeleton_training": skeleton,
             "refiner_training": {**train, "iterations": self.refiner_iterations,
                                  "learning_rate": 1e-3, "checkpoint_every": 100},
             "alignment_training": {"iterations": self.alignment_iterations, "batch_size": 4,
