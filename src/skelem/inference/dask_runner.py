@@ -209,7 +209,7 @@ class BlockWorkerPlugin(WorkerPlugin):
     def teardown(self, worker: Any) -> None:  # noqa: ARG002 - plugin interface
         """Drop the model and arrays (the plugin is unregistered at the end of a run)."""
         self.read_block = self.process = self.array = None
-        if getattr(self, "threads_before", None):
+        if self.threads_before:
             import torch
 
             torch.set_num_threads(self.threads_before)
@@ -466,61 +466,47 @@ def local_client(
     """
     from distributed import Client, LocalCluster
 
+    if in_process and workers != 1:
+        raise ValueError(f"an in-process cluster has one worker, not {workers}")
+    mode: dict[str, Any]
     if in_process:
-        if workers != 1:
-            raise ValueError(f"an in-process cluster has one worker, not {workers}")
-        with _quiet_distributed():
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
-                cluster = LocalCluster(
-                    n_workers=1,
-                    threads_per_worker=1,
-                    processes=False,
-                    protocol="tcp://",  # not inproc://, whose workers also listen on 0.0.0.0
-                    host="127.0.0.1",
-                    dashboard_address=dashboard_address,
-                    memory_limit=0,
-                )
-            for worker in cluster.workers.values():
-                setattr(worker, IN_PROCESS_THREADS_ATTR, threads)
-            interrupted = False
-            try:
-                with Client(cluster) as client:
-                    yield client
-            except KeyboardInterrupt:
-                # the block's thread can be neither stopped nor waited for (closing the cluster
-                # would wait for it): the CLI exits at once, leaving a resumable store
-                interrupted = True
-                raise
-            finally:
-                if not interrupted:
-                    cluster.close()
-        return
-    lifetime_kwargs: dict[str, Any] = {}
-    if lifetime:
-        lifetime_kwargs = {
-            "lifetime": lifetime,
-            "lifetime_stagger": WORKER_LIFETIME_STAGGER,
-            "lifetime_restart": True,
+        # tcp://, not inproc://, whose workers also listen on 0.0.0.0; no nanny, no limit
+        mode = {"processes": False, "protocol": "tcp://", "memory_limit": 0}
+    else:
+        mode = {
+            "processes": True,
+            "env": {WORKER_THREADS_ENV: str(threads)},
+            "memory_limit": memory_limit,
         }
+        if lifetime:
+            mode.update(
+                lifetime=lifetime, lifetime_stagger=WORKER_LIFETIME_STAGGER, lifetime_restart=True
+            )
     with _quiet_distributed(), dask.config.set(WORKER_MEMORY_CONFIG):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
             cluster = LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,  # one task at a time; torch gets ``threads``
-                env={WORKER_THREADS_ENV: str(threads)},
-                processes=True,
                 host="127.0.0.1",
                 dashboard_address=dashboard_address,
-                memory_limit=memory_limit,
-                **lifetime_kwargs,
+                **mode,
             )
+        if in_process:
+            for worker in cluster.workers.values():
+                setattr(worker, IN_PROCESS_THREADS_ATTR, threads)
+        interrupted = False
         try:
             with Client(cluster) as client:
                 yield client
+        except KeyboardInterrupt:
+            # an in-process block's thread can be neither stopped nor waited for (closing the
+            # cluster would wait for it): the CLI exits at once, leaving a resumable store
+            interrupted = in_process
+            raise
         finally:
-            cluster.close()
+            if not interrupted:
+                cluster.close()
 
 
 @contextlib.contextmanager
