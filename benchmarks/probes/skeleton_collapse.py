@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crop_protocol import crop_case  # noqa: E402
+from crop_protocol import HALVES, crop_case  # noqa: E402
 
 import skelem.training.stages as st  # noqa: E402
 from skelem.config.models import ExperimentConfig, build_config  # noqa: E402
@@ -39,13 +39,12 @@ def main() -> int:
     ap.add_argument("--lr", type=float)
     ap.add_argument("--loss", default="mse_ssim")
     ap.add_argument("--depth", type=int, default=3)
-    ap.add_argument("--half", choices=["tuning", "scored"], default="tuning")
+    ap.add_argument("--half", choices=sorted(HALVES), default="tuning")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
     from skelem.training.pipeline import train_model
 
-    y_half = slice(0, 125) if args.half == "tuning" else slice(125, 250)
-    case = crop_case(DATA / "raw.tif", y_half, args.factor, "t2")
+    case = crop_case(DATA / "raw.tif", HALVES[args.half], args.factor, "t2")
     base = ExperimentConfig().model_dump()
     base["degradation"]["factor"] = args.factor
     base["skeleton_training"]["seed"] = args.seed

@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crop_protocol import crop_case  # noqa: E402
+from crop_protocol import HALVES, crop_case  # noqa: E402
 
 from skelem.config.models import ExperimentConfig, build_config  # noqa: E402
 from skelem.data.interpolation import upsample  # noqa: E402
@@ -80,7 +80,7 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, default=1500)
     ap.add_argument("--channels", type=int, default=16)
     ap.add_argument("--variants", nargs="+", default=["plain", "phase"])
-    ap.add_argument("--half", choices=["tuning", "scored"], default="tuning")
+    ap.add_argument("--half", choices=sorted(HALVES), default="tuning")
     ap.add_argument(
         "--ensemble",
         nargs="+",
@@ -90,8 +90,7 @@ def main() -> int:
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args()
 
-    y_half = slice(0, 125) if args.half == "tuning" else slice(125, 250)
-    case = crop_case(DATA / "raw.tif", y_half, args.factor, "t2")
+    case = crop_case(DATA / "raw.tif", HALVES[args.half], args.factor, "t2")
     base = ExperimentConfig().model_dump()
     base["degradation"]["factor"] = args.factor
     base["skeleton_training"]["seed"] = args.seed
