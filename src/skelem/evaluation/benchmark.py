@@ -97,7 +97,7 @@ class Budget:
         Budget
         """
         # 2e-3 for the skeleton: a fifth of the default budget learns less at the default 1e-3
-        # (demo: skeleton 30.04 vs 30.22 dB, benchmarks/RESULTS.md), and 300 iterations end
+        # (demo: skeleton 30.04 vs 30.21 dB, benchmarks/RESULTS.md), and 300 iterations end
         # before the collapse that 2e-3 risks over 1,500
         return cls(skeleton_iterations=300, refiner_iterations=300, alignment_iterations=30,
                    skeleton_learning_rate=2e-3,
