@@ -171,3 +171,40 @@ def test_slim_twin_has_the_same_receptive_field(upsample: str) -> None:
     net = UNet2D(2, 1, channels=3, depth=2, upsample=upsample)
     full = measured_receptive_field(_Wrapped(net), net.multiple, size=64)
     assert measured_receptive_field(net, net.multiple, size=64) == full
+
+
+def test_receptive_field_is_measured_once_per_architecture(monkeypatch) -> None:
+    """A client and its in-process worker ask for the same network's field: measured once."""
+    import skelem.models.unet as unet
+
+    calls: list[int] = []
+    measure = unet._measure_receptive_field
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(unet, "_measure_receptive_field", counting)
+    monkeypatch.setattr(unet, "_RECEPTIVE_FIELDS", {})
+    first = measured_receptive_field(UNet2D(1, 1, channels=4, depth=2), 4, size=64)
+    wider = measured_receptive_field(UNet2D(1, 1, channels=8, depth=2), 4, size=64)
+    assert first == wider and len(calls) == 1  # the widths do not change the field
+    deeper = measured_receptive_field(UNet2D(1, 1, channels=4, depth=3), 8, size=64)
+    assert deeper > first and len(calls) == 2
+
+
+@pytest.mark.parametrize("activation", ["silu", "leaky_relu"])
+def test_inference_activations_in_place_give_the_training_values(activation: str) -> None:
+    """Without autograd the activations overwrite the convolutions' outputs (in place): the same
+    bits as the modules give with autograd, and training still gets every gradient."""
+    torch.manual_seed(0)
+    net = UNet2D(2, 1, channels=4, depth=2, time_embedding=True, activation=activation)
+    net.eval()
+    x, t = torch.randn(2, 2, 32, 32), torch.tensor([10.0, 500.0])
+    with_grad = net(x, t)
+    with torch.inference_mode():
+        assert torch.equal(net(x, t), with_grad.detach())
+    with torch.no_grad():
+        assert torch.equal(net(x, t), with_grad.detach())
+    with_grad.square().mean().backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
