@@ -16,6 +16,7 @@ training seconds are reported).
 
 Usage: ``.venv/bin/python benchmarks/run_pretrained_eval.py --factor 8 \
 -o bench-out/pretrained_eval --scratch-models bench-out/fibsem_v6_x8/models``
+(``--zero-shot-only [--pretrained DIR]``: score a pretrained model as shipped, nothing trained).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def main() -> int:
     ap.add_argument("--factor", type=int, required=True)
     ap.add_argument("-o", "--output", default="bench-out/pretrained_eval")
     ap.add_argument("--scratch-models", help="folder holding fibsem_t2_yhalf_x<s> (run_fibsem)")
+    ap.add_argument("--pretrained", help="the pretrained model (default: the shipped one)")
+    ap.add_argument("--zero-shot-only", action="store_true",
+                    help="score the pretrained model only (no fine-tuning, no scratch model)")
     args = ap.parse_args()
     from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
@@ -53,17 +57,19 @@ def main() -> int:
     vol, eval_in, eval_gt = case.volume, case.eval_in, case.eval_gt
     path = out / f"x{factor}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    score = case.score
 
     cubic = restore_volume(eval_in, None, factor, RestoreOptions(method="cubic"),
                            input_units=True)
     results["cubic"] = {"psnr": float(evaluate_arrays(cubic, eval_gt, data_range=255.0, border=8,
                                                       factor=factor)["psnr"])}
-    pretrained = load_artifact(pretrained_model_dir(factor))
+    pretrained = load_artifact(args.pretrained or pretrained_model_dir(factor))
+    results["pretrained"] = str(args.pretrained or pretrained_model_dir(factor))
     cfg = ExperimentConfig().model_dump()
     cfg["degradation"]["factor"] = factor
     cfg = build_config(cfg)
     models = {"zero-shot": (pretrained, "input")}
+    if args.zero_shot_only:
+        return _score(models, case, factor, results, path)
     tuned_dir = out / f"fine-tuned_x{factor}"
     t = time.perf_counter()
     tuned = train_model(vol, tuned_dir, cfg, init_from=pretrained)
@@ -76,11 +82,16 @@ def main() -> int:
                           if (scratch_dir / "skelem-model.json").exists() else cfg)
     results["scratch_train_s"] = scratch.provenance.get("training_seconds")
     models["scratch"] = (scratch, "model")
+    return _score(models, case, factor, results, path)
+
+
+def _score(models: dict, case, factor: int, results: dict, path: Path) -> int:
+    """Restore the crop with each model (skeleton, deterministic, default) and score it."""
     for name, (art, normalize) in models.items():
         for label, opts in (("skeleton", {"method": "skeleton"}),
                             ("skelem-detail-0", {"method": "skelem", "detail": 0.0}),
                             ("skelem", {"method": "skelem"})):
-            row = score(art, normalize=normalize, **opts)
+            row = case.score(art, normalize=normalize, **opts)
             results[f"{name}/{label}"] = row
             path.write_text(json.dumps(results, indent=2))
             print(f"x{factor} {name} {label}: PSNR {row['psnr']:.2f} "
