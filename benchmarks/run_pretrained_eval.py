@@ -36,14 +36,18 @@ DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--factor", type=int, required=True)
     ap.add_argument("-o", "--output", default="bench-out/pretrained_eval")
     ap.add_argument("--scratch-models", help="folder holding fibsem_t2_yhalf_x<s> (run_fibsem)")
     ap.add_argument("--pretrained", help="the pretrained model (default: the shipped one)")
-    ap.add_argument("--zero-shot-only", action="store_true",
-                    help="score the pretrained model only (no fine-tuning, no scratch model)")
+    ap.add_argument(
+        "--zero-shot-only",
+        action="store_true",
+        help="score the pretrained model only (no fine-tuning, no scratch model)",
+    )
     args = ap.parse_args()
     from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
@@ -58,10 +62,12 @@ def main() -> int:
     path = out / f"x{factor}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
 
-    cubic = restore_volume(eval_in, None, factor, RestoreOptions(method="cubic"),
-                           input_units=True)
-    results["cubic"] = {"psnr": float(evaluate_arrays(cubic, eval_gt, data_range=255.0, border=8,
-                                                      factor=factor)["psnr"])}
+    cubic = restore_volume(eval_in, None, factor, RestoreOptions(method="cubic"), input_units=True)
+    results["cubic"] = {
+        "psnr": float(
+            evaluate_arrays(cubic, eval_gt, data_range=255.0, border=8, factor=factor)["psnr"]
+        )
+    }
     pretrained = load_artifact(args.pretrained or pretrained_model_dir(factor))
     results["pretrained"] = str(args.pretrained or pretrained_model_dir(factor))
     cfg = ExperimentConfig().model_dump()
@@ -76,10 +82,16 @@ def main() -> int:
     results["fine-tuned_train_s"] = tuned.provenance.get("training_seconds")
     print(f"fine-tuned in {time.perf_counter() - t:.0f} s (this run)", flush=True)
     models["fine-tuned"] = (tuned, "model")
-    scratch_dir = (Path(args.scratch_models) / f"fibsem_t2_yhalf_x{factor}"
-                   if args.scratch_models else out / f"scratch_x{factor}")
-    scratch = train_model(vol, scratch_dir, load_artifact(scratch_dir).config
-                          if (scratch_dir / "skelem-model.json").exists() else cfg)
+    scratch_dir = (
+        Path(args.scratch_models) / f"fibsem_t2_yhalf_x{factor}"
+        if args.scratch_models
+        else out / f"scratch_x{factor}"
+    )
+    scratch = train_model(
+        vol,
+        scratch_dir,
+        load_artifact(scratch_dir).config if (scratch_dir / "skelem-model.json").exists() else cfg,
+    )
     results["scratch_train_s"] = scratch.provenance.get("training_seconds")
     models["scratch"] = (scratch, "model")
     return _score(models, case, factor, results, path)
@@ -88,16 +100,21 @@ def main() -> int:
 def _score(models: dict, case, factor: int, results: dict, path: Path) -> int:
     """Restore the crop with each model (skeleton, deterministic, default) and score it."""
     for name, (art, normalize) in models.items():
-        for label, opts in (("skeleton", {"method": "skeleton"}),
-                            ("skelem-detail-0", {"method": "skelem", "detail": 0.0}),
-                            ("skelem", {"method": "skelem"})):
+        for label, opts in (
+            ("skeleton", {"method": "skeleton"}),
+            ("skelem-detail-0", {"method": "skelem", "detail": 0.0}),
+            ("skelem", {"method": "skelem"}),
+        ):
             row = case.score(art, normalize=normalize, **opts)
             results[f"{name}/{label}"] = row
             path.write_text(json.dumps(results, indent=2))
-            print(f"x{factor} {name} {label}: PSNR {row['psnr']:.2f} "
-                  f"(cubic {results['cubic']['psnr']:.2f}) SSIM {row['ssim']:.3f} "
-                  f"HF {row['hf_energy_ratio']:.2f} LSD {row['log_spectral_distance']:.2f} "
-                  f"KID {row['kid']:.3f} stat {row['stationarity']:.2f}", flush=True)
+            print(
+                f"x{factor} {name} {label}: PSNR {row['psnr']:.2f} "
+                f"(cubic {results['cubic']['psnr']:.2f}) SSIM {row['ssim']:.3f} "
+                f"HF {row['hf_energy_ratio']:.2f} LSD {row['log_spectral_distance']:.2f} "
+                f"KID {row['kid']:.3f} stat {row['stationarity']:.2f}",
+                flush=True,
+            )
     return 0
 
 
