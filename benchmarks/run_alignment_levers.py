@@ -24,7 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
-from crop_protocol import crop_case
+from crop_protocol import HALVES, crop_case
 
 from skelem.config.models import build_config, save_config
 from skelem.metrics.stationarity import z_texture_stationarity
@@ -69,7 +69,7 @@ def main() -> int:
 
     factor = args.factor
     levers = Path(args.levers)
-    case = crop_case(DATA, slice(125, 250), factor, "t1")
+    case = crop_case(DATA, HALVES["scored"], factor, "t1")
     vol, eval_gt = case.volume, case.eval_gt
     out_path = levers / f"alignment_x{factor}.json"
     results = json.loads(out_path.read_text()) if out_path.exists() else {}

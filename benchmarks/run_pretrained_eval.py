@@ -26,7 +26,7 @@ import json
 import time
 from pathlib import Path
 
-from crop_protocol import crop_case
+from crop_protocol import HALVES, crop_case
 
 from skelem.config.models import ExperimentConfig, build_config
 from skelem.metrics import evaluate_arrays
@@ -57,7 +57,7 @@ def main() -> int:
     factor = args.factor
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    case = crop_case(DATA, slice(125, 250), factor, "t2")
+    case = crop_case(DATA, HALVES["scored"], factor, "t2")
     vol, eval_in, eval_gt = case.volume, case.eval_in, case.eval_gt
     path = out / f"x{factor}.json"
     results = json.loads(path.read_text()) if path.exists() else {}

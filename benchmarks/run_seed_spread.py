@@ -18,7 +18,7 @@ import json
 import time
 from pathlib import Path
 
-from crop_protocol import crop_case
+from crop_protocol import HALVES, crop_case
 
 from skelem.config.models import ExperimentConfig, build_config
 
@@ -40,7 +40,7 @@ def main() -> int:
     factor = args.factor
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    case = crop_case(DATA, slice(125, 250), factor, "t2")
+    case = crop_case(DATA, HALVES["scored"], factor, "t2")
     vol = case.volume
     path = out / f"x{factor}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
