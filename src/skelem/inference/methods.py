@@ -216,7 +216,7 @@ def _both_passes(
     """Run the two independent cross-plane passes; on a CPU with 2+ torch threads, at once.
 
     Two passes side by side on half the threads each beat one pass after the other on all of
-    them (a 16-channel network keeps one core busy better than two: 1.3x on this machine's two
+    them (a 16-channel network keeps one core busy better than two: 1.1-1.3x on this machine's two
     cores, RESULTS.md issue 13). With 2 threads each pass runs on 1, as it does on a 1-thread
     worker, so the output does not depend on which of the two ran it.
     """

@@ -34,7 +34,7 @@ def _activate(act: nn.Module, h: Tensor) -> Tensor:
     """``act(h)``, overwriting ``h`` when no gradient is recorded (inference).
 
     Without autograd a convolution's output is used once, so the activation can reuse its
-    memory: the same values, one block-sized allocation less per layer (7-8% of a skeleton
+    memory: the same values, one allocation less per layer (7-11% of a skeleton
     call on the CPU, RESULTS.md issue 13). Training keeps the input for the backward pass.
     """
     if torch.is_grad_enabled() and h.requires_grad:
