@@ -10,7 +10,14 @@ Times the skeleton and refiner training steps of the default configuration (batc
   32 MiB mmap threshold), so the step's large activation buffers are reused instead of being
   returned to the kernel and faulted in again every step;
 - ``threads1``: one thread instead of the default;
-- the share of the step spent drawing the batch (pair sampling and interpolation).
+- ``compile``: the network wrapped in ``torch.compile`` (inductor, forward and backward); the
+  first step's seconds (the compilation) are reported apart as ``first_step_s``;
+- the share of the step spent drawing the batch (pair sampling and interpolation);
+- a training roofline: every run counts one step's FLOPs (forward and backward, with
+  ``torch.utils.flop_counter.FlopCounterMode``) and times the machine's float32 matrix product
+  (``benchmarks/roofline.py``'s ``matrix_rate``, 2048^3, best of 5) at the run's thread count
+  right after its steps, so each step's achieved GFLOP/s is set against the same minute's
+  matrix rate.
 
 Usage::
 
@@ -72,10 +79,12 @@ def child(stage: str, variant: str, steps: int, warmup: int) -> dict:
     if "channels_last" in flags:
         model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
+    train_model = torch.compile(model) if "compile" in flags else model
     opt = torch.optim.AdamW(params, lr=tc.learning_rate, weight_decay=1e-4)
     ema = EMA(model, tc.ema_decay)
     model.train()
     times, sample_times = [], []
+    first_step_s = None
     rng_t = 0.0
     orig_sample = sampler.sample
 
@@ -92,15 +101,27 @@ def child(stage: str, variant: str, steps: int, warmup: int) -> dict:
         t = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = _lr_at(step, tc)
-        loss = step_loss(model, step)
+        loss = step_loss(train_model, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         ema.update(model, step)
+        if step == 0:
+            first_step_s = time.perf_counter() - t
         if step >= warmup:
             times.append(time.perf_counter() - t)
             sample_times.append(rng_t)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step_loss(model, warmup + steps).backward()
+    opt.zero_grad(set_to_none=True)
+    step_flops = counter.get_total_flops()
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from roofline import matrix_rate
+
+    mm_gflops = matrix_rate(torch.get_num_threads())
     with open("/proc/self/status") as f:
         hwm = [ln for ln in f if ln.startswith("VmHWM")][0].split()[1]
     minflt = __import__("resource").getrusage(0).ru_minflt
@@ -108,6 +129,10 @@ def child(stage: str, variant: str, steps: int, warmup: int) -> dict:
         "stage": stage,
         "variant": variant,
         "s_per_step": statistics.median(times),
+        "first_step_s": first_step_s,
+        "step_gflop": step_flops / 1e9,
+        "step_gflops": step_flops / 1e9 / statistics.median(times),
+        "mm_gflops": mm_gflops,
         "sample_share": sum(sample_times) / sum(times),
         "peak_mib": int(hwm) / 1024,
         "minor_faults": minflt,
@@ -170,6 +195,12 @@ def main() -> int:
                     "it_per_s": round(1 / s, 3),
                     "speedup": round(base / s, 2),
                     "sample_share": round(statistics.median(r["sample_share"] for r in runs), 3),
+                    "step_gflop": round(runs[0]["step_gflop"], 2),
+                    "gflops": round(statistics.median(r["step_gflops"] for r in runs), 1),
+                    "mm_gflops": round(statistics.median(r["mm_gflops"] for r in runs), 1),
+                    "pct_of_mm": round(
+                        100 * statistics.median(r["step_gflops"] / r["mm_gflops"] for r in runs)
+                    ),
                     "peak_mib": round(max(r["peak_mib"] for r in runs)),
                     "minor_faults": int(statistics.median(r["minor_faults"] for r in runs)),
                 }
