@@ -99,12 +99,14 @@ def main() -> int:
         parts = samplers(variant, t1, args.factor, tcfg.patch_size, train_norm, tcfg.seed)
         share = tcfg.batch_size // len(parts)
         torch.manual_seed(tcfg.seed)
-        net = UNet2D(1, 1, channels=cfg.skeleton.channels, depth=cfg.skeleton.depth,
-                     residual_input=True)
+        net = UNet2D(
+            1, 1, channels=cfg.skeleton.channels, depth=cfg.skeleton.depth, residual_input=True
+        )
 
         def step_loss(model, step, parts=parts, share=share):
-            batches = [s.sample(share, rng=numpy_rng(tcfg.seed, step, i))
-                       for i, s in enumerate(parts)]
+            batches = [
+                s.sample(share, rng=numpy_rng(tcfg.seed, step, i)) for i, s in enumerate(parts)
+            ]
             u = torch.from_numpy(np.concatenate([b[0] for b in batches]))
             p = torch.from_numpy(np.concatenate([b[1] for b in batches]))
             return loss(model(u), p)
@@ -113,15 +115,23 @@ def main() -> int:
         ema = train_stage(f"skeleton-{variant}", net, step_loss, tcfg)
         train_s = time.perf_counter() - t
         pred = restore(ema, acquired, args.factor, test_norm, use_phase=False)
-        s = evaluate_arrays(pred, case.eval_gt, data_range=255.0, border=8, factor=args.factor,
-                            acquired=acquired.astype(np.float32))
+        s = evaluate_arrays(
+            pred,
+            case.eval_gt,
+            data_range=255.0,
+            border=8,
+            factor=args.factor,
+            acquired=acquired.astype(np.float32),
+        )
         row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance")}
         row["gain_over_cubic"] = row["psnr"] - cubic_psnr
         row["train_s"] = round(train_s, 1)
         results[variant] = row
-        print(f"x{args.factor} {variant}: {row['psnr']:.2f} dB ({row['gain_over_cubic']:+.2f} "
-              f"over cubic {cubic_psnr:.2f}), SSIM {row['ssim']:.3f}, train {train_s:.0f} s",
-              flush=True)
+        print(
+            f"x{args.factor} {variant}: {row['psnr']:.2f} dB ({row['gain_over_cubic']:+.2f} "
+            f"over cubic {cubic_psnr:.2f}), SSIM {row['ssim']:.3f}, train {train_s:.0f} s",
+            flush=True,
+        )
         (out / "results.json").write_text(json.dumps(results, indent=1))
     return 0
 

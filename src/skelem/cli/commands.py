@@ -105,6 +105,14 @@ def _starting_model(init: str, cfg, model_dir: str):
     help="Start the networks from random weights (scratch), from the pretrained EM model of "
     "the factor shipped with SkelEM (pretrained), or from another model folder (fine-tuning).",
 )
+@click.option(
+    "--reference",
+    "references",
+    multiple=True,
+    help="An isotropic volume of similar data (repeatable): its XZ and YZ planes, degraded "
+    "along Z, become the training pairs (true Z pairs; the volume's own XY pairs are not used "
+    "unless the config's reference_share is below 1).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--voxel-size", help="Override the voxel size Z,Y,X.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
@@ -120,6 +128,7 @@ def train(
     config_file,
     seed,
     init,
+    references,
     device,
     voxel_size,
     quiet,
@@ -128,8 +137,11 @@ def train(
     from skelem.training.pipeline import parse_stages, train_model
 
     # (not the --config file: continuing a model with its own model/config.json is fine)
-    check_outputs_apart([model_dir], [("input volume", volume)])
+    check_outputs_apart(
+        [model_dir], [("input volume", volume), *(("reference volume", r) for r in references)]
+    )
     vol = open_volume_arg(volume, voxel_size)
+    refs = [open_volume_arg(r) for r in references]
     cfg = _make_config(config_file, vol, factor, profile, iterations, patch_size, seed, device)
     stage_list = parse_stages(stages)
     start = None
@@ -137,7 +149,9 @@ def train(
         cfg, start = _starting_model(init, cfg, model_dir)
     progress = make_progress(quiet)
     try:
-        artifact = train_model(vol, model_dir, cfg, stage_list, progress, init_from=start)
+        artifact = train_model(
+            vol, model_dir, cfg, stage_list, progress, init_from=start, references=refs
+        )
     finally:
         progress.close()
     secs = artifact.provenance.get("training_seconds", {})

@@ -361,6 +361,9 @@ class ExperimentConfig(_Strict):
         Loss of the skeleton stage.
     alignment : AlignmentConfig
         Weights of the alignment loss terms.
+    reference_share : float
+        With isotropic reference volumes, the share of every pair batch drawn from their true Z
+        pairs (the rest from the volume's XY pairs).
     percentiles : tuple of 2 float
         Intensity percentiles of the normalisation.
     device : str
@@ -391,6 +394,16 @@ class ExperimentConfig(_Strict):
         iterations=150, batch_size=4, patch_size=64, learning_rate=2e-4, checkpoint_every=25
     )
     alignment: AlignmentConfig = AlignmentConfig()
+    # 1.0: with isotropic references, pairs come from their XZ/YZ planes alone (on FIB-SEM,
+    # true Z pairs beat XY pairs by 0.13-0.18 dB and a half-and-half mix, benchmarks/RESULTS.md)
+    reference_share: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="share of every training batch drawn from the isotropic reference volumes' "
+        "true Z pairs when references are given (train_model(references=...), skelem train "
+        "--reference); the rest from the volume's own XY pairs",
+    )
     percentiles: tuple[float, float] = (0.5, 99.5)
     device: str = "auto"
 

@@ -24,8 +24,14 @@ import torch
 from skelem.atomic import atomic_path
 from skelem.config.models import ExperimentConfig, NetworkConfig, TrainingConfig, save_config
 from skelem.data.normalize import PercentileNormalizer
-from skelem.data.pairs import PairSampler, pair_orientations
-from skelem.errors import ConfigError, ModelError
+from skelem.data.pairs import (
+    MixedPairSampler,
+    PairSampler,
+    axial_pair_samplers,
+    check_reference_shape,
+    pair_orientations,
+)
+from skelem.errors import ConfigError, InputError, ModelError
 from skelem.events import ProgressCallback, no_progress
 from skelem.io import Volume
 from skelem.io.paths import check_output_apart, resolve_uri
@@ -156,23 +162,49 @@ STAGE_SPECS: dict[str, StageSpec] = {
     spec.name: spec
     for spec in (
         StageSpec(
-            "skeleton", "train-skeleton", "skeleton_training", 0, "skeleton",
-            _fresh(build_skeleton, "skeleton", 0), _skeleton_step, "skeleton.pt",
-            "skeleton training", needs_skeleton=False,
+            "skeleton",
+            "train-skeleton",
+            "skeleton_training",
+            0,
+            "skeleton",
+            _fresh(build_skeleton, "skeleton", 0),
+            _skeleton_step,
+            "skeleton.pt",
+            "skeleton training",
+            needs_skeleton=False,
         ),
         StageSpec(
-            "refiner", "train-refiner", "refiner_training", 0, "refiner",
-            _fresh(build_refiner, "refiner", 0), _refiner_step, "refiner.pt",
+            "refiner",
+            "train-refiner",
+            "refiner_training",
+            0,
+            "refiner",
+            _fresh(build_refiner, "refiner", 0),
+            _refiner_step,
+            "refiner.pt",
             "refiner training",
         ),
         StageSpec(
-            "alignment", "align-refiner", "alignment_training", 2, "refiner",
-            _trainable_refiner, _alignment_step, "alignment.pt",
-            "alignment", prerequisite="refiner",
+            "alignment",
+            "align-refiner",
+            "alignment_training",
+            2,
+            "refiner",
+            _trainable_refiner,
+            _alignment_step,
+            "alignment.pt",
+            "alignment",
+            prerequisite="refiner",
         ),
         StageSpec(
-            "diffusion_peer", "train-diffusion-peer", "refiner_training", 1, "diffusion_peer",
-            _fresh(build_diffusion_peer, "diffusion_peer", 1), _peer_step, "diffusion_peer.pt",
+            "diffusion_peer",
+            "train-diffusion-peer",
+            "refiner_training",
+            1,
+            "diffusion_peer",
+            _fresh(build_diffusion_peer, "diffusion_peer", 1),
+            _peer_step,
+            "diffusion_peer.pt",
             "diffusion-peer training",
         ),
     )
@@ -214,13 +246,62 @@ def parse_stages(text: str) -> list[str]:
 
 
 def _pair_sampler(
-    data, cfg: ExperimentConfig, normalizer: PercentileNormalizer, patch: int, seed: int
-) -> PairSampler:
+    data,
+    cfg: ExperimentConfig,
+    normalizer: PercentileNormalizer,
+    patch: int,
+    seed: int,
+    references: tuple[Volume, ...] = (),
+) -> PairSampler | MixedPairSampler:
+    """The volume's XY pairs; with isotropic references, mixed with their true Z pairs
+    (``cfg.reference_share`` of the items, the references weighted by their voxel counts)."""
     d = cfg.degradation
-    return PairSampler(
-        data, d.factor, profile=d.profile, thickness=d.thickness, sigma=d.sigma,
-        patch_size=patch, normalizer=normalizer, seed=seed,
+    own = PairSampler(
+        data,
+        d.factor,
+        profile=d.profile,
+        thickness=d.thickness,
+        sigma=d.sigma,
+        patch_size=patch,
+        normalizer=normalizer,
+        seed=seed,
     )
+    if not references:
+        return own
+    share = cfg.reference_share
+    parts, weights = ([own], [1.0 - share]) if share < 1 else ([], [])
+    total = sum(float(np.prod(r.shape)) for r in references)
+    for ref in references:
+        for plane in axial_pair_samplers(
+            ref.data, d.factor, d.profile, d.thickness, d.sigma, patch, seed
+        ):
+            parts.append(plane)
+            weights.append(share * float(np.prod(ref.shape)) / total / 2)
+    return MixedPairSampler(parts, weights)
+
+
+def _check_references(references: tuple[Volume, ...], config: ExperimentConfig) -> None:
+    """Refuse, in one sentence, a reference volume that is unusable or not isotropic."""
+    for ref in references:
+        validate_volume(ref, min_slices=3)
+        if ref.voxel_size is not None:
+            low, high = min(ref.voxel_size), max(ref.voxel_size)
+            if high > 1.1 * low:
+                raise InputError(
+                    f"The reference volume {ref.source} has voxel size {ref.voxel_size} (z, y, x): "
+                    "a reference must be isotropic, its XZ and YZ planes are used as true Z pairs."
+                )
+        d = config.degradation
+        for tc in (config.skeleton_training, config.refiner_training):
+            check_reference_shape(
+                ref.shape,
+                d.factor,
+                tc.patch_size,
+                d.profile,
+                d.thickness,
+                d.sigma,
+                f"reference volume {ref.source}",
+            )
 
 
 def train_model(
@@ -230,6 +311,7 @@ def train_model(
     stages: list[str] | tuple[str, ...] = DEFAULT_STAGES,
     progress: ProgressCallback = no_progress,
     init_from: ModelArtifact | None = None,
+    references: tuple[Volume, ...] | list[Volume] = (),
 ) -> ModelArtifact:
     """Train the requested stages on ``volume`` (anisotropic, ``(Z, Y, X)``) into ``model_dir``.
 
@@ -250,6 +332,12 @@ def train_model(
         Fine-tuning: every network a stage creates starts from this model's weights (the refiner
         from its weights before alignment) instead of a random initialisation. Its network
         configurations must equal ``config``'s.
+    references : sequence of Volume
+        Isotropic volumes of similar data: their XZ and YZ slices degraded along Z are training
+        pairs in the restore's own planes and direction, ``config.reference_share`` of every
+        batch of the skeleton, refiner and peer stages
+        (:func:`skelem.data.pairs.axial_pair_samplers`).
+        The alignment stage learns from ``volume`` alone.
 
     Returns
     -------
@@ -259,7 +347,8 @@ def train_model(
     Raises
     ------
     InputError
-        ``model_dir`` is, lies inside or holds the volume's file or store or the starting model.
+        ``model_dir`` is, lies inside or holds the volume's file or store, a reference's, or the
+        starting model; a reference is not 3-D, not isotropic or too small.
     ModelError
         ``model_dir`` holds a model made with another configuration or is a file, or a needed
         network is missing.
@@ -267,14 +356,21 @@ def train_model(
         A stage's prerequisite is not trained, or the volume is too small for its patches.
     """
     model_dir = Path(model_dir)
-    _check_model_dir_apart(model_dir, volume, init_from)
+    references = tuple(references)
+    _check_model_dir_apart(model_dir, volume, init_from, references)
     validate_volume(volume, min_slices=3)
+    _check_references(references, config)
     _check_patches(volume, config, stages)
     device = resolve_device(config.device)
     if init_from is not None:  # before the model folder is created
         _check_init(init_from, config)
     artifact = _open_or_create(volume, model_dir, config)
     run = _Run(volume, artifact, artifact.config, device, init=init_from)
+    if references:
+        artifact.provenance["references"] = {
+            "volumes": [f"{r.source} ({'x'.join(map(str, r.shape))})" for r in references],
+            "share": config.reference_share,
+        }
     ckpt = model_dir / "checkpoints"
     timings: dict = dict(artifact.provenance.get("training_seconds", {}))
 
@@ -293,7 +389,12 @@ def train_model(
             )
         tc = getattr(run.config, spec.training)
         sampler = _pair_sampler(
-            volume.data, run.config, artifact.normalizer, tc.patch_size, tc.seed + spec.seed_offset
+            volume.data,
+            run.config,
+            artifact.normalizer,
+            tc.patch_size,
+            tc.seed + spec.seed_offset,
+            references if spec.name != "alignment" else (),
         )
         model = spec.make_network(run, tc)
         step_loss = spec.make_step(run, sampler, tc)
@@ -312,13 +413,18 @@ def train_model(
 
 
 def _check_model_dir_apart(
-    model_dir: Path, volume: Volume, init_from: ModelArtifact | None
+    model_dir: Path,
+    volume: Volume,
+    init_from: ModelArtifact | None,
+    references: tuple[Volume, ...] = (),
 ) -> None:
-    """Refuse a model directory that is, lies inside or holds the volume's file or store, or the
-    starting model (:func:`skelem.io.paths.check_output_apart`), or that is a file."""
+    """Refuse a model directory that is, lies inside or holds the volume's or a reference's file
+    or store, or the starting model (:func:`skelem.io.paths.check_output_apart`), or that is a
+    file."""
     inputs = []
-    if resolve_uri(volume.source).exists():  # not a description such as "<memory>"
-        inputs.append(("input volume", volume.source))
+    for name, vol in (("input volume", volume), *(("reference volume", r) for r in references)):
+        if resolve_uri(vol.source).exists():  # not a description such as "<memory>"
+            inputs.append((name, vol.source))
     if init_from is not None:
         inputs.append(("starting model", str(init_from.directory)))
     check_output_apart(model_dir, inputs)
@@ -372,6 +478,8 @@ def _cross_sampler(
     except ValueError:
         log.warning("volume too small for the cross-plane alignment cycles; using XY cycles only")
         return None
+
+
 def _open_or_create(volume: Volume, model_dir: Path, config: ExperimentConfig) -> ModelArtifact:
     """The model directory's artifact: continued when it holds this config's model, else new."""
     if (model_dir / MANIFEST).exists():
@@ -391,10 +499,15 @@ def _open_or_create(volume: Volume, model_dir: Path, config: ExperimentConfig) -
         )
     normalizer = PercentileNormalizer.fit(volume.data, percentiles=config.percentiles)
     artifact = ModelArtifact(
-        model_dir, config, normalizer, [],
+        model_dir,
+        config,
+        normalizer,
+        [],
         {
-            "trained_on": volume.source, "shape": list(volume.shape),
-            "voxel_size": volume.voxel_size, "unit": volume.unit,
+            "trained_on": volume.source,
+            "shape": list(volume.shape),
+            "voxel_size": volume.voxel_size,
+            "unit": volume.unit,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         },
     )

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from skelem.data.normalize import PercentileNormalizer
-from skelem.data.pairs import PairSampler
+from skelem.data.pairs import MixedPairSampler, PairSampler, axial_pair_samplers
 from skelem.data.phantoms import em_phantom
-from skelem.errors import InputError
+from skelem.errors import ConfigError, InputError
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,61 @@ def test_thin_plane_uses_the_long_axis_and_2d_input(volume):
     assert sampler.describe()["orientations"] == ["x"]
     assert sampler.sample(2)[0].shape == (2, 1, 24, 24)
     assert make(volume[0]).sample(2)[0].shape == (2, 1, 24, 24)
+
+
+# -- true Z pairs from an isotropic reference, and mixed batches ------------------------------
+
+
+def z_constant(volume: np.ndarray, depth: int = 48) -> np.ndarray:
+    """An isotropic-looking reference whose every XY slice is the same: constant along Z."""
+    return np.repeat(volume[:1], depth, axis=0)
+
+
+def test_axial_pairs_degrade_the_reference_along_z(volume):
+    # constant along Z: degrading along Z loses nothing, so U == P; along Y it would not
+    flat = z_constant(volume)
+    for sampler in axial_pair_samplers(flat, 4, patch_size=24, seed=0):
+        u, p = sampler.sample(4)
+        np.testing.assert_allclose(u, p, atol=1e-5)
+        assert p.std() > 0.05  # real lateral structure in the columns
+    u, p = make(flat).sample(4)  # the volume's own XY pairs of the same data differ
+    assert not np.allclose(u, p, atol=1e-3)
+    # varying along Z only: the targets' rows vary, their columns do not
+    ramp = np.broadcast_to(
+        (np.sin(np.arange(48) / 2.0) * 100 + 128)[:, None, None], (48, 40, 40)
+    ).astype(np.uint8)
+    xz, yz = axial_pair_samplers(ramp, 4, patch_size=24, seed=0)
+    for sampler in (xz, yz):
+        p = sampler.sample(2)[1]
+        assert np.ptp(p[:, 0, :, 0]) > 0.5 and np.ptp(p[:, 0], axis=-1).max() < 1e-6
+
+
+def test_axial_pairs_refuse_a_short_reference(volume):
+    with pytest.raises(InputError, match="too small for true Z pairs"):
+        axial_pair_samplers(z_constant(volume, depth=20), 4, patch_size=24)
+    with pytest.raises(InputError, match="3-D"):
+        axial_pair_samplers(volume[0], 4, patch_size=24)
+
+
+def test_mixed_batches_follow_the_weights_and_share_one_phase(volume):
+    flat = z_constant(volume)
+    own, (xz, yz) = make(volume), axial_pair_samplers(flat, 4, patch_size=24, seed=0)
+
+    def exact_items(weights):
+        mixed = MixedPairSampler([own, xz, yz], weights)
+        u, p, rows = mixed.sample(8, rng=np.random.default_rng([3, 1]), return_rows=True)
+        mask = rows[0, 0, :, 0]
+        np.testing.assert_array_equal(u[:, :, mask], p[:, :, mask])  # one phase for all items
+        assert mask.sum() == 6
+        return sum(np.allclose(a, b, atol=1e-5) for a, b in zip(u, p, strict=True))
+
+    assert exact_items([0, 1, 1]) == 8  # all from the Z-constant reference
+    assert exact_items([1, 0, 0]) == 0  # all the volume's own XY pairs
+    assert 0 < exact_items([1, 1, 1]) < 8
+    a = MixedPairSampler([own, xz], [1, 1]).sample(8, rng=np.random.default_rng(5))
+    b = MixedPairSampler([own, xz], [1, 1]).sample(8, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(ConfigError, match="weights"):
+        MixedPairSampler([own, xz], [0, 0])
+    with pytest.raises(ConfigError, match="patch size"):
+        MixedPairSampler([own, make(volume, patch_size=16)], [1, 1])
