@@ -379,7 +379,8 @@ def axial_pair_samplers(
     isotropic volume of similar data (e.g. FIB-SEM at isotropic voxels) has real XZ and YZ planes:
     degraded along Z they are pairs from the very planes and direction a restore works on
     (``benchmarks/probes/skeleton_axial_pairs.py``: +0.13 to +0.18 dB over XY pairs of the same
-    volume on FIB-SEM). The reference is read into memory and normalised on its own.
+    volume on FIB-SEM). The reference is read into memory, kept as two transposed copies (about
+    three times its size) and normalised on its own.
 
     Parameters
     ----------
