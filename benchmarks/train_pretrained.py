@@ -11,7 +11,7 @@ alignment sub-volumes rarely do).
 With ``--pairs z`` (the default since 2026-12-07) the skeleton, refiner and peer learn from true Z
 pairs instead of XY pairs: the XZ and YZ planes of the *isotropic* t1 and t2 Y 0-124 (the same
 data, before degradation) degraded along Z (``train_model(references=...)``;
-``benchmarks/probes/skeleton_axial_pairs.py`` measured +0.13 to +0.18 dB for this on t2's
+``benchmarks/probes/skeleton_axial_pairs.py`` measured +0.05 to +0.18 dB for this on t2's
 tuning half). ``--pairs xy`` is the previous recipe. The alignment stage learns from the stacked
 acquisitions in both.
 

@@ -395,7 +395,7 @@ class ExperimentConfig(_Strict):
     )
     alignment: AlignmentConfig = AlignmentConfig()
     # 1.0: with isotropic references, pairs come from their XZ/YZ planes alone (on FIB-SEM,
-    # true Z pairs beat XY pairs by 0.13-0.18 dB and a half-and-half mix, benchmarks/RESULTS.md)
+    # true Z pairs beat XY pairs by 0.05-0.18 dB and a half-and-half mix, benchmarks/RESULTS.md)
     reference_share: float = Field(
         default=1.0,
         ge=0.0,

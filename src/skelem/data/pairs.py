@@ -378,7 +378,7 @@ def axial_pair_samplers(
     A user's anisotropic volume can only teach from its XY slices, one lateral axis playing Z. An
     isotropic volume of similar data (e.g. FIB-SEM at isotropic voxels) has real XZ and YZ planes:
     degraded along Z they are pairs from the very planes and direction a restore works on
-    (``benchmarks/probes/skeleton_axial_pairs.py``: +0.13 to +0.18 dB over XY pairs of the same
+    (``benchmarks/probes/skeleton_axial_pairs.py``: +0.05 to +0.18 dB over XY pairs of the same
     volume on FIB-SEM). The reference is read into memory, kept as two transposed copies (about
     three times its size) and normalised on its own.
 
