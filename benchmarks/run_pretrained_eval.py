@@ -16,7 +16,8 @@ training seconds are reported).
 
 Usage: ``.venv/bin/python benchmarks/run_pretrained_eval.py --factor 8 \
 -o bench-out/pretrained_eval --scratch-models bench-out/fibsem_v6_x8/models``
-(``--zero-shot-only [--pretrained DIR]``: score a pretrained model as shipped, nothing trained).
+(``--zero-shot-only [--pretrained DIR]``: score a pretrained model as shipped, nothing trained;
+``--finetune-lr LR``: fine-tune at another learning rate).
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def main() -> int:
         action="store_true",
         help="score the pretrained model only (no fine-tuning, no scratch model)",
     )
+    ap.add_argument(
+        "--finetune-lr",
+        type=float,
+        help="learning rate of the fine-tuning's skeleton and refiner stages (default: the "
+        "configuration's, 1e-3)",
+    )
     args = ap.parse_args()
     from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
@@ -73,12 +80,18 @@ def main() -> int:
     cfg = ExperimentConfig().model_dump()
     cfg["degradation"]["factor"] = factor
     cfg = build_config(cfg)
+    tune_cfg = cfg
+    if args.finetune_lr:
+        tune = cfg.model_dump()
+        for stage in ("skeleton_training", "refiner_training"):
+            tune[stage]["learning_rate"] = args.finetune_lr
+        tune_cfg = build_config(tune)
     models = {"zero-shot": (pretrained, "input")}
     if args.zero_shot_only:
         return _score(models, case, factor, results, path)
     tuned_dir = out / f"fine-tuned_x{factor}"
     t = time.perf_counter()
-    tuned = train_model(vol, tuned_dir, cfg, init_from=pretrained)
+    tuned = train_model(vol, tuned_dir, tune_cfg, init_from=pretrained)
     results["fine-tuned_train_s"] = tuned.provenance.get("training_seconds")
     print(f"fine-tuned in {time.perf_counter() - t:.0f} s (this run)", flush=True)
     models["fine-tuned"] = (tuned, "model")
