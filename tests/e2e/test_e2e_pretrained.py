@@ -45,6 +45,7 @@ def test_restore_without_model_uses_the_pretrained_model_and_says_so(
     result = skelem("restore", volumes.aniso, "-o", auto)
     assert_success(result)
     assert "pretrained FIB-SEM x4 model" in result.stderr and "input's percentiles" in result.stderr
+    assert "electron microscopy only" in " ".join(result.stderr.split())
     assert "(skelem, factor 4)" in result.stdout
     assert_success(skelem("restore", volumes.aniso, "-o", explicit, "--model", use_pretrained,
                           "--normalize", "input", "-q"))

@@ -305,7 +305,10 @@ def _pretrained_model(vol, factor: float | None, options, quiet: bool) -> str | 
         click.echo(
             f"no --model given: using the pretrained FIB-SEM x{resolved} model shipped with "
             f"SkelEM ({directory}), intensities normalised by the "
-            f"{'input' if options.normalize == 'input' else 'model'}'s percentiles",
+            f"{'input' if options.normalize == 'input' else 'model'}'s percentiles; it learned "
+            "from electron microscopy only: on other data its refiner adds EM-like texture "
+            "(benchmarks/RESULTS.md), so train on your volume (skelem train) or use "
+            "--method skeleton",
             err=True,
         )
     return str(directory)
