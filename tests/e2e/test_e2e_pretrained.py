@@ -25,8 +25,15 @@ def fake_pretrained(volumes: Volumes, tmp_path_factory: pytest.TempPathFactory) 
     root = tmp_path_factory.mktemp("pretrained")
     with single_thread():
         assert_success(
-            skelem("train", volumes.aniso, "-o", root / f"fibsem_x{FACTOR}",
-                   "--stages", "skeleton,refiner", *TINY)
+            skelem(
+                "train",
+                volumes.aniso,
+                "-o",
+                root / f"fibsem_x{FACTOR}",
+                "--stages",
+                "skeleton,refiner",
+                *TINY,
+            )
         )
     shutil.rmtree(root / f"fibsem_x{FACTOR}" / "checkpoints")
     return root
@@ -47,8 +54,19 @@ def test_restore_without_model_uses_the_pretrained_model_and_says_so(
     assert "pretrained FIB-SEM x4 model" in result.stderr and "input's percentiles" in result.stderr
     assert "electron microscopy only" in " ".join(result.stderr.split())
     assert "(skelem, factor 4)" in result.stdout
-    assert_success(skelem("restore", volumes.aniso, "-o", explicit, "--model", use_pretrained,
-                          "--normalize", "input", "-q"))
+    assert_success(
+        skelem(
+            "restore",
+            volumes.aniso,
+            "-o",
+            explicit,
+            "--model",
+            use_pretrained,
+            "--normalize",
+            "input",
+            "-q",
+        )
+    )
     a, b = np.asarray(open_volume(auto).read()), np.asarray(open_volume(explicit).read())
     np.testing.assert_array_equal(a, b)
     acquired = np.asarray(open_volume(volumes.aniso).read())
@@ -62,8 +80,9 @@ def test_without_a_pretrained_model_for_the_factor(
     result = skelem("restore", volumes.aniso, "-o", tmp_path / "c.tif", "--factor", 3)
     assert_success(result)
     assert "no pretrained model for factor 3: cubic" in result.stderr
-    refused = skelem("restore", volumes.aniso, "-o", tmp_path / "s.tif", "--factor", 3,
-                     "--method", "skeleton")
+    refused = skelem(
+        "restore", volumes.aniso, "-o", tmp_path / "s.tif", "--factor", 3, "--method", "skeleton"
+    )
     assert_user_error(refused, "no pretrained model for factor 3", "shipped: x4")
     assert not (tmp_path / "s.tif").exists()
 
@@ -81,8 +100,9 @@ def test_fine_tuning_starts_from_the_given_model(
 
     args = ("--stages", "skeleton", "-q", "--iterations", 1, "--patch-size", 16, "--seed", 1)
     with single_thread():
-        tuned = skelem("train", volumes.aniso, "-o", tmp_path / "tuned", "--init", "pretrained",
-                       *args)
+        tuned = skelem(
+            "train", volumes.aniso, "-o", tmp_path / "tuned", "--init", "pretrained", *args
+        )
         assert_success(tuned)
         assert_success(skelem("train", volumes.aniso, "-o", tmp_path / "scratch", *args))
     assert "fine-tuning the pretrained FIB-SEM x4 model" in tuned.stderr
@@ -95,8 +115,9 @@ def test_fine_tuning_starts_from_the_given_model(
 def test_init_from_a_model_of_another_factor_is_refused(
     use_pretrained: Path, volumes: Volumes, tmp_path: Path
 ) -> None:
-    result = skelem("train", volumes.aniso, "-o", tmp_path / "m", "--factor", 2,
-                    "--init", use_pretrained, *TINY)
+    result = skelem(
+        "train", volumes.aniso, "-o", tmp_path / "m", "--factor", 2, "--init", use_pretrained, *TINY
+    )
     assert_user_error(result, "trained for factor 4")
 
 
@@ -132,7 +153,8 @@ def test_shipped_pretrained_models_match_their_hashes_and_beat_cubic(
         for method in ("skeleton", "skelem"):
             options = RestoreOptions(method=method, normalize="input", detail=0.0)
             out = restore_volume(vol, artifact, factor, options, input_units=True)
-            cubic = restore_volume(vol, None, factor, RestoreOptions(method="cubic"),
-                                   input_units=True)
+            cubic = restore_volume(
+                vol, None, factor, RestoreOptions(method="cubic"), input_units=True
+            )
             assert psnr(out, gt, data_range=255) > psnr(cubic, gt, data_range=255) + 0.3
     assert os.environ.get(PRETRAINED_ENV) is None
