@@ -20,6 +20,7 @@ measured-row mask (one ``(H,)`` mask serves the whole batch in later code).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -364,8 +365,44 @@ class PairSampler:
         }
 
 
+@dataclass(frozen=True)
+class ReferencePlanes:
+    """An isotropic reference volume read once, for :func:`axial_pair_samplers`.
+
+    Holds the reference's XZ and YZ slice stacks (rows = Z; about twice its size in its dtype)
+    and its own percentile normaliser, so every training stage draws from them without reading
+    the reference again.
+
+    Attributes
+    ----------
+    stacks : tuple of 2 numpy.ndarray
+        ``(Y, Z, X)`` (one XZ slice per Y) and ``(X, Z, Y)`` (one YZ slice per X).
+    normalizer : PercentileNormalizer
+    shape : tuple of int
+        The reference's ``(Z, Y, X)``.
+    """
+
+    stacks: tuple[np.ndarray, np.ndarray]
+    normalizer: PercentileNormalizer
+    shape: tuple[int, int, int]
+
+    @classmethod
+    def read(cls, reference: Any) -> ReferencePlanes:
+        """Read ``reference`` (array-like ``(Z, Y, X)``, isotropic) into memory.
+
+        Raises
+        ------
+        InputError
+            The reference is not 3-D.
+        """
+        array = np.asarray(as_lazy_array(reference)[...])
+        _require_3d(array.shape, "reference volume")
+        xz, yz = (np.ascontiguousarray(array.transpose(o)) for o in ((1, 0, 2), (2, 0, 1)))
+        return cls((xz, yz), PercentileNormalizer.fit(array), tuple(int(n) for n in array.shape))
+
+
 def axial_pair_samplers(
-    reference: Any,
+    planes: ReferencePlanes,
     factor: int,
     profile: str = "none",
     thickness: float | None = None,
@@ -379,13 +416,12 @@ def axial_pair_samplers(
     isotropic volume of similar data (e.g. FIB-SEM at isotropic voxels) has real XZ and YZ planes:
     degraded along Z they are pairs from the very planes and direction a restore works on
     (``benchmarks/probes/skeleton_axial_pairs.py``: +0.05 to +0.18 dB over XY pairs of the same
-    volume on FIB-SEM). The reference is read into memory, kept as two transposed copies (about
-    three times its size) and normalised on its own.
+    volume on FIB-SEM). The reference is normalised on its own.
 
     Parameters
     ----------
-    reference : array-like
-        ``(Z, Y, X)``, isotropic.
+    planes : ReferencePlanes
+        The reference, read once (:meth:`ReferencePlanes.read`).
     factor, profile, thickness, sigma, patch_size, seed
         As :class:`PairSampler`.
 
@@ -397,28 +433,28 @@ def axial_pair_samplers(
     Raises
     ------
     InputError
-        The reference is not 3-D or too small along Z, Y or X for the training window.
+        The reference is too small along Z, Y or X for the training window.
     """
-    array = np.asarray(as_lazy_array(reference)[...])
-    check_reference_shape(array.shape, factor, patch_size, profile, thickness, sigma)
-    normalizer = PercentileNormalizer.fit(array)
-    samplers = []
-    for order in ((1, 0, 2), (2, 0, 1)):  # slices (Z, X) one per Y; (Z, Y) one per X
-        planes = np.ascontiguousarray(array.transpose(order))
-        samplers.append(
-            PairSampler(
-                planes,
-                factor,
-                profile=profile,
-                thickness=thickness,
-                sigma=sigma,
-                patch_size=patch_size,
-                normalizer=normalizer,
-                seed=seed,
-                axes=(1,),
-            )
+    check_reference_shape(planes.shape, factor, patch_size, profile, thickness, sigma)
+    return [
+        PairSampler(
+            stack,
+            factor,
+            profile=profile,
+            thickness=thickness,
+            sigma=sigma,
+            patch_size=patch_size,
+            normalizer=planes.normalizer,
+            seed=seed,
+            axes=(1,),  # axis 1 of each stack is the reference's Z
         )
-    return samplers
+        for stack in planes.stacks
+    ]
+
+
+def _require_3d(shape: tuple[int, ...], name: str) -> None:
+    if len(shape) != 3:
+        raise InputError(f"The {name} must be 3-D (Z, Y, X), got shape {tuple(shape)}.")
 
 
 def check_reference_shape(
@@ -436,8 +472,7 @@ def check_reference_shape(
     ------
     InputError
     """
-    if len(shape) != 3:
-        raise InputError(f"The {name} must be 3-D (Z, Y, X), got shape {tuple(shape)}.")
+    _require_3d(shape, name)
     rows = pair_window(factor, patch_size, profile, thickness, sigma)[2]
     nz, ny, nx = (int(n) for n in shape)
     if nz < rows or min(ny, nx) < patch_size:

@@ -27,6 +27,7 @@ from skelem.data.normalize import PercentileNormalizer
 from skelem.data.pairs import (
     MixedPairSampler,
     PairSampler,
+    ReferencePlanes,
     axial_pair_samplers,
     check_reference_shape,
     pair_orientations,
@@ -251,7 +252,7 @@ def _pair_sampler(
     normalizer: PercentileNormalizer,
     patch: int,
     seed: int,
-    references: tuple[Volume, ...] = (),
+    references: tuple[ReferencePlanes, ...] = (),
 ) -> PairSampler | MixedPairSampler:
     """The volume's XY pairs; with isotropic references, mixed with their true Z pairs
     (``cfg.reference_share`` of the items, the references weighted by their voxel counts)."""
@@ -273,7 +274,7 @@ def _pair_sampler(
     total = sum(float(np.prod(r.shape)) for r in references)
     for ref in references:
         for plane in axial_pair_samplers(
-            ref.data, d.factor, d.profile, d.thickness, d.sigma, patch, seed
+            ref, d.factor, d.profile, d.thickness, d.sigma, patch, seed
         ):
             parts.append(plane)
             weights.append(share * float(np.prod(ref.shape)) / total / 2)
@@ -371,6 +372,7 @@ def train_model(
             "volumes": [f"{r.source} ({'x'.join(map(str, r.shape))})" for r in references],
             "share": config.reference_share,
         }
+    planes = tuple(ReferencePlanes.read(r.data) for r in references)  # once for every stage
     ckpt = model_dir / "checkpoints"
     timings: dict = dict(artifact.provenance.get("training_seconds", {}))
 
@@ -394,7 +396,7 @@ def train_model(
             artifact.normalizer,
             tc.patch_size,
             tc.seed + spec.seed_offset,
-            references if spec.name != "alignment" else (),
+            planes if spec.name != "alignment" else (),
         )
         model = spec.make_network(run, tc)
         step_loss = spec.make_step(run, sampler, tc)

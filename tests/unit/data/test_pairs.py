@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from skelem.data.normalize import PercentileNormalizer
-from skelem.data.pairs import MixedPairSampler, PairSampler, axial_pair_samplers
+from skelem.data.pairs import (
+    MixedPairSampler,
+    PairSampler,
+    ReferencePlanes,
+    axial_pair_samplers,
+)
 from skelem.data.phantoms import em_phantom
 from skelem.errors import ConfigError, InputError
 
@@ -126,7 +131,7 @@ def z_constant(volume: np.ndarray, depth: int = 48) -> np.ndarray:
 def test_axial_pairs_degrade_the_reference_along_z(volume):
     # constant along Z: degrading along Z loses nothing, so U == P; along Y it would not
     flat = z_constant(volume)
-    for sampler in axial_pair_samplers(flat, 4, patch_size=24, seed=0):
+    for sampler in axial_pair_samplers(ReferencePlanes.read(flat), 4, patch_size=24, seed=0):
         u, p = sampler.sample(4)
         np.testing.assert_allclose(u, p, atol=1e-5)
         assert p.std() > 0.05  # real lateral structure in the columns
@@ -136,7 +141,7 @@ def test_axial_pairs_degrade_the_reference_along_z(volume):
     ramp = np.broadcast_to(
         (np.sin(np.arange(48) / 2.0) * 100 + 128)[:, None, None], (48, 40, 40)
     ).astype(np.uint8)
-    xz, yz = axial_pair_samplers(ramp, 4, patch_size=24, seed=0)
+    xz, yz = axial_pair_samplers(ReferencePlanes.read(ramp), 4, patch_size=24, seed=0)
     for sampler in (xz, yz):
         p = sampler.sample(2)[1]
         assert np.ptp(p[:, 0, :, 0]) > 0.5 and np.ptp(p[:, 0], axis=-1).max() < 1e-6
@@ -144,14 +149,17 @@ def test_axial_pairs_degrade_the_reference_along_z(volume):
 
 def test_axial_pairs_refuse_a_short_reference(volume):
     with pytest.raises(InputError, match="too small for true Z pairs"):
-        axial_pair_samplers(z_constant(volume, depth=20), 4, patch_size=24)
+        axial_pair_samplers(ReferencePlanes.read(z_constant(volume, depth=20)), 4, patch_size=24)
     with pytest.raises(InputError, match="3-D"):
-        axial_pair_samplers(volume[0], 4, patch_size=24)
+        ReferencePlanes.read(volume[0])
 
 
 def test_mixed_batches_follow_the_weights_and_share_one_phase(volume):
     flat = z_constant(volume)
-    own, (xz, yz) = make(volume), axial_pair_samplers(flat, 4, patch_size=24, seed=0)
+    own, (xz, yz) = (
+        make(volume),
+        axial_pair_samplers(ReferencePlanes.read(flat), 4, patch_size=24, seed=0),
+    )
 
     def exact_items(weights):
         mixed = MixedPairSampler([own, xz, yz], weights)
