@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crop_protocol import HALVES, crop_case  # noqa: E402
-from skeleton_phase_input import restore  # noqa: E402
+from skeleton_phase_input import restore, score_row  # noqa: E402
 
 from skelem.config.models import ExperimentConfig, build_config  # noqa: E402
 from skelem.data.interpolation import upsample  # noqa: E402
@@ -115,23 +115,7 @@ def main() -> int:
         ema = train_stage(f"skeleton-{variant}", net, step_loss, tcfg)
         train_s = time.perf_counter() - t
         pred = restore(ema, acquired, args.factor, test_norm, use_phase=False)
-        s = evaluate_arrays(
-            pred,
-            case.eval_gt,
-            data_range=255.0,
-            border=8,
-            factor=args.factor,
-            acquired=acquired.astype(np.float32),
-        )
-        row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance")}
-        row["gain_over_cubic"] = row["psnr"] - cubic_psnr
-        row["train_s"] = round(train_s, 1)
-        results[variant] = row
-        print(
-            f"x{args.factor} {variant}: {row['psnr']:.2f} dB ({row['gain_over_cubic']:+.2f} "
-            f"over cubic {cubic_psnr:.2f}), SSIM {row['ssim']:.3f}, train {train_s:.0f} s",
-            flush=True,
-        )
+        results[variant] = score_row(pred, case, cubic_psnr, train_s, variant)
         (out / "results.json").write_text(json.dumps(results, indent=1))
     return 0
 

@@ -73,6 +73,28 @@ def restore(net: UNet2D, acquired: np.ndarray, factor: int, norm, use_phase: boo
     return norm.denormalize(out)
 
 
+def score_row(pred: np.ndarray, case, cubic_psnr: float, train_s: float, label: str) -> dict:
+    """Score one probe restore of ``case``'s crop against its truth, print and return the row."""
+    factor = case.factor
+    s = evaluate_arrays(
+        pred,
+        case.eval_gt,
+        data_range=255.0,
+        border=8,
+        factor=factor,
+        acquired=case.eval_in.data.astype(np.float32),
+    )
+    row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance")}
+    row["gain_over_cubic"] = row["psnr"] - cubic_psnr
+    row["train_s"] = round(train_s, 1)
+    print(
+        f"x{factor} {label}: {row['psnr']:.2f} dB ({row['gain_over_cubic']:+.2f} "
+        f"over cubic {cubic_psnr:.2f}), SSIM {row['ssim']:.3f}, train {train_s:.0f} s",
+        flush=True,
+    )
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--factor", type=int, default=8)
@@ -135,24 +157,8 @@ def main() -> int:
         ema = train_stage(f"skeleton-{variant}", net, step_loss, tcfg)
         train_s = time.perf_counter() - t
         pred = restore(ema, acquired, args.factor, norm, use_phase)
-        s = evaluate_arrays(
-            pred,
-            case.eval_gt,
-            data_range=255.0,
-            border=8,
-            factor=args.factor,
-            acquired=acquired.astype(np.float32),
-        )
-        row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance")}
-        row["gain_over_cubic"] = row["psnr"] - cubic_psnr
-        row["train_s"] = round(train_s, 1)
-        results[variant] = row
+        results[variant] = score_row(pred, case, cubic_psnr, train_s, variant)
         np.save(out / f"{variant}_seed{args.seed}.npy", pred.astype(np.float32))
-        print(
-            f"x{args.factor} {variant}: {row['psnr']:.2f} dB ({row['gain_over_cubic']:+.2f} "
-            f"over cubic {cubic_psnr:.2f}), SSIM {row['ssim']:.3f}, train {train_s:.0f} s",
-            flush=True,
-        )
         (out / "results.json").write_text(json.dumps(results, indent=1))
     return 0
 
