@@ -15,6 +15,10 @@ data, before degradation) degraded along Z (``train_model(references=...)``;
 tuning half). ``--pairs xy`` is the previous recipe. The alignment stage learns from the stacked
 acquisitions in both.
 
+With ``--context K`` (default 2 since 2026-12-07; Z pairs only) the skeleton also sees the K
+neighbouring XZ (YZ) slices on each side of every slice (``skeleton.context``, a 2.5-D input;
+``benchmarks/probes/skeleton_context.py``).
+
 The model trains with the default configuration's networks and a long budget
 (``--iterations`` skeleton and refiner steps, a tenth of them for the alignment), in
 ``bench-out/pretrained/fibsem_x<s>``: running the same command again resumes an interrupted
@@ -89,6 +93,12 @@ def main() -> int:
         help="true Z pairs of the isotropic data (default) or the volume's XY pairs",
     )
     ap.add_argument(
+        "--context",
+        type=int,
+        default=2,
+        help="neighbouring slices on each side in the skeleton's input (with --pairs z)",
+    )
+    ap.add_argument(
         "--no-install",
         action="store_true",
         help="train only; do not copy the model into the package",
@@ -105,6 +115,7 @@ def main() -> int:
     volume = training_volume(factor)
     base = ExperimentConfig().model_dump()  # the default networks and training settings
     base["degradation"]["factor"] = factor
+    base["skeleton"]["context"] = args.context if args.pairs == "z" else 0
     base["skeleton_training"].update(iterations=args.iterations, checkpoint_every=250)
     base["refiner_training"].update(iterations=args.iterations, checkpoint_every=250)
     base["alignment_training"].update(iterations=max(50, args.iterations // 10))
@@ -133,7 +144,8 @@ def main() -> int:
         "  Janelia FlyEM *Drosophila* medulla FIB-SEM, CC-BY (Takemura et al. 2015, PNAS); the",
         "  headline benchmark volume (fibsem_medulla_t2 Y 125-249) is not in it.",
         f"- Command: `.venv/bin/python benchmarks/train_pretrained.py --factor {factor} "
-        f"--iterations {args.iterations} --pairs {args.pairs}` (resumable: rerun the same "
+        f"--iterations {args.iterations} --pairs {args.pairs} --context "
+        f"{cfg.skeleton.context}` (resumable: rerun the same "
         "command).",
         "- Pairs: "
         + (
@@ -142,6 +154,8 @@ def main() -> int:
             if args.pairs == "z"
             else "XY pairs of the stacked acquisitions (self-supervised)."
         ),
+        f"- Skeleton input: the slice and {cfg.skeleton.context} neighbouring slices on each "
+        "side (skeleton.context).",
         f"- Budget: skeleton {cfg.skeleton_training.iterations}, refiner "
         f"{cfg.refiner_training.iterations}, alignment {cfg.alignment_training.iterations} "
         "iterations; networks as the default configuration (config.json).",

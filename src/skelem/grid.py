@@ -3,6 +3,9 @@
 A volume with ``Z`` acquired slices and anisotropy factor ``s`` restores to ``s * (Z - 1) + 1``
 slices, and acquired slice ``k`` lands on output row ``k * s`` (a *measured row*). Everything that
 needs either rule (planner, engine, prior, metrics, benchmark) asks this module.
+
+It also says which slices of a stack are the neighbours of a slice in a 2.5-D input
+(:func:`neighbour_offsets`, :func:`neighbour_indices`; :mod:`skelem.models.context`).
 """
 
 from __future__ import annotations
@@ -68,3 +71,57 @@ def measured_rows(rows: int, factor: int, first_row: int = 0) -> np.ndarray:
     if factor < 1:
         raise ValueError(f"factor must be positive, got {factor}")
     return (int(first_row) + np.arange(int(rows))) % int(factor) == 0
+
+
+def neighbour_offsets(context: int, mirrored: bool = False) -> list[int]:
+    """Offsets of the input channels: ``[0, -1, +1, -2, +2, ...]`` (signs swapped if mirrored).
+
+    Parameters
+    ----------
+    context : int
+        Neighbours on each side, ``k >= 0``.
+    mirrored : bool
+        Swap the two sides (a flip of the stacking axis).
+
+    Returns
+    -------
+    list of int
+    """
+    sign = -1 if mirrored else 1
+    return [0] + [sign * s * d for d in range(1, int(context) + 1) for s in (-1, 1)]
+
+
+def neighbour_indices(count: int, context: int) -> np.ndarray:
+    """``(count, 2k + 1)`` indices of each slice's channels in a stack of ``count`` slices,
+    mirrored at both ends of the stack (without repeating the end slice), clamped when the stack
+    is shorter than the context.
+
+    Parameters
+    ----------
+    count : int
+        Slices in the stack.
+    context : int
+        Neighbours on each side.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    last = count - 1
+    j = np.arange(count)[:, None] + np.asarray(neighbour_offsets(context))[None, :]
+    j = np.abs(j)
+    j = last - np.abs(last - j)
+    return np.clip(j, 0, last)
+
+
+def mirrored_range(count: int, start: int, stop: int) -> np.ndarray:
+    """Indices ``start..stop-1`` into a stack of ``count`` slices, mirrored at its ends as
+    :func:`neighbour_indices` does (so a batch can carry the neighbours of its end slices).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    last = count - 1
+    j = np.abs(np.arange(start, stop))
+    return np.clip(last - np.abs(last - j), 0, last)

@@ -174,10 +174,15 @@ class NetworkConfig(_Strict):
         Feature channels at the first level (1-256).
     depth : int
         Number of downsamplings (1-6).
+    context : int
+        Skeleton only: neighbouring slices on each side given as extra input channels (0-8; a
+        2.5-D input, :mod:`skelem.models.context`). Learnt from true Z pairs of isotropic
+        reference volumes; a volume's own XY pairs repeat their slice instead.
     """
 
     channels: int = Field(default=16, ge=1, le=256)
     depth: int = Field(default=3, ge=1, le=6)
+    context: int = Field(default=0, ge=0, le=8)
 
     @property
     def multiple(self) -> int:
@@ -441,6 +446,15 @@ class ExperimentConfig(_Strict):
                 f"config version {v} is newer than this SkelEM understands ({CONFIG_VERSION})"
             )
         return v
+
+    @model_validator(mode="after")
+    def _context_is_the_skeletons(self) -> ExperimentConfig:
+        for name in ("refiner", "diffusion_peer"):
+            if getattr(self, name).context:
+                raise ValueError(
+                    f"only the skeleton takes neighbouring slices; {name}.context must be 0"
+                )
+        return self
 
     @model_validator(mode="after")
     def _patches(self) -> ExperimentConfig:

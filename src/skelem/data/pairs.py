@@ -30,7 +30,7 @@ from skelem.data.degradation import degrade, slice_profile_kernel
 from skelem.data.interpolation import upsample
 from skelem.data.normalize import PercentileNormalizer, as_lazy_array
 from skelem.errors import ConfigError, InputError
-from skelem.grid import measured_rows
+from skelem.grid import measured_rows, neighbour_offsets
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,13 @@ class PairSampler:
         target patch and ``reference_std`` the median over :data:`REFERENCE_WINDOWS` random windows
         drawn at construction (from ``seed``). After :data:`MAX_CANDIDATES` rejections the candidate
         with the largest std is kept. Deterministic given the generator.
+    axes : tuple of int, optional
+        Only these orientations (1: rows along Y, 2: rows along X of the array).
+    context : int
+        Neighbouring slices of the array (along its axis 0) on each side, given with every pair
+        as extra channels of ``U`` (:mod:`skelem.models.context`; the order of the two sides is
+        swapped at random). Only for arrays whose axis 0 is one voxel apart, as a lateral axis
+        is: the transposed stacks of :func:`axial_pair_samplers`.
 
     Raises
     ------
@@ -166,8 +173,10 @@ class PairSampler:
         seed: int = 0,
         foreground_bias: bool = True,
         axes: tuple[int, ...] | None = None,
+        context: int = 0,
     ) -> None:
         self.array = as_lazy_array(volume_array)
+        self.context = int(context)
         shape = tuple(int(n) for n in self.array.shape)
         if len(shape) not in (2, 3):
             raise InputError(
@@ -175,6 +184,11 @@ class PairSampler:
             )
         self.planar = len(shape) == 2
         self.shape = (1, *shape) if self.planar else shape
+        if self.context and (self.planar or self.shape[0] < 2 * self.context + 1):
+            raise InputError(
+                f"Pairs with {self.context} neighbouring slices on each side need at least "
+                f"{2 * self.context + 1} slices, got shape {shape}."
+            )
         self.factor = check_factor(factor)
         self.patch_size = int(patch_size)
         if self.patch_size < 2:
@@ -222,9 +236,10 @@ class PairSampler:
         """
         return measured_rows(self.patch_size, self.factor, first_row=self.factor + phase)
 
-    def _draw_window(self, rng: np.random.Generator) -> tuple[int, int, int, int, bool, bool]:
-        """(z, row axis, row start, col start, flip rows, flip cols) of one random window."""
-        z = int(rng.integers(0, self.shape[0]))
+    def _draw_window(self, rng: np.random.Generator) -> tuple:
+        """(z, row axis, row start, col start, flip rows, flip cols, mirror the neighbours)."""
+        k = self.context
+        z = int(rng.integers(k, self.shape[0] - k))
         axis = self.orientations[int(rng.integers(0, len(self.orientations)))]
         n_rows, n_cols = (
             (self.shape[1], self.shape[2]) if axis == 1 else (self.shape[2], self.shape[1])
@@ -232,18 +247,28 @@ class PairSampler:
         r0 = int(rng.integers(0, n_rows - self.window_rows + 1))
         c0 = int(rng.integers(0, n_cols - self.patch_size + 1))
         flips = rng.integers(0, 2, size=2)
-        return z, axis, r0, c0, bool(flips[0]), bool(flips[1])
+        mirrored = bool(rng.integers(0, 2)) if k else False
+        return z, axis, r0, c0, bool(flips[0]), bool(flips[1]), mirrored
 
-    def _read_window(self, window: tuple[int, int, int, int, bool, bool]) -> np.ndarray:
-        """The normalised window ``(window_rows, patch_size)``, oriented so rows play Z."""
-        z, axis, r0, c0, flip_rows, flip_cols = window
+    def _read_window(self, window: tuple) -> np.ndarray:
+        """The normalised window ``(window_rows, patch_size)``, oriented so rows play Z; with
+        ``context``, ``(window_rows, patch_size, 2 context + 1)``, the window's slice first."""
+        z, axis, r0, c0, flip_rows, flip_cols, mirrored = window
         rows = slice(r0, r0 + self.window_rows)
         cols = slice(c0, c0 + self.patch_size)
         key = (rows, cols) if axis == 1 else (cols, rows)
-        data = np.asarray(self.array[key] if self.planar else self.array[(z, *key)])
+        if self.planar:
+            data = np.asarray(self.array[key])
+        elif self.context:
+            k = self.context
+            stack = np.asarray(self.array[(slice(z - k, z + k + 1), *key)])
+            order = [k + d for d in neighbour_offsets(k, mirrored)]
+            data = np.moveaxis(stack[order], 0, -1)
+        else:
+            data = np.asarray(self.array[(z, *key)])
         plane = self.normalizer.normalize(data)
         if axis == 2:
-            plane = plane.T
+            plane = plane.swapaxes(0, 1)
         if flip_rows:
             plane = plane[::-1]
         if flip_cols:
@@ -271,9 +296,14 @@ class PairSampler:
         start = self.factor + phase
         return interp[start : start + self.patch_size]
 
+    def _centre_target(self, plane: np.ndarray, phase: int) -> np.ndarray:
+        """The target of the window's own slice (channel 0 of a context window)."""
+        target = self._target(plane, phase)
+        return target[..., 0] if self.context else target
+
     def _reference_std(self, rng: np.random.Generator) -> float:
         stds = [
-            float(self._target(self._read_window(self._draw_window(rng)), 0).std())
+            float(self._centre_target(self._read_window(self._draw_window(rng)), 0).std())
             for _ in range(REFERENCE_WINDOWS)
         ]
         return float(np.median(stds))
@@ -284,7 +314,7 @@ class PairSampler:
             plane = self._read_window(self._draw_window(rng))
             if not self.foreground_bias:
                 return plane
-            std = float(self._target(plane, phase).std())
+            std = float(self._centre_target(plane, phase).std())
             accept = rng.random() < (
                 1.0 if self.reference_std <= 0 else min(1.0, std / self.reference_std)
             )
@@ -322,7 +352,8 @@ class PairSampler:
         Returns
         -------
         U : numpy.ndarray
-            float32 ``(B, 1, P, P)``: degraded along ``H`` then cubic-interpolated, normalised.
+            float32 ``(B, 1, P, P)``: degraded along ``H`` then cubic-interpolated, normalised;
+            ``(B, 2 context + 1, P, P)`` with ``context``, the pair's own slice first.
         P : numpy.ndarray
             float32 ``(B, 1, P, P)``: the high-resolution target, normalised.
         rows : numpy.ndarray, only with ``return_rows``
@@ -334,12 +365,13 @@ class PairSampler:
         if phase is None:
             phase = int(rng.integers(0, self.factor))
         size = self.patch_size
-        u = np.empty((batch_size, 1, size, size), dtype=np.float32)
-        p = np.empty_like(u)
+        u = np.empty((batch_size, 2 * self.context + 1, size, size), dtype=np.float32)
+        p = np.empty((batch_size, 1, size, size), dtype=np.float32)
         for item in range(batch_size):
             plane = self._choose_window(rng, phase)
-            p[item, 0] = self._target(plane, phase)
-            u[item, 0] = self._degraded(plane, phase)
+            p[item, 0] = self._centre_target(plane, phase)
+            degraded = self._degraded(plane, phase)
+            u[item] = np.moveaxis(degraded, -1, 0) if self.context else degraded
         if not return_rows:
             return u, p
         rows = np.broadcast_to(
@@ -409,6 +441,7 @@ def axial_pair_samplers(
     sigma: float | None = None,
     patch_size: int = 64,
     seed: int = 0,
+    context: int = 0,
 ) -> list[PairSampler]:
     """Samplers of true Z pairs from an *isotropic* volume: its XZ and YZ slices degraded along Z.
 
@@ -424,6 +457,9 @@ def axial_pair_samplers(
         The reference, read once (:meth:`ReferencePlanes.read`).
     factor, profile, thickness, sigma, patch_size, seed
         As :class:`PairSampler`.
+    context : int
+        Neighbouring XZ (YZ) slices on each side with every pair, one voxel apart along Y (X) as
+        in a restore (:mod:`skelem.models.context`).
 
     Returns
     -------
@@ -447,6 +483,7 @@ def axial_pair_samplers(
             normalizer=planes.normalizer,
             seed=seed,
             axes=(1,),  # axis 1 of each stack is the reference's Z
+            context=context,
         )
         for stack in planes.stacks
     ]
@@ -487,7 +524,8 @@ class MixedPairSampler:
     """Batches drawn from several pair samplers, each item from one of them at random.
 
     Every item's source is drawn with the given weights; the phase is drawn once per batch and
-    shared by all sources, so the batch keeps one measured-row mask.
+    shared by all sources, so the batch keeps one measured-row mask. Sources without neighbouring
+    slices (a volume's XY pairs) repeat their ``U`` to the channels of those with them.
 
     Parameters
     ----------
@@ -530,7 +568,8 @@ class MixedPairSampler:
             for part, n in zip(self.parts, counts, strict=True)
             if n
         ]
-        u = np.concatenate([d[0] for d in drawn])
+        channels = max(d[0].shape[1] for d in drawn)  # XY pairs repeat their slice
+        u = np.concatenate([np.repeat(d[0], channels // d[0].shape[1], axis=1) for d in drawn])
         p = np.concatenate([d[1] for d in drawn])
         if not return_rows:
             return u, p

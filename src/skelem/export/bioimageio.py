@@ -128,6 +128,8 @@ def export_bioimageio(
         "planes": planes,
         "measured_residual": method != "skeleton",
     }
+    if net_cfg.context:
+        architecture["context"] = net_cfg.context
     network = SkeletonRestorer(**architecture)
     network.skeleton.load_state_dict(artifact.load_network("skeleton").state_dict())
     network.eval()
@@ -135,7 +137,7 @@ def export_bioimageio(
     reach = measured_receptive_field(network.skeleton, multiple)
     # in Z the interpolation adds its reach; bioimage.io needs a halo of whole input slices
     halo_z = -(-(reach + _INTERPOLATION_REACH * factor) // factor) * factor
-    halo_yx = reach
+    halo_yx = reach + net_cfg.context  # the neighbouring slices reach along the other axis
     minimum = _minimum_input(factor, (halo_z, halo_yx), multiple)
     raw = _test_crop(artifact, test_input, minimum)
     normalizer = artifact.normalizer

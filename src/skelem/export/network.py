@@ -16,6 +16,7 @@ from torch import nn
 
 from skelem.data.interpolation import upsample_torch
 from skelem.diffusion.prior import propagate_residual
+from skelem.models.context import neighbour_indices
 from skelem.models.unet import UNet2D, apply_padded
 
 
@@ -34,6 +35,9 @@ class SkeletonRestorer(nn.Module):
         Add the residual measured on the acquired slices (input minus skeleton there), spread
         linearly to the slices in between: ``skelem restore --method skelem --detail 0``, which
         keeps the acquired slices exactly. Off: ``--method skeleton``.
+    context : int
+        The skeleton's neighbouring slices on each side (its config's ``skeleton.context``),
+        taken from the volume and mirrored at its edges as ``skelem restore`` does.
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class SkeletonRestorer(nn.Module):
         depth: int = 3,
         planes: str = "both",
         measured_residual: bool = False,
+        context: int = 0,
     ):
         super().__init__()
         if planes not in ("both", "xz", "yz"):
@@ -50,20 +55,30 @@ class SkeletonRestorer(nn.Module):
         self.factor = int(factor)
         self.planes = planes
         self.measured_residual = bool(measured_residual)
-        self.skeleton = UNet2D(1, 1, channels=channels, depth=depth, residual_input=True)
+        self.context = int(context)
+        self.skeleton = UNet2D(
+            2 * self.context + 1, 1, channels=channels, depth=depth, residual_input=True
+        )
 
     def _pass(self, upsampled: torch.Tensor, plane: str) -> torch.Tensor:
         """The skeleton over every ``plane`` section of ``(B, Zo, Y, X)``."""
         b, zo, y, x = upsampled.shape
         if plane == "xz":  # one (Zo, X) slice per y
-            sections = upsampled.permute(0, 2, 1, 3).reshape(b * y, 1, zo, x)
-            return self._sections(sections).reshape(b, y, zo, x).permute(0, 2, 1, 3)
-        sections = upsampled.permute(0, 3, 1, 2).reshape(b * x, 1, zo, y)  # one (Zo, Y) per x
-        return self._sections(sections).reshape(b, x, zo, y).permute(0, 2, 3, 1)
+            stacks = upsampled.permute(0, 2, 1, 3)
+            return self._sections(stacks).reshape(b, y, zo, x).permute(0, 2, 1, 3)
+        stacks = upsampled.permute(0, 3, 1, 2)  # one (Zo, Y) slice per x
+        return self._sections(stacks).reshape(b, x, zo, y).permute(0, 2, 3, 1)
 
-    def _sections(self, sections: torch.Tensor) -> torch.Tensor:
-        """The skeleton (and the measured residual) on ``(N, 1, Zo, W)`` sections."""
-        out = apply_padded(self.skeleton, sections, multiple=self.skeleton.multiple)
+    def _sections(self, stacks: torch.Tensor) -> torch.Tensor:
+        """The skeleton (and the measured residual) on every section of ``(B, N, Zo, W)``
+        stacks of sections: ``(B * N, 1, Zo, W)``."""
+        b, n, zo, w = stacks.shape
+        sections = stacks.reshape(b * n, 1, zo, w)
+        inputs = sections
+        if self.context:
+            idx = torch.from_numpy(neighbour_indices(n, self.context)).to(stacks.device)
+            inputs = stacks[:, idx].reshape(b * n, idx.shape[1], zo, w)
+        out = apply_padded(self.skeleton, inputs, multiple=self.skeleton.multiple)
         if not self.measured_residual:
             return out
         rows = torch.arange(sections.shape[-2], device=sections.device) % self.factor == 0

@@ -20,6 +20,7 @@ from skelem.diffusion.sampler import ddim_sample, ddim_steps
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
 from skelem.grid import measured_rows
 from skelem.inference.autotune import autotune_enabled, tuned_slices_per_call
+from skelem.models.context import mirrored_range, skeleton_context, with_neighbours
 from skelem.models.unet import pad_to_multiple
 from skelem.seeds import derive_seed
 
@@ -91,6 +92,10 @@ class SliceEngine:
         Test-time augmentation of the skeleton: the mean of its outputs over the flips of each
         slice that keep the axial direction along rows (columns always; rows too when the
         measured rows are symmetric, as in every planned block). Four skeleton passes.
+
+    A skeleton with neighbouring slices as input channels (:mod:`skelem.models.context`) gets
+    them from the slices of the same pass, mirrored at the ends of the stack (a block's halo is
+    wide enough that only the volume's own ends are ever mirrored in kept output).
     """
 
     method: str
@@ -127,6 +132,7 @@ class SliceEngine:
             )
         else:
             self.timesteps = []
+        self.context = skeleton_context(self.skeleton)
 
     @torch.inference_mode()
     def restore(
@@ -156,11 +162,12 @@ class SliceEngine:
         n, h, w = slices.shape
         out = np.empty_like(slices, dtype=np.float32)
         step = self.slices_per_call(h, w, self._main_network)
+        k = self.context
         for start in range(0, n, step):
             stop = min(n, start + step)
-            batch = torch.from_numpy(np.ascontiguousarray(slices[start:stop], dtype=np.float32))[
-                :, None
-            ]
+            # with context, the batch carries k neighbour-only slices on each side
+            rows = mirrored_range(n, start - k, stop + k) if k else slice(start, stop)
+            batch = torch.from_numpy(np.ascontiguousarray(slices[rows], dtype=np.float32))[:, None]
             batch = batch.to(self.device)
             padded, (ph, pw) = pad_to_multiple(batch, self.multiple)
             mask = self._row_mask(padded.shape[-2], h, factor, first_row)
@@ -209,22 +216,29 @@ class SliceEngine:
             self.method
         ]
 
-    def _skeleton_calls(self, u: torch.Tensor) -> torch.Tensor:
-        """The skeleton over a padded batch, in calls within its own pixel budget."""
+    def _skeleton_calls(self, u: torch.Tensor, ext: int = 0) -> torch.Tensor:
+        """The skeleton over a padded stack ``u`` ``(N, 1, H, W)`` whose first and last ``ext``
+        slices are neighbours only, in calls within its own pixel budget: ``N - 2 ext`` slices."""
+        k, count = self.context, u.shape[0] - 2 * ext
         step = self.slices_per_call(u.shape[-2], u.shape[-1], self.skeleton)
-        if u.shape[0] <= step:
-            return self.skeleton(u)
-        return torch.cat([self.skeleton(u[i : i + step]) for i in range(0, u.shape[0], step)])
+        calls = [
+            self.skeleton(with_neighbours(u, k, ext + i, ext + min(count, i + step)))
+            for i in range(0, count, step)
+        ]
+        return calls[0] if len(calls) == 1 else torch.cat(calls)
 
-    def _skeleton(self, u: torch.Tensor, size: tuple[int, int], mask: torch.Tensor) -> torch.Tensor:
-        """The skeleton's output on a padded batch ``u`` whose valid part is ``size`` (h, w).
+    def _skeleton(
+        self, u: torch.Tensor, size: tuple[int, int], mask: torch.Tensor, ext: int = 0
+    ) -> torch.Tensor:
+        """The skeleton's output on a padded stack ``u`` whose valid part is ``size`` (h, w) and
+        whose first and last ``ext`` slices are neighbours only (:meth:`_skeleton_calls`).
 
         With ``tta`` the valid part is the mean over the flips that keep the axial direction
         (each flipped before padding, so every variant sees the same slice); rows are flipped
         only when the measured rows ``mask[:h]`` are symmetric, so flipped measured rows stay
         measured rows.
         """
-        skel = self._skeleton_calls(u)
+        skel = self._skeleton_calls(u, ext)
         if not self.tta:
             return skel
         h, w = size
@@ -236,7 +250,7 @@ class SliceEngine:
         total = skel[..., :h, :w].clone()
         for dims in flips:
             padded, _ = pad_to_multiple(valid.flip(dims), self.multiple)
-            total += self._skeleton_calls(padded)[..., :h, :w].flip(dims)
+            total += self._skeleton_calls(padded, ext)[..., :h, :w].flip(dims)
         skel[..., :h, :w] = total / (1 + len(flips))
         return skel
 
@@ -278,8 +292,13 @@ class SliceEngine:
         col_origin: int,
         seed: int,
     ) -> torch.Tensor:
+        """One batch of :meth:`restore`; ``u`` carries ``context`` neighbour-only slices on
+        each side (none without context)."""
+        ext = self.context
         if self.method == "skeleton":
-            return self._skeleton(u, size, mask)
+            return self._skeleton(u, size, mask, ext)
+        skel = self._skeleton(u, size, mask, ext) if self.method == "skelem" else None
+        u = u[ext : u.shape[0] - ext]
         noise, step_noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
         if self.method == "diffusion":
 
@@ -295,7 +314,6 @@ class SliceEngine:
                 eta=self.eta,
                 step_noise=step_noise,
             )
-        skel = self._skeleton(u, size, mask)
         return skel + refine_residual(
             self.refiner, u, skel, mask, noise, self.refine_settings, step_noise
         )
@@ -391,7 +409,7 @@ class SliceEngine:
         )
         mask = self._row_mask(u.shape[-2], h, factor, first_row)
         row_mask = mask.view(1, 1, -1, 1)
-        skel = self._skeleton(u, (h, w), mask)
+        skel = self._skeleton(u, (h, w), mask)  # neighbours: the pass's own slices
         step = self.slices_per_call(h, w, self.refiner)
         noise, step_noise = self._noise(tuple(u.shape), first_row, plane, indices, col_origin, seed)
         measured, x_t = residual_start(u, skel, row_mask, noise, self.refine_settings)

@@ -70,7 +70,8 @@ def network_geometry(artifact: ModelArtifact, nets: dict[str, torch.nn.Module]) 
     align : int
         The largest ``2**depth`` of the networks.
     radius : int
-        The summed measured receptive-field radius ``r`` in voxels, rounded to the halo
+        The summed measured receptive-field radius ``r`` in voxels (plus the skeleton's
+        neighbouring slices on each side), rounded to the halo
         ``ceil((r + 1) / align) * align``.
     """
     cfg = artifact.config
@@ -84,4 +85,6 @@ def network_geometry(artifact: ModelArtifact, nets: dict[str, torch.nn.Module]) 
         int(measured_receptive_field(source_network(net), multiples[n], with_time=n != "skeleton"))
         for n, net in nets.items()
     )
+    if "skeleton" in nets:  # its neighbouring slices reach along the other lateral axis
+        radius += cfg.skeleton.context
     return align, int(np.ceil((radius + 1) / align) * align)

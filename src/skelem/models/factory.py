@@ -14,19 +14,24 @@ from skelem.models.unet import UNet2D
 
 
 def build_skeleton(cfg: NetworkConfig) -> UNet2D:
-    """The skeleton ``S_θ``: interpolated slice ``U`` (1 channel) -> ``U`` + correction.
+    """The skeleton ``S_θ``: interpolated slice ``U`` -> ``U`` + correction.
+
+    Its input is ``U`` and, with ``cfg.context = k``, the ``2k`` neighbouring slices
+    (:mod:`skelem.models.context`): ``2k + 1`` channels, ``U`` first.
 
     Parameters
     ----------
     cfg : NetworkConfig
-        Base channels and depth.
+        Base channels, depth and context.
 
     Returns
     -------
     UNet2D
         Residual on its input, identity at initialisation.
     """
-    return UNet2D(1, 1, channels=cfg.channels, depth=cfg.depth, residual_input=True)
+    return UNet2D(
+        2 * cfg.context + 1, 1, channels=cfg.channels, depth=cfg.depth, residual_input=True
+    )
 
 
 def build_refiner(cfg: NetworkConfig) -> UNet2D:

@@ -274,7 +274,7 @@ def _pair_sampler(
     total = sum(float(np.prod(r.shape)) for r in references)
     for ref in references:
         for plane in axial_pair_samplers(
-            ref, d.factor, d.profile, d.thickness, d.sigma, patch, seed
+            ref, d.factor, d.profile, d.thickness, d.sigma, patch, seed, cfg.skeleton.context
         ):
             parts.append(plane)
             weights.append(share * float(np.prod(ref.shape)) / total / 2)

@@ -17,6 +17,12 @@ from skelem.data.pairs import PairSampler
 from skelem.diffusion.prior import measured_rows_mask
 from skelem.diffusion.refine import RefineSettings, refine_residual
 from skelem.diffusion.schedule import NoiseSchedule, truncated_timesteps
+from skelem.models.context import (
+    input_channels,
+    repeat_channels,
+    skeleton_context,
+    with_neighbours,
+)
 from skelem.seeds import numpy_rng, torch_generator
 from skelem.training.loop import StepLoss
 from skelem.training.losses import (
@@ -35,6 +41,12 @@ from skelem.training.streams import (
     STREAM_RESIDUAL_SCALE,
     STREAM_SKELETON_CHECK,
 )
+
+
+def run_skeleton(skeleton: torch.nn.Module, u: torch.Tensor) -> torch.Tensor:
+    """The skeleton on a batch of pairs: ``U`` with its neighbours when the sampler gave them,
+    repeated to the skeleton's input channels when it did not (:mod:`skelem.models.context`)."""
+    return skeleton(repeat_channels(u, input_channels(skeleton)))
 
 
 def _batch(
@@ -66,7 +78,7 @@ def skeleton_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.dev
 
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed, step), device)
-        return loss(model(u), p)
+        return loss(model(repeat_channels(u, input_channels(model))), p)
 
     return step_loss
 
@@ -124,8 +136,8 @@ def _squared_errors(
     with torch.no_grad():
         for b in range(batches):
             u, p = _batch(sampler, batch_size, (keys[0], b, keys[1]), device)
-            err_skel += float(((skeleton(u) - p).double() ** 2).sum())
-            err_cubic += float(((u - p).double() ** 2).sum())
+            err_skel += float(((run_skeleton(skeleton, u) - p).double() ** 2).sum())
+            err_cubic += float(((u[:, :1] - p).double() ** 2).sum())
             count += p.numel()
     return err_skel, err_cubic, count
 
@@ -202,7 +214,8 @@ def refiner_step(
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed, step), device)
         with torch.no_grad():
-            skel = skeleton(u)
+            skel = run_skeleton(skeleton, u)
+        u = u[:, :1]
         gen = torch_generator(tcfg.seed, step, STREAM_REFINER_NOISE)
         return _refiner_loss(model, schedule, (p - skel) / residual_scale, skel, u, cfg, gen)
 
@@ -246,7 +259,8 @@ def peer_step(sampler: PairSampler, cfg: ExperimentConfig, device: torch.device)
     def step_loss(model: torch.nn.Module, step: int) -> torch.Tensor:
         u, p = _batch(sampler, tcfg.batch_size, (tcfg.seed + 1, step), device)
         gen = torch_generator(tcfg.seed, step, STREAM_PEER_NOISE)
-        return denoising_loss(model, schedule, p, (u,), gen, dcfg.timesteps, dcfg.prediction)
+        cond = (u[:, :1],)  # the interpolant alone: neighbours are the skeleton's input
+        return denoising_loss(model, schedule, p, cond, gen, dcfg.timesteps, dcfg.prediction)
 
     return step_loss
 
@@ -387,7 +401,8 @@ def alignment_step(
         u, p = torch.from_numpy(u).to(device), torch.from_numpy(p).to(device)
         mask = torch.from_numpy(np.asarray(rows)[0, 0, :, 0]).to(device)
         with torch.no_grad():
-            skel = skeleton(u)
+            skel = run_skeleton(skeleton, u)
+        u = u[:, :1]
         noise = torch.randn(u.shape, generator=gen).to(device)
         out = skel + refine_residual(model, u, skel, mask, noise, settings(True))
         loss = acfg.hr_weight * F.l1_loss(gaussian_blur(out, sigma), gaussian_blur(p, sigma))
@@ -409,8 +424,8 @@ def alignment_step(
         passes = []
         for perm in ((1, 0, 2), (2, 0, 1)):  # XZ slices (y, z, x), YZ slices (x, z, y)
             uu = sub_t.permute(*perm)[:, None]
-            with torch.no_grad():
-                sk = skeleton(uu)
+            with torch.no_grad():  # neighbours: the adjacent slices of the sub-volume
+                sk = skeleton(with_neighbours(uu, skeleton_context(skeleton)))
             nn_ = noise3.permute(*perm)[:, None]
             out = sk + refine_residual(model, uu, sk, row_mask, nn_, settings(False))
             # LR -> HR -> LR: re-degrade along Z (keep measured rows) and compare with acquisition
