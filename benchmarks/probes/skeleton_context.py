@@ -45,6 +45,7 @@ from skelem.config.models import ExperimentConfig, build_config  # noqa: E402
 from skelem.data.interpolation import upsample  # noqa: E402
 from skelem.data.normalize import PercentileNormalizer  # noqa: E402
 from skelem.data.pairs import PairSampler  # noqa: E402
+from skelem.grid import neighbour_offsets  # noqa: E402
 from skelem.io import open_volume  # noqa: E402
 from skelem.metrics import evaluate_arrays  # noqa: E402
 from skelem.models.unet import UNet2D, apply_padded  # noqa: E402
@@ -55,26 +56,23 @@ from skelem.training.losses import SKELETON_LOSSES  # noqa: E402
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
-def offsets(context: int, flipped: bool = False) -> list[int]:
-    """Neighbour offsets in channel order: the centre, then -1, +1, -2, +2, ... (or mirrored)."""
-    sign = -1 if flipped else 1
-    return [0] + [sign * s * d for d in range(1, context + 1) for s in (-1, 1)]
-
-
 class ContextPairSampler(PairSampler):
-    """Z pairs of a transposed isotropic volume with ``context`` neighbour planes per side.
+    """Z pairs of a transposed isotropic volume with ``k`` neighbour planes per side.
 
     Windows are ``(rows, patch, channels)`` stacks; :meth:`sample` returns ``U`` of shape
-    ``(B, 2 context + 1, P, P)`` and ``P`` of the centre plane, ``(B, 1, P, P)``.
+    ``(B, 2 k + 1, P, P)`` and ``P`` of the centre plane, ``(B, 1, P, P)``. This is the probe's
+    own sampling (a window's slice drawn over the whole stack, then kept ``k`` from its ends; its
+    standard deviation over all channels); the package's ``PairSampler(context=k)``, built after
+    this probe, draws the slice among those ``k`` from the ends and its std on the slice alone.
     """
 
     def __init__(self, *args, context: int = 0, **kwargs) -> None:
-        self.context = int(context)
+        self.k = int(context)
         super().__init__(*args, **kwargs)
 
     def _draw_window(self, rng: np.random.Generator):
-        z, axis, r0, c0, fr, fc = super()._draw_window(rng)
-        k = self.context
+        z, axis, r0, c0, fr, fc, _ = super()._draw_window(rng)
+        k = self.k
         z = min(max(z, k), self.shape[0] - 1 - k)
         flipped = bool(rng.integers(0, 2)) if k else False
         return z, axis, r0, c0, fr, fc, flipped
@@ -82,14 +80,15 @@ class ContextPairSampler(PairSampler):
     def _read_window(self, window) -> np.ndarray:
         z, axis, r0, c0, fr, fc, flipped = window
         read = super()._read_window
-        planes = [read((z + d, axis, r0, c0, fr, fc)) for d in offsets(self.context, flipped)]
+        offsets = neighbour_offsets(self.k, flipped)
+        planes = [read((z + d, axis, r0, c0, fr, fc, False)) for d in offsets]
         return np.stack(planes, axis=-1)
 
     def sample(self, batch_size, rng=None, return_rows=False, phase=None):
         rng = self.rng if rng is None else rng
         if phase is None:
             phase = int(rng.integers(0, self.factor))
-        size, channels = self.patch_size, 2 * self.context + 1
+        size, channels = self.patch_size, 2 * self.k + 1
         u = np.empty((batch_size, channels, size, size), dtype=np.float32)
         p = np.empty((batch_size, 1, size, size), dtype=np.float32)
         for item in range(batch_size):
@@ -100,11 +99,11 @@ class ContextPairSampler(PairSampler):
 
 
 def with_context(slices: np.ndarray, context: int) -> np.ndarray:
-    """``(N, H, W)`` slices -> ``(N, 2 context + 1, H, W)`` with neighbours, mirrored at the ends."""
+    """``(N, H, W)`` -> ``(N, 2 context + 1, H, W)``: neighbours, mirrored at the ends."""
     n = len(slices)
     idx = np.arange(n)
     chans = []
-    for d in offsets(context):
+    for d in neighbour_offsets(context):
         j = idx + d
         j = np.where(j < 0, -j, j)
         j = np.where(j >= n, 2 * (n - 1) - j, j)
