@@ -179,3 +179,17 @@ def test_mixed_batches_follow_the_weights_and_share_one_phase(volume):
         MixedPairSampler([own, xz], [0, 0])
     with pytest.raises(ConfigError, match="patch size"):
         MixedPairSampler([own, make(volume, patch_size=16)], [1, 1])
+
+
+def test_xy_pairs_repeat_their_slice_beside_pairs_with_neighbours(volume):
+    """Mixed with context pairs, the volume's XY pairs (no neighbours of the restore's
+    geometry) repeat U in every channel; the context pairs' channels differ."""
+    reference = np.ascontiguousarray(np.broadcast_to(volume[:1], (48, 64, 72)))
+    xz, _ = axial_pair_samplers(ReferencePlanes.read(reference), 4, patch_size=24, context=1)
+    own = make(volume)
+    u, p = MixedPairSampler([own, xz], [1, 1]).sample(16, rng=np.random.default_rng(2))
+    assert u.shape == (16, 3, 24, 24) and p.shape == (16, 1, 24, 24)
+    repeated = [np.array_equal(item[0], item[1]) and np.array_equal(item[0], item[2]) for item in u]
+    assert 0 < sum(repeated) < 16
+    with pytest.raises(InputError, match="neighbouring slices"):
+        PairSampler(volume[:2], 4, patch_size=24, context=1)
