@@ -17,7 +17,8 @@ training seconds are reported).
 Usage: ``.venv/bin/python benchmarks/run_pretrained_eval.py --factor 8 \
 -o bench-out/pretrained_eval --scratch-models bench-out/fibsem_v6_x8/models``
 (``--zero-shot-only [--pretrained DIR]``: score a pretrained model as shipped, nothing trained;
-``--finetune-lr LR``: fine-tune at another learning rate).
+``--finetune-lr LR``: fine-tune at another learning rate; ``--tta``: also the skeleton and the
+deterministic output with test-time augmentation).
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ def main() -> int:
         help="learning rate of the fine-tuning's skeleton and refiner stages (default: the "
         "configuration's, 1e-3)",
     )
+    ap.add_argument(
+        "--tta",
+        action="store_true",
+        help="also score the skeleton and SkelEM --detail 0 with test-time augmentation",
+    )
     args = ap.parse_args()
     from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
@@ -88,7 +94,7 @@ def main() -> int:
         tune_cfg = build_config(tune)
     models = {"zero-shot": (pretrained, "input")}
     if args.zero_shot_only:
-        return _score(models, case, factor, results, path)
+        return _score(models, case, factor, results, path, args.tta)
     tuned_dir = out / f"fine-tuned_x{factor}"
     t = time.perf_counter()
     tuned = train_model(vol, tuned_dir, tune_cfg, init_from=pretrained)
@@ -107,17 +113,21 @@ def main() -> int:
     )
     results["scratch_train_s"] = scratch.provenance.get("training_seconds")
     models["scratch"] = (scratch, "model")
-    return _score(models, case, factor, results, path)
+    return _score(models, case, factor, results, path, args.tta)
 
 
-def _score(models: dict, case, factor: int, results: dict, path: Path) -> int:
-    """Restore the crop with each model (skeleton, deterministic, default) and score it."""
+def _score(models: dict, case, factor: int, results: dict, path: Path, tta: bool = False) -> int:
+    """Restore the crop with each model (skeleton, deterministic, default; with ``tta`` the
+    first two again with test-time augmentation) and score it."""
+    variants = [
+        ("skeleton", {"method": "skeleton"}),
+        ("skelem-detail-0", {"method": "skelem", "detail": 0.0}),
+        ("skelem", {"method": "skelem"}),
+    ]
+    if tta:
+        variants += [(f"{label}-tta", {**o, "tta": True}) for label, o in variants[:2]]
     for name, (art, normalize) in models.items():
-        for label, opts in (
-            ("skeleton", {"method": "skeleton"}),
-            ("skelem-detail-0", {"method": "skelem", "detail": 0.0}),
-            ("skelem", {"method": "skelem"}),
-        ):
+        for label, opts in variants:
             row = case.score(art, normalize=normalize, **opts)
             results[f"{name}/{label}"] = row
             path.write_text(json.dumps(results, indent=2))
