@@ -158,7 +158,8 @@ def main() -> int:
         "side (skeleton.context).",
         f"- Budget: skeleton {cfg.skeleton_training.iterations}, refiner "
         f"{cfg.refiner_training.iterations}, alignment {cfg.alignment_training.iterations} "
-        "iterations; networks as the default configuration (config.json).",
+        "iterations; networks as the default configuration but for the skeleton's input "
+        "(config.json).",
         f"- Training seconds: {json.dumps(seconds)} (2-core CPU, {time.strftime('%Y-%m-%d')}).",
         "- sha256 of the weights:",
         *[f"  - `{w.name}`: `{file_sha256(w)}`" for w in weights],
