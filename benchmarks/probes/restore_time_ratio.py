@@ -4,12 +4,13 @@ The benchmark tables time each method once (or three times) while other work may
 CPU, so their "time / skeleton" column moves with the load. Here the skeleton, SkelEM at its
 default and SkelEM at ``--detail 0`` restore the headline crop (``crop_protocol``: t2's scored
 half simulated x``s``, central 96 x 96) in turn, ``--reps`` times, on one torch thread; the
-medians and their ratios to the skeleton's are printed.
+medians and their ratios to the skeleton's are printed. Given several models, they take turns
+within every repetition too, and each one's times are also given over the first model's.
 
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/probes/restore_time_ratio.py \
-        bench-out/fibsem_v7_x8/models/fibsem_t2_yhalf_x8 --factor 8
+        bench-out/fibsem_v7_x8/models/fibsem_t2_yhalf_x8 --factor 8 [OTHER_MODEL ...]
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("model")
+    ap.add_argument("model", nargs="+")
     ap.add_argument("--factor", type=int, default=8)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
@@ -46,20 +47,27 @@ def main() -> int:
 
     torch.set_num_threads(1)
     case = crop_case(DATA, HALVES["scored"], args.factor, "t2")
-    artifact = load_artifact(args.model)
-    seconds: dict[str, list[float]] = {k: [] for k in VARIANTS}
+    artifacts = [load_artifact(m) for m in args.model]
+    seconds = [{k: [] for k in VARIANTS} for _ in artifacts]
     for _ in range(args.reps):
         for name, options in VARIANTS.items():
-            start = time.perf_counter()
-            restore_volume(
-                case.eval_in, artifact, args.factor, RestoreOptions(**options), input_units=True
+            for artifact, times in zip(artifacts, seconds, strict=True):
+                start = time.perf_counter()
+                restore_volume(
+                    case.eval_in, artifact, args.factor, RestoreOptions(**options), input_units=True
+                )
+                times[name].append(time.perf_counter() - start)
+    for model, times in zip(args.model, seconds, strict=True):
+        print(model)
+        base = statistics.median(times["skeleton"])
+        for name, values in times.items():
+            median = statistics.median(values)
+            first = statistics.median(seconds[0][name])
+            runs = ", ".join(f"{v:.2f}" for v in values)
+            print(
+                f"  {name}: {runs} s; median {median:.2f} s = {median / base:.2f}x the "
+                f"skeleton, {median / first:.2f}x the first model's"
             )
-            seconds[name].append(time.perf_counter() - start)
-    base = statistics.median(seconds["skeleton"])
-    for name, values in seconds.items():
-        median = statistics.median(values)
-        runs = ", ".join(f"{v:.2f}" for v in values)
-        print(f"{name}: {runs} s; median {median:.2f} s = {median / base:.2f}x the skeleton")
     return 0
 
 
