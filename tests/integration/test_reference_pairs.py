@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tifffile
@@ -122,3 +124,42 @@ def test_cli_train_with_a_reference(tmp_path, phantom: Phantom) -> None:
     ]
     refused = CliRunner().invoke(cli, inside)
     assert refused.exit_code != 0 and "reference volume" in refused.output
+
+
+def test_cli_gives_a_reference_trained_skeleton_neighbouring_slices(
+    tmp_path, phantom: Phantom
+) -> None:
+    """`skelem train --reference` defaults to a 2-neighbour skeleton, `--context` overrides it,
+    and without a reference a context is refused in one sentence before anything is written."""
+    from click.testing import CliRunner
+
+    from skelem.cli.commands import DEFAULT_REFERENCE_CONTEXT
+    from skelem.cli.main import cli
+
+    acquired, reference = tmp_path / "acq.tif", tmp_path / "iso.tif"
+    tifffile.imwrite(acquired, (phantom.volume.data * 255).astype(np.uint8))
+    tifffile.imwrite(reference, (phantom.truth * 255).astype(np.uint8))
+    config = tmp_path / "config.json"  # no skeleton context in the file
+    config.write_text(
+        '{"skeleton": {"channels": 4, "depth": 2}, '
+        '"skeleton_training": {"iterations": 2, "patch_size": 32, "batch_size": 2}}'
+    )
+
+    def train(name: str, *extra: str):
+        args = ["train", str(acquired), "-o", str(tmp_path / name), "--factor", "4"]
+        args += ["--stages", "skeleton", "--config", str(config), "-q", *extra]
+        return CliRunner().invoke(cli, args)
+
+    def context(name: str) -> int:
+        manifest = json.loads((tmp_path / name / "skelem-model.json").read_text())
+        return manifest["config"]["skeleton"]["context"]
+
+    assert train("auto", "--reference", str(reference)).exit_code == 0
+    assert context("auto") == DEFAULT_REFERENCE_CONTEXT == 2
+    assert train("none", "--reference", str(reference), "--context", "0").exit_code == 0
+    assert context("none") == 0
+    assert train("own").exit_code == 0 and context("own") == 0
+    refused = train("refused", "--context", "1")
+    assert refused.exit_code != 0
+    assert_one_sentence(refused.output.strip().removeprefix("Error: "))
+    assert "--reference" in refused.output and not (tmp_path / "refused").exists()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -281,8 +281,14 @@ def _pair_sampler(
     return MixedPairSampler(parts, weights)
 
 
-def _check_references(references: tuple[Volume, ...], config: ExperimentConfig) -> None:
-    """Refuse, in one sentence, a reference volume that is unusable or not isotropic."""
+def _check_references(
+    references: tuple[Volume, ...], config: ExperimentConfig, stages: Sequence[str]
+) -> None:
+    """Refuse, in one sentence, a reference volume that is unusable, not isotropic, or too small
+    for the patches of a requested stage that learns from its pairs."""
+    trainings = {
+        STAGE_SPECS[s].training for s in stages if s != "alignment"
+    }  # the alignment learns from the volume alone
     for ref in references:
         validate_volume(ref, min_slices=3)
         if ref.voxel_size is not None:
@@ -293,7 +299,7 @@ def _check_references(references: tuple[Volume, ...], config: ExperimentConfig) 
                     "a reference must be isotropic, its XZ and YZ planes are used as true Z pairs."
                 )
         d = config.degradation
-        for tc in (config.skeleton_training, config.refiner_training):
+        for tc in (getattr(config, t) for t in sorted(trainings)):
             check_reference_shape(
                 ref.shape,
                 d.factor,
@@ -360,7 +366,7 @@ def train_model(
     references = tuple(references)
     _check_model_dir_apart(model_dir, volume, init_from, references)
     validate_volume(volume, min_slices=3)
-    _check_references(references, config)
+    _check_references(references, config, stages)
     _check_patches(volume, config, stages)
     device = resolve_device(config.device)
     if init_from is not None:  # before the model folder is created
