@@ -86,12 +86,14 @@ def main() -> int:
     cfg = ExperimentConfig().model_dump()
     cfg["degradation"]["factor"] = factor
     cfg = build_config(cfg)
-    tune_cfg = cfg
+    # fine-tuning keeps the pretrained networks (as `skelem train --init` does)
+    tune = cfg.model_dump()
+    for section in ("skeleton", "refiner", "diffusion_peer"):
+        tune[section] = getattr(pretrained.config, section).model_dump()
     if args.finetune_lr:
-        tune = cfg.model_dump()
         for stage in ("skeleton_training", "refiner_training"):
             tune[stage]["learning_rate"] = args.finetune_lr
-        tune_cfg = build_config(tune)
+    tune_cfg = build_config(tune)
     models = {"zero-shot": (pretrained, "input")}
     if args.zero_shot_only:
         return _score(models, case, factor, results, path, args.tta)
