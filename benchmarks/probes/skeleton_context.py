@@ -45,7 +45,7 @@ from skelem.config.models import ExperimentConfig, build_config  # noqa: E402
 from skelem.data.interpolation import upsample  # noqa: E402
 from skelem.data.normalize import PercentileNormalizer  # noqa: E402
 from skelem.data.pairs import PairSampler  # noqa: E402
-from skelem.grid import neighbour_offsets  # noqa: E402
+from skelem.grid import neighbour_indices, neighbour_offsets  # noqa: E402
 from skelem.io import open_volume  # noqa: E402
 from skelem.metrics import evaluate_arrays  # noqa: E402
 from skelem.models.unet import UNet2D, apply_padded  # noqa: E402
@@ -98,19 +98,6 @@ class ContextPairSampler(PairSampler):
         return u, p
 
 
-def with_context(slices: np.ndarray, context: int) -> np.ndarray:
-    """``(N, H, W)`` -> ``(N, 2 context + 1, H, W)``: neighbours, mirrored at the ends."""
-    n = len(slices)
-    idx = np.arange(n)
-    chans = []
-    for d in neighbour_offsets(context):
-        j = idx + d
-        j = np.where(j < 0, -j, j)
-        j = np.where(j >= n, 2 * (n - 1) - j, j)
-        chans.append(slices[j])
-    return np.stack(chans, axis=1)
-
-
 def restore(net: UNet2D, acquired: np.ndarray, factor: int, norm, context: int) -> np.ndarray:
     """XZ and YZ passes over the cubic interpolant with neighbours, averaged; measured rows back."""
     u = norm.normalize(upsample(acquired.astype(np.float32), factor, axis=0, method="cubic"))
@@ -118,7 +105,7 @@ def restore(net: UNet2D, acquired: np.ndarray, factor: int, norm, context: int) 
     with torch.no_grad():
         for axis in (1, 2):  # XZ slices (one per Y), YZ slices (one per X)
             slices = np.ascontiguousarray(np.moveaxis(u, axis, 0))  # (N, Z', L)
-            x = torch.from_numpy(np.ascontiguousarray(with_context(slices, context)))
+            x = torch.from_numpy(slices[neighbour_indices(len(slices), context)])
             pred = torch.cat([apply_padded(net, x[i : i + 16]) for i in range(0, len(x), 16)])
             out += np.moveaxis(pred[:, 0].numpy(), 0, axis)
     out /= 2
