@@ -107,11 +107,8 @@ def neighbour_indices(count: int, context: int) -> np.ndarray:
     -------
     numpy.ndarray of int64
     """
-    last = count - 1
     j = np.arange(count)[:, None] + np.asarray(neighbour_offsets(context))[None, :]
-    j = np.abs(j)
-    j = last - np.abs(last - j)
-    return np.clip(j, 0, last)
+    return _mirrored(j, count)
 
 
 def mirrored_range(count: int, start: int, stop: int) -> np.ndarray:
@@ -122,6 +119,11 @@ def mirrored_range(count: int, start: int, stop: int) -> np.ndarray:
     -------
     numpy.ndarray of int64
     """
+    return _mirrored(np.arange(start, stop), count)
+
+
+def _mirrored(j: np.ndarray, count: int) -> np.ndarray:
+    """Indices ``j`` mirrored into ``0..count-1`` at both ends (end slice not repeated), clamped
+    when ``count`` is too short for one reflection."""
     last = count - 1
-    j = np.abs(np.arange(start, stop))
-    return np.clip(last - np.abs(last - j), 0, last)
+    return np.clip(last - np.abs(last - np.abs(j)), 0, last)
