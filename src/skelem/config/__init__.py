@@ -6,8 +6,9 @@ the CLI lists) can be imported without pydantic.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from skelem._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from skelem.config.models import (
@@ -49,9 +50,4 @@ __all__ = [
     "save_config",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """The public names, from their home module on first use."""
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'skelem.config' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _HOMES)

@@ -8,8 +8,9 @@ restore``).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from skelem._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from skelem.data.degradation import (
@@ -64,9 +65,4 @@ __all__ = [
     "upsample_torch",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """The public names, from their home module on first use."""
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'skelem.data' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _HOMES)
