@@ -93,6 +93,18 @@ WORKER_MEMORY_CONFIG = {
     "distributed.worker.memory.pause": False,
     "distributed.worker.memory.terminate": 0.95,
 }
+#: Dask's own periodic work, made rare for the local clusters: the statistical profiler that samples
+#: every worker thread's stack each 10 ms, the event-loop health tick (20 ms) and the system
+#: monitor (CPU, memory, disk every 500 ms). Idle, they cost each worker process 3% of a core and
+#: the scheduler's process another 3% (0.3% and 1.6% without), and on a busy 2-core machine two
+#: workers paid more: a task ran 10-17% longer beside a second worker (benchmarks/RESULTS.md, issue
+#: 14, "large volume"), where two restores outside Dask ran as fast as one alone.
+QUIET_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+}
 #: Attribute of an in-process worker giving its torch threads (it shares the caller's environment).
 IN_PROCESS_THREADS_ATTR = "_skelem_threads"
 
@@ -482,7 +494,7 @@ def local_client(
             mode.update(
                 lifetime=lifetime, lifetime_stagger=WORKER_LIFETIME_STAGGER, lifetime_restart=True
             )
-    with _quiet_distributed(), dask.config.set(WORKER_MEMORY_CONFIG):
+    with _quiet_distributed(), dask.config.set({**WORKER_MEMORY_CONFIG, **QUIET_CONFIG}):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Pp]ort .* is already in use.*")
             cluster = LocalCluster(

@@ -353,3 +353,28 @@ def test_an_in_process_cluster_is_closed_when_the_run_fails() -> None:
             cluster = client.cluster
             raise Flaky("a block failed")
     assert cluster.status.name == "closed"
+
+
+def _periodic_work(dask_worker) -> dict:
+    import dask
+
+    return {
+        "profile": dask.config.get("distributed.worker.profile.enabled"),
+        "tick": dask.config.get("distributed.admin.tick.interval"),
+        "callbacks": sorted(dask_worker.periodic_callbacks),
+    }
+
+
+def test_local_workers_run_without_the_profiler_and_with_rare_health_checks() -> None:
+    """Dask's statistical profiler (a stack sample of every thread each 10 ms) and its 20-ms
+    event-loop tick cost each worker ~3% of a core while idle and slowed tasks beside a second
+    worker on two cores; the local workers SkelEM starts turn the profiler off and tick each
+    second (the nanny's memory monitor, which restarts a worker at 95% of its limit, is kept)."""
+    from skelem.inference.dask_runner import local_client
+
+    with local_client(1, memory_limit="1GiB", lifetime=None, dashboard_address=None) as client:
+        (seen,) = client.run(_periodic_work).values()
+    assert seen["profile"] is False
+    assert seen["tick"] == "1s"
+    assert "profile" not in seen["callbacks"]
+    assert "heartbeat" in seen["callbacks"]
