@@ -12,6 +12,10 @@ Measured side by side in one run, on local clusters of single-threaded worker pr
    249 x 432^2, 249 x 864^2, 249 x 1728^2 voxels, the volume tiled from the real one by
    mirroring; 2 workers with ``--memory-limit`` 640 MiB each): the 16x output (2.97 GB) is over 4
    times the memory given to a worker. Peak = the worker's ``VmHWM`` after its last block.
+2b. **Throughput on a volume over 4x each worker's memory** (``--parts large``, not in the
+   default set: ~45 minutes): t2 mirrored along Y until the float32 output is 4.2x
+   ``--large-memory-limit`` (1,280 MiB: 249 x 22,640 x 250), x4, blocks of ``--large-block``; the
+   plan's first ``--large-blocks`` blocks (8 skeleton, 4 SkelEM) on 1 and on 2 workers.
 3. **Scheduler overhead per block**: many tiny ``cubic`` blocks on 2 workers; overhead =
    (wall time x workers - summed task time) / blocks (submission, scheduling, the client's
    progress-file write per block, results coming back).
