@@ -10,6 +10,7 @@ shipped pretrained model, tuning data only: ``fibsem_medulla_t2`` Y 0-124, the c
 - ``gapbump``: per column, the departure's projection on the lowest mode between two measured
   rows (the half-sine bump over the gap) removed;
 - ``gapmean``: the departure's mean over each gap's interior rows removed;
+- ``gapsine<K>``: its ``K`` slowest sine modes between two measured rows removed (orthogonal);
 - ``latHP<s>``: the departure minus its lateral (Y, X) Gaussian blur of sigma ``s`` px;
 - ``zHP<s>``: the departure minus its Z Gaussian blur of sigma ``s`` voxels.
 
@@ -53,6 +54,12 @@ def filtered(dep: np.ndarray, name: str, factor: int) -> np.ndarray:
     if name == "gapbump":
         b = np.sin(np.pi * np.arange(1, factor) / factor)
         return gap_projection(dep, factor, b / np.linalg.norm(b))
+    if name.startswith("gapsine"):  # the K slowest sine modes of every gap removed
+        out = dep
+        for m in range(1, int(name[7:]) + 1):
+            b = np.sin(np.pi * m * np.arange(1, factor) / factor)
+            out = gap_projection(out, factor, b / np.linalg.norm(b))
+        return out
     if name == "gapmean":
         b = np.ones(factor - 1)
         return gap_projection(dep, factor, b / np.linalg.norm(b))

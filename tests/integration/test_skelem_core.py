@@ -471,6 +471,39 @@ def test_detail_knob_interpolates_between_the_prior_and_the_sample(random_networ
     assert np.abs(full - none)[:, ~rows].max() > 1e-3
 
 
+@pytest.mark.parametrize(("factor", "modes"), [(4, 1), (8, 2), (3, 5)])
+def test_slow_modes_leave_detail_orthogonal_to_them_and_measured_rows_exact(
+    random_networks, factor: int, modes: int
+) -> None:
+    """``slow_modes`` removes the sampled detail's slowest sine modes between measured rows:
+    what is left of its departure from the deterministic output has no component on them in any
+    gap, the faster modes it had are kept, and the measured rows stay exact."""
+    rng = np.random.default_rng(4)
+    height = 4 * factor + 1
+    slices = rng.random((2, height, 24), dtype=np.float32)
+    rows = measured(height, factor, 0)
+
+    def run(detail: float, slow: int) -> np.ndarray:
+        engine = _engine(random_networks, t0=400, steps=2, detail=detail, slow_modes=slow)
+        return engine.restore(slices, 0, factor, "xz", np.arange(2), col_origin=0, seed=5)
+
+    base, full, filtered = run(0.0, 0), run(1.0, 0), run(1.0, modes)
+    assert np.abs(filtered[:, rows] - slices[:, rows]).max() < 1e-5
+    j = np.arange(1, factor)
+    kept = min(modes, factor - 1)
+    for a in range(0, height - 1, factor):
+        before = (full - base)[:, a + 1 : a + factor]
+        after = (filtered - base)[:, a + 1 : a + factor]
+        for m in range(1, factor):
+            wave = np.sin(np.pi * m * j / factor)[None, :, None]
+            size = np.abs((before * wave).sum(axis=1)).max()
+            left = np.abs((after * wave).sum(axis=1)).max()
+            if m <= kept:
+                assert left < 1e-4 * max(size, 1.0) and size > 1e-3
+            else:
+                np.testing.assert_allclose(left, size, rtol=1e-3, atol=1e-5)
+
+
 def test_xz_and_yz_passes_start_from_one_noise_volume(random_networks) -> None:
     """The start noise is keyed by the voxel: an XZ slice and a YZ slice draw the same values
     along the Z line where they cross, and a tile's noise does not depend on its origin."""

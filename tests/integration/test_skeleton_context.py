@@ -130,7 +130,13 @@ def test_a_context_model_trains_and_its_skeleton_takes_the_neighbours(context_mo
 
 @pytest.mark.parametrize(
     ("method", "extra"),
-    [("skeleton", {}), ("skeleton", {"tta": True}), ("skelem", {}), ("skelem", {"fuse": "steps"})],
+    [
+        ("skeleton", {}),
+        ("skeleton", {"tta": True}),
+        ("skelem", {}),
+        ("skelem", {"fuse": "steps"}),
+        ("skelem", {"slow_modes": 1}),
+    ],
 )
 def test_tiled_equals_untiled_and_measured_rows_stay(context_model, method, extra) -> None:
     """Blocks that start inside the volume in Y and X (so both passes' neighbours cross a

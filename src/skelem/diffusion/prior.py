@@ -154,3 +154,51 @@ def apply_consistency(x0: Tensor, residual_rows: Tensor, measured_mask: Tensor) 
     """
     mask = _broadcast_mask(measured_mask, x0)
     return torch.where(mask, residual_rows.to(x0.dtype), x0)
+
+
+def remove_slow_modes(x: Tensor, measured_mask: Tensor, modes: int) -> Tensor:
+    """``x`` with its ``modes`` slowest axial sine modes removed between every two measured rows.
+
+    Between measured rows ``a < b`` the interior rows ``a+1 .. b-1`` of each column are projected
+    off the orthonormal sine vectors ``sqrt(2/N) sin(pi m j / N)``, ``N = b - a``,
+    ``m = 1 .. modes``, ``j = 1 .. N-1`` (the discrete sine basis of the gap, so what is removed
+    is the component slower than ``modes / (2N)`` cycles per row). Measured rows and rows outside
+    the first and last measured row are left as they are. Each gap is treated on its own, so a
+    tile that starts and ends on measured rows gets the same values as the whole volume; the
+    arithmetic is elementwise, so the bits do not depend on the batch or the width.
+
+    Parameters
+    ----------
+    x : Tensor
+        ``(B, C, H, W)``, rows the axial direction.
+    measured_mask : Tensor
+        Bool ``(H,)`` or ``(1, 1, H, 1)``: the measured rows, shared by the batch.
+    modes : int
+        Sine modes to remove per gap (0: ``x`` as is; a gap of ``N - 1`` rows loses at most
+        ``N - 1``, i.e. all of them).
+
+    Returns
+    -------
+    Tensor
+        A new tensor (``x`` itself when ``modes`` is 0).
+    """
+    if modes <= 0:
+        return x
+    mask = _mask_rows(measured_mask, x.shape[-2])
+    if mask.shape[0] != 1:
+        raise ValueError("removing slow modes needs one measured-row mask shared by the batch")
+    rows = torch.nonzero(mask[0]).flatten().tolist()
+    out = x.clone()
+    for a, b in zip(rows[:-1], rows[1:], strict=True):
+        span = b - a
+        count = min(modes, span - 1)
+        if count <= 0:
+            continue
+        j = torch.arange(1, span, dtype=torch.float64)
+        scale = (2.0 / span) ** 0.5
+        for m in range(1, count + 1):
+            basis = (scale * torch.sin(torch.pi * m * j / span)).tolist()
+            coef = sum(w * x[..., a + i, :] for i, w in enumerate(basis, start=1))
+            for i, w in enumerate(basis, start=1):
+                out[..., a + i, :] -= w * coef
+    return out

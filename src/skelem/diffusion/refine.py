@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from skelem.diffusion.prior import apply_consistency, propagate_residual
+from skelem.diffusion.prior import apply_consistency, propagate_residual, remove_slow_modes
 from skelem.diffusion.sampler import StepNoise, ddim_sample, start_from
 from skelem.diffusion.schedule import NoiseSchedule, Prediction
 
@@ -42,6 +42,10 @@ class RefineSettings:
     detail : float
         Share of the sampled residual's departure from the linearly propagated measured residual
         that is kept (0 to 1; the fidelity-perception knob).
+    slow_modes : int
+        Axial sine modes of that departure removed between every two measured rows before it is
+        scaled by ``detail`` (0: none; see :func:`~skelem.diffusion.prior.remove_slow_modes`):
+        the slow part of the sampled detail costs fidelity and adds little texture.
     """
 
     schedule: NoiseSchedule
@@ -53,6 +57,7 @@ class RefineSettings:
     prior_attenuation: float = 1.0
     eta: float = 0.0
     detail: float = 1.0
+    slow_modes: int = 0
 
 
 def residual_start(
@@ -133,12 +138,19 @@ def refine_residual(
             return apply_consistency(x0, measured, row_mask)
 
     x0 = ddim_sample(
-        denoise, x_start, settings.timesteps, settings.schedule, settings.prediction,
-        consistency=consistency, eta=settings.eta, step_noise=step_noise,
+        denoise,
+        x_start,
+        settings.timesteps,
+        settings.schedule,
+        settings.prediction,
+        consistency=consistency,
+        eta=settings.eta,
+        step_noise=step_noise,
     )
-    if settings.detail < 1 and has_rows:
+    if (settings.detail < 1 or settings.slow_modes > 0) and has_rows:
         linear = propagate_residual(measured, row_mask)
-        x0 = linear + settings.detail * (x0 - linear)
+        departure = remove_slow_modes(x0 - linear, mask, settings.slow_modes)
+        x0 = linear + settings.detail * departure
     residual = x0 * settings.residual_scale
     if consistency is not None:  # exactly the measured residual, not its scaled round trip
         residual = torch.where(row_mask, u - skel, residual)

@@ -84,6 +84,8 @@ class SliceEngine:
         coordinates, the seed and the move, so overlapping tiles draw the same.
     detail : float
         The fidelity-perception knob of SkelEM (:class:`~skelem.diffusion.refine.RefineSettings`).
+    slow_modes : int
+        Axial sine modes of SkelEM's sampled detail removed between measured rows (ditto).
     autotune : bool, optional
         Choose the slices per call (within ``batch_size`` and the pixel budget) by a measurement
         cached per machine (:mod:`skelem.inference.autotune`). Default: ``SKELEM_AUTOTUNE=1`` in
@@ -115,6 +117,7 @@ class SliceEngine:
     eta: float = 0.0
     tta: bool = False
     detail: float = 1.0
+    slow_modes: int = 0
     autotune: bool | None = None
 
     def __post_init__(self) -> None:
@@ -331,6 +334,7 @@ class SliceEngine:
             prior_attenuation=self.diffusion.prior_attenuation,
             eta=self.eta,
             detail=self.detail,
+            slow_modes=self.slow_modes,
         )
 
     @torch.inference_mode()

@@ -156,6 +156,7 @@ class _NetworkMethod(RestorationMethod):
             eta=artifact.config.diffusion.eta if options.eta is None else options.eta,
             tta=options.tta,
             detail=artifact.config.diffusion.detail if options.detail is None else options.detail,
+            slow_modes=options.slow_modes,
         )
 
     name = ""
@@ -172,6 +173,8 @@ class _NetworkMethod(RestorationMethod):
             if self.engine.eta > 0:
                 out["eta"] = self.engine.eta
             out["detail"] = self.engine.detail
+            if self.engine.slow_modes:
+                out["slow_modes"] = self.engine.slow_modes
         return out
 
     def restore_block(

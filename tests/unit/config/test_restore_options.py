@@ -102,3 +102,10 @@ def test_detail_knob_is_checked_in_one_sentence() -> None:
     assert RestoreOptions(detail=0.3).detail == 0.3
     with pytest.raises(ConfigError, match=r"^--detail must be between 0 and 1, got 1.5\.$"):
         RestoreOptions(detail=1.5)
+
+
+def test_slow_modes_are_checked_in_one_sentence() -> None:
+    assert RestoreOptions().slow_modes == 0
+    assert RestoreOptions(slow_modes=2).slow_modes == 2
+    with pytest.raises(ConfigError, match=r"^--slow-modes must be 0 or more, got -1\.$"):
+        RestoreOptions(slow_modes=-1)
