@@ -158,3 +158,23 @@ def test_shipped_pretrained_models_match_their_hashes_and_beat_cubic(
             )
             assert psnr(out, gt, data_range=255) > psnr(cubic, gt, data_range=255) + 0.3
     assert os.environ.get(PRETRAINED_ENV) is None
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no pretrained models in this checkout")
+def test_the_shipped_x8_model_samples_its_own_detail_settings_unless_told() -> None:
+    """The x8 model's manifest carries its sampling defaults (detail 0.85, 2 slow modes
+    removed, chosen on t2's tuning half); a restore uses them, and the flags override them."""
+    from skelem.inference.methods import build_method
+    from skelem.inference.restore import RestoreOptions
+    from skelem.models.artifact import load_artifact
+
+    artifact = load_artifact(PRETRAINED_DIR / "fibsem_x8")
+    assert (artifact.config.diffusion.detail, artifact.config.diffusion.slow_modes) == (0.85, 2)
+    default = build_method(artifact, 8, RestoreOptions(method="skelem", device="cpu"))
+    assert (default.engine.detail, default.engine.slow_modes) == (0.85, 2)
+    assert default.describe()["slow_modes"] == 2
+    told = build_method(
+        artifact, 8, RestoreOptions(method="skelem", device="cpu", detail=0.7, slow_modes=0)
+    )
+    assert (told.engine.detail, told.engine.slow_modes) == (0.7, 0)
+    assert "slow_modes" not in told.describe()

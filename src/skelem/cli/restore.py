@@ -101,11 +101,9 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
         click.option(
             "--slow-modes",
             type=int,
-            default=0,
-            show_default=True,
             help="skelem: remove this many of the slowest axial modes of the sampled detail "
-            "between every two measured slices (fewer invented large shapes, higher PSNR at "
-            "the same texture; factor // 4 measured best at x4 and x8).",
+            "between every two measured slices (less invented shading, more PSNR for the same "
+            "texture; default: the model's, 2 for the shipped x8 model, else 0).",
         ),
     ),
     (

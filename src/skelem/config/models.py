@@ -214,6 +214,9 @@ class DiffusionConfig(_Strict):
         ``prior + detail * (sample - prior)``, ``prior`` the measured residual propagated
         linearly. 0: the deterministic skeleton + prior (the refiner is not run); 1: the whole
         sampled detail.
+    slow_modes : int
+        Axial sine modes of the sampled detail removed between every two measured rows before
+        ``detail`` scales it (:func:`skelem.diffusion.prior.remove_slow_modes`; 0: none).
     diffusion_peer_steps : int
         Reverse steps of the diffusion peer (method ``diffusion``, sampled from pure noise)
         when no ``steps`` are requested.
@@ -244,6 +247,12 @@ class DiffusionConfig(_Strict):
         le=1.0,
         description="fidelity-perception knob: share of the sampled detail kept between the "
         "measured rows (0 deterministic skeleton + measured residual prior, 1 all of it)",
+    )
+    slow_modes: int = Field(
+        default=0,
+        ge=0,
+        description="axial sine modes of the sampled detail removed between every two measured "
+        "rows before `detail` scales it (0: none)",
     )
     diffusion_peer_steps: int = Field(default=50, ge=1)
     residual_scale: float | None = Field(

@@ -84,11 +84,11 @@ class RestoreOptions(BaseModel):
     detail : float, optional
         SkelEM's fidelity-perception knob, 0 (deterministic: skeleton + measured residual
         prior) to 1 (all the sampled detail); None: the model's ``diffusion.detail``.
-    slow_modes : int
+    slow_modes : int, optional
         SkelEM: the axial sine modes of the sampled detail removed between every two measured
         slices before ``detail`` scales it (0: none). Its slow part costs fidelity and adds
-        little texture (``benchmarks/probes/detail_filter.py``); ``factor // 4`` is the measured
-        choice at x4 and x8.
+        little texture (``benchmarks/probes/detail_filter.py``). None: the model's
+        ``diffusion.slow_modes``.
     tta : bool
         Test-time augmentation of the skeleton (mean over the 4 flips of each slice that keep
         the axial direction; 4 skeleton passes).
@@ -116,7 +116,7 @@ class RestoreOptions(BaseModel):
     dtype: OutputDtype = RESTORE_DEFAULTS["dtype"]  # type: ignore[assignment]
     eta: float | None = None
     detail: float | None = None
-    slow_modes: int = 0
+    slow_modes: int | None = None
     tta: bool = RESTORE_DEFAULTS["tta"]  # type: ignore[assignment]
     backend: str = RESTORE_DEFAULTS["backend"]  # type: ignore[assignment]
 
@@ -130,8 +130,8 @@ class RestoreOptions(BaseModel):
 
     @field_validator("slow_modes")
     @classmethod
-    def _not_negative(cls, value: int) -> int:
-        if value < 0:
+    def _not_negative(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
             raise ConfigError(f"--slow-modes must be 0 or more, got {value}.")
         return value
 

@@ -156,7 +156,11 @@ class _NetworkMethod(RestorationMethod):
             eta=artifact.config.diffusion.eta if options.eta is None else options.eta,
             tta=options.tta,
             detail=artifact.config.diffusion.detail if options.detail is None else options.detail,
-            slow_modes=options.slow_modes,
+            slow_modes=(
+                artifact.config.diffusion.slow_modes
+                if options.slow_modes is None
+                else options.slow_modes
+            ),
         )
 
     name = ""

@@ -105,7 +105,7 @@ def test_detail_knob_is_checked_in_one_sentence() -> None:
 
 
 def test_slow_modes_are_checked_in_one_sentence() -> None:
-    assert RestoreOptions().slow_modes == 0
+    assert RestoreOptions().slow_modes is None
     assert RestoreOptions(slow_modes=2).slow_modes == 2
     with pytest.raises(ConfigError, match=r"^--slow-modes must be 0 or more, got -1\.$"):
         RestoreOptions(slow_modes=-1)
