@@ -37,6 +37,8 @@ METHODS = {
     "cubic": {"method": "cubic"},
     "skeleton": {"method": "skeleton"},
     "skelem": {"method": "skelem"},
+    # the sampling default before 2026-12-07's slow modes (the same for models without them)
+    "skelem-d0.7": {"method": "skelem", "detail": 0.7, "slow_modes": 0},
 }
 
 
@@ -49,10 +51,18 @@ def main() -> int:
     ap.add_argument("--iterations", type=int, nargs="+", default=[600, 2000])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("-o", "--output", default="bench-out/membrane_seeds")
+    ap.add_argument(
+        "--normalize",
+        default="model",
+        help="network methods' intensity normalisation (`input` for a pretrained model used "
+        "zero-shot, as the pretrained benchmarks do)",
+    )
     args = ap.parse_args()
     if not (DATA / "raw.tif").exists():
         print(f"real data not found at {DATA}", file=sys.stderr)
         return 2
+    import torch
+
     from skelem.evaluation.membrane import MembranePredictor
     from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.io import open_volume
@@ -69,6 +79,8 @@ def main() -> int:
     artifact = load_artifact(args.model)
     preds = {}
     for name, opts in METHODS.items():
+        if opts["method"] != "cubic":
+            opts = {**opts, "normalize": args.normalize}
         preds[name] = restore_volume(
             case.eval_in, artifact, args.factor, RestoreOptions(**opts), input_units=True
         )
@@ -85,6 +97,7 @@ def main() -> int:
             t = time.perf_counter()
             predictor = MembranePredictor.train(train_image, train_labels, iterations, seed=seed)
             trained = time.perf_counter() - t
+            torch.save(predictor.model.state_dict(), out / f"predictor_{iterations}_seed{seed}.pt")
             for name, pred in preds.items():
                 row = segmentation_scores(predictor.predict(pred), labels)
                 results["rows"][f"{iterations}/seed{seed}/{name}"] = {**row, "train_s": trained}
