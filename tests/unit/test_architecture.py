@@ -17,7 +17,7 @@ PACKAGE = Path(skelem.__file__).resolve().parent
 
 LAYERS: list[set[str]] = [
     {"__init__", "errors"},
-    {"events", "grid", "seeds", "atomic", "memory", "sample_data"},
+    {"events", "grid", "seeds", "atomic", "memory", "sample_data", "_lazy"},
     {"config"},
     {"io"},
     {"data", "metrics", "viz"},
