@@ -73,12 +73,21 @@ def filtered(dep: np.ndarray, name: str, factor: int) -> np.ndarray:
 
 
 def score(pred: np.ndarray, case, factor: int) -> dict:
-    s = evaluate_arrays(pred, case.eval_gt, data_range=255.0, border=8, factor=factor,
-                        acquired=case.eval_in.data.astype(np.float32))
-    row = {k: round(float(s[k]), 4) for k in ("psnr", "ssim", "hf_energy_ratio",
-                                              "log_spectral_distance", "kid")}
+    s = evaluate_arrays(
+        pred,
+        case.eval_gt,
+        data_range=255.0,
+        border=8,
+        factor=factor,
+        acquired=case.eval_in.data.astype(np.float32),
+    )
+    row = {
+        k: round(float(s[k]), 4)
+        for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance", "kid")
+    }
     row["stationarity"] = round(
-        z_texture_stationarity(pred[:, 8:-8, 8:-8], factor)["stationarity"], 3)
+        z_texture_stationarity(pred[:, 8:-8, 8:-8], factor)["stationarity"], 3
+    )
     return row
 
 
@@ -86,8 +95,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--factors", type=int, nargs="+", default=[4, 8])
     ap.add_argument("-o", "--output", default="bench-out/detail_filter")
-    ap.add_argument("--filters", nargs="+",
-                    default=["none", "gapbump", "gapmean", "latHP1", "latHP2", "zHP1"])
+    ap.add_argument(
+        "--filters", nargs="+", default=["none", "gapbump", "gapmean", "latHP1", "latHP2", "zHP1"]
+    )
     ap.add_argument("--details", type=float, nargs="+", default=[0.5, 0.7, 1.0, 1.4])
     ap.add_argument("--model", help="model folder (default: the shipped pretrained one)")
     args = ap.parse_args()
@@ -105,15 +115,22 @@ def main() -> int:
         for d in (0.0, 1.0, 0.7):
             cache = out / f"x{factor}_d{d:g}.npy"
             if not cache.exists():
-                p = restore_volume(case.eval_in, art, factor,
-                                   RestoreOptions(method="skelem", detail=d), input_units=True)
+                p = restore_volume(
+                    case.eval_in,
+                    art,
+                    factor,
+                    RestoreOptions(method="skelem", detail=d),
+                    input_units=True,
+                )
                 np.save(cache, np.asarray(p, dtype=np.float32))
             preds[d] = np.load(cache)
         d0, s1 = preds[0.0], preds[1.0]
         dep = s1 - d0
         offline = d0 + 0.7 * dep
-        rows = {"check_max_abs_offline_vs_restored_0.7": float(np.abs(offline - preds[0.7]).max()),
-                "skelem-detail-0": score(d0, case, factor)}
+        rows = {
+            "check_max_abs_offline_vs_restored_0.7": float(np.abs(offline - preds[0.7]).max()),
+            "skelem-detail-0": score(d0, case, factor),
+        }
         print(f"x{factor}", json.dumps(rows), flush=True)
         for name in args.filters:
             fdep = filtered(dep, name, factor)
@@ -121,8 +138,10 @@ def main() -> int:
             for d in args.details:
                 r = score(d0 + d * fdep, case, factor)
                 rows[f"{name}/{d:g}"] = r
-                print(f"x{factor} {name} d={d:g}: " + " ".join(f"{k} {v}" for k, v in r.items()),
-                      flush=True)
+                print(
+                    f"x{factor} {name} d={d:g}: " + " ".join(f"{k} {v}" for k, v in r.items()),
+                    flush=True,
+                )
         results[f"x{factor}"] = rows
         (out / "results.json").write_text(json.dumps(results, indent=2))
     return 0
