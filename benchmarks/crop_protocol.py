@@ -41,14 +41,28 @@ class CropCase:
         pred = restore_volume(self.eval_in, artifact, self.factor, RestoreOptions(**options),
                               input_units=True)
         seconds = time.perf_counter() - t
+        row = self.scores(pred)
+        row["restore_s"] = round(seconds, 2)
+        return row
+
+    def scores(self, pred: np.ndarray) -> dict:
+        """Fidelity, perception and Z stationarity of a restoration ``pred`` of the crop."""
         s = evaluate_arrays(pred, self.eval_gt, data_range=255.0, border=8, factor=self.factor,
                             acquired=self.eval_in.data.astype(np.float32))
         row = {k: float(s[k]) for k in ("psnr", "ssim", "hf_energy_ratio",
                                         "log_spectral_distance", "kid")}
         row["stationarity"] = z_texture_stationarity(pred[:, 8:-8, 8:-8],
                                                      self.factor)["stationarity"]
-        row["restore_s"] = round(seconds, 2)
         return row
+
+    def cubic_psnr(self) -> float:
+        """PSNR of cubic interpolation of the crop (the baseline every gain is counted from)."""
+        from skelem.inference.restore import RestoreOptions, restore_volume
+
+        cubic = restore_volume(self.eval_in, None, self.factor, RestoreOptions(method="cubic"),
+                               input_units=True)
+        return float(evaluate_arrays(cubic, self.eval_gt, data_range=255.0, border=8,
+                                     factor=self.factor)["psnr"])
 
 
 def crop_case(raw: Path, y_half: slice, factor: int, name: str) -> CropCase:

@@ -31,7 +31,6 @@ from pathlib import Path
 from crop_protocol import HALVES, crop_case
 
 from skelem.config.models import ExperimentConfig, build_config
-from skelem.metrics import evaluate_arrays
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
@@ -62,7 +61,6 @@ def main() -> int:
         help="also score the skeleton and SkelEM --detail 0 with test-time augmentation",
     )
     args = ap.parse_args()
-    from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
     from skelem.models.pretrained import pretrained_model_dir
     from skelem.training.pipeline import train_model
@@ -71,16 +69,11 @@ def main() -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     case = crop_case(DATA, HALVES["scored"], factor, "t2")
-    vol, eval_in, eval_gt = case.volume, case.eval_in, case.eval_gt
+    vol = case.volume
     path = out / f"x{factor}.json"
     results = json.loads(path.read_text()) if path.exists() else {}
 
-    cubic = restore_volume(eval_in, None, factor, RestoreOptions(method="cubic"), input_units=True)
-    results["cubic"] = {
-        "psnr": float(
-            evaluate_arrays(cubic, eval_gt, data_range=255.0, border=8, factor=factor)["psnr"]
-        )
-    }
+    results["cubic"] = {"psnr": case.cubic_psnr()}
     pretrained = load_artifact(args.pretrained or pretrained_model_dir(factor))
     results["pretrained"] = str(args.pretrained or pretrained_model_dir(factor))
     cfg = ExperimentConfig().model_dump()

@@ -34,8 +34,6 @@ def main() -> int:
     ap.add_argument("--details", type=float, nargs="+", default=[0.7, 0.85, 1.0])
     ap.add_argument("-o", "--output", default="bench-out/slow_modes")
     args = ap.parse_args()
-    from skelem.inference.restore import RestoreOptions, restore_volume
-    from skelem.metrics import evaluate_arrays
     from skelem.models.artifact import load_artifact
     from skelem.models.pretrained import pretrained_model_dir
 
@@ -46,16 +44,7 @@ def main() -> int:
     path = out / f"x{factor}_{args.half}.json"
     case = crop_case(DATA, HALVES[args.half], factor, "t2")
     art = load_artifact(pretrained_model_dir(factor))
-    cubic = restore_volume(
-        case.eval_in, None, factor, RestoreOptions(method="cubic"), input_units=True
-    )
-    results: dict = {
-        "half": args.half,
-        "slow_modes": modes,
-        "cubic_psnr": float(
-            evaluate_arrays(cubic, case.eval_gt, data_range=255.0, border=8, factor=factor)["psnr"]
-        ),
-    }
+    results: dict = {"half": args.half, "slow_modes": modes, "cubic_psnr": case.cubic_psnr()}
     variants = [
         ("skeleton", {"method": "skeleton"}),
         ("skelem-detail-0", {"method": "skelem", "detail": 0.0}),

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import resource
 import time
 from pathlib import Path
+
+from core_contention import side_by_side
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
 
@@ -53,25 +54,13 @@ def work(method: str, rows: int, barrier, queue) -> None:
     )
 
 
-def run(method: str, rows: int, procs: int) -> list[dict]:
-    ctx = mp.get_context("spawn")
-    barrier, queue = ctx.Barrier(procs), ctx.Queue()
-    ps = [ctx.Process(target=work, args=(method, rows, barrier, queue)) for _ in range(procs)]
-    for p in ps:
-        p.start()
-    out = [queue.get() for _ in ps]
-    for p in ps:
-        p.join()
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--method", default="skelem")
     ap.add_argument("--rows", type=int, default=480)
     args = ap.parse_args()
-    alone = run(args.method, args.rows, 1)
-    both = run(args.method, args.rows, 2)
+    alone = side_by_side(work, (args.method, args.rows), 1)
+    both = side_by_side(work, (args.method, args.rows), 2)
     print(json.dumps({"method": args.method, "rows": args.rows, "alone": alone, "two": both}))
     return 0
 

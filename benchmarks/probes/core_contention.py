@@ -60,10 +60,12 @@ def work(kind: str, seconds: float, barrier, queue) -> None:
     queue.put(n * units / (time.perf_counter() - t))
 
 
-def rate(kind: str, procs: int, seconds: float) -> list[float]:
+def side_by_side(target, args: tuple, procs: int) -> list:
+    """Run ``target(*args, barrier, queue)`` in ``procs`` spawned processes that start their
+    measured part together (``barrier``); each puts one result on ``queue``. The results."""
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(procs), ctx.Queue()
-    ps = [ctx.Process(target=work, args=(kind, seconds, barrier, queue)) for _ in range(procs)]
+    ps = [ctx.Process(target=target, args=(*args, barrier, queue)) for _ in range(procs)]
     for p in ps:
         p.start()
     out = [queue.get() for _ in ps]
@@ -78,8 +80,8 @@ def main() -> int:
     ap.add_argument("--kinds", nargs="+", default=["mm", "net", "copy"])
     args = ap.parse_args()
     for kind in args.kinds:
-        alone = rate(kind, 1, args.seconds)[0]
-        both = rate(kind, 2, args.seconds)
+        alone = side_by_side(work, (kind, args.seconds), 1)[0]
+        both = side_by_side(work, (kind, args.seconds), 2)
         print(
             json.dumps(
                 {

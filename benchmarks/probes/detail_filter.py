@@ -31,9 +31,6 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from crop_protocol import HALVES, crop_case  # noqa: E402
 
-from skelem.metrics import evaluate_arrays  # noqa: E402
-from skelem.metrics.stationarity import z_texture_stationarity  # noqa: E402
-
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
 
@@ -72,23 +69,8 @@ def filtered(dep: np.ndarray, name: str, factor: int) -> np.ndarray:
     raise ValueError(name)
 
 
-def score(pred: np.ndarray, case, factor: int) -> dict:
-    s = evaluate_arrays(
-        pred,
-        case.eval_gt,
-        data_range=255.0,
-        border=8,
-        factor=factor,
-        acquired=case.eval_in.data.astype(np.float32),
-    )
-    row = {
-        k: round(float(s[k]), 4)
-        for k in ("psnr", "ssim", "hf_energy_ratio", "log_spectral_distance", "kid")
-    }
-    row["stationarity"] = round(
-        z_texture_stationarity(pred[:, 8:-8, 8:-8], factor)["stationarity"], 3
-    )
-    return row
+def _rounded(row: dict) -> dict:
+    return {k: round(v, 3 if k == "stationarity" else 4) for k, v in row.items()}
 
 
 def main() -> int:
@@ -129,14 +111,14 @@ def main() -> int:
         offline = d0 + 0.7 * dep
         rows = {
             "check_max_abs_offline_vs_restored_0.7": float(np.abs(offline - preds[0.7]).max()),
-            "skelem-detail-0": score(d0, case, factor),
+            "skelem-detail-0": _rounded(case.scores(d0)),
         }
         print(f"x{factor}", json.dumps(rows), flush=True)
         for name in args.filters:
             fdep = filtered(dep, name, factor)
             rows[f"{name}/energy_kept"] = round(float((fdep**2).mean() / (dep**2).mean()), 3)
             for d in args.details:
-                r = score(d0 + d * fdep, case, factor)
+                r = _rounded(case.scores(d0 + d * fdep))
                 rows[f"{name}/{d:g}"] = r
                 print(
                     f"x{factor} {name} d={d:g}: " + " ".join(f"{k} {v}" for k, v in r.items()),
