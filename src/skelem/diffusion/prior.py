@@ -189,15 +189,17 @@ def remove_slow_modes(x: Tensor, measured_mask: Tensor, modes: int) -> Tensor:
         raise ValueError("removing slow modes needs one measured-row mask shared by the batch")
     rows = torch.nonzero(mask[0]).flatten().tolist()
     out = x.clone()
+    bases: dict[int, list[list[float]]] = {}  # per gap length: its sine vectors (gaps repeat)
     for a, b in zip(rows[:-1], rows[1:], strict=True):
         span = b - a
-        count = min(modes, span - 1)
-        if count <= 0:
-            continue
-        j = torch.arange(1, span, dtype=torch.float64)
-        scale = (2.0 / span) ** 0.5
-        for m in range(1, count + 1):
-            basis = (scale * torch.sin(torch.pi * m * j / span)).tolist()
+        if span not in bases:
+            j = torch.arange(1, span, dtype=torch.float64)
+            scale = (2.0 / span) ** 0.5
+            bases[span] = [
+                (scale * torch.sin(torch.pi * m * j / span)).tolist()
+                for m in range(1, min(modes, span - 1) + 1)
+            ]
+        for basis in bases[span]:
             coef = sum(w * x[..., a + i, :] for i, w in enumerate(basis, start=1))
             for i, w in enumerate(basis, start=1):
                 out[..., a + i, :] -= w * coef
