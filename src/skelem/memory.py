@@ -10,8 +10,8 @@ import ctypes.util
 import functools
 import sys
 
-#: glibc ``mallopt`` parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: glibc ``mallopt`` parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
 @functools.cache
@@ -30,7 +30,9 @@ def _libc() -> ctypes.CDLL | None:
     return libc
 
 
-def set_malloc_reuse(trim_bytes: int = 1 << 30, mmap_bytes: int = 32 << 20) -> bool:
+def set_malloc_reuse(
+    trim_bytes: int = 1 << 30, mmap_bytes: int = 32 << 20, arenas: int | None = 2
+) -> bool:
     """Ask glibc to keep freed memory for reuse instead of returning it to the kernel at once.
 
     A training step or a network call allocates and frees the same large activation buffers again
@@ -47,18 +49,27 @@ def set_malloc_reuse(trim_bytes: int = 1 << 30, mmap_bytes: int = 32 << 20) -> b
         Free memory kept at the heap top before glibc returns it.
     mmap_bytes : int
         Allocations at least this large get their own mapping (glibc's maximum is 32 MiB).
+    arenas : int or None
+        At most this many malloc arenas (None: glibc's default, 8 per core). Every thread that
+        allocates under contention gets an arena of its own, and with the trim threshold above
+        each keeps its freed buffers: the two cross-plane passes, Dask's threads and zarr's
+        each held their own copy of the activations' high-water mark. Two (one per pass) cut
+        the peak of a one-block t2 x4 restore by ~150 MiB at the same speed (RESULTS.md, issue
+        13); the allocations that matter are a few per network layer, so the lock is not
+        contended.
 
     Returns
     -------
     bool
-        Whether both settings were applied.
+        Whether every setting was applied.
     """
     libc = _libc()
     if libc is None:
         return False
     ok_trim = libc.mallopt(_M_TRIM_THRESHOLD, int(trim_bytes)) == 1
     ok_mmap = libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_bytes)) == 1
-    return ok_trim and ok_mmap
+    ok_arenas = arenas is None or libc.mallopt(_M_ARENA_MAX, int(arenas)) == 1
+    return ok_trim and ok_mmap and ok_arenas
 
 
 def release_free_memory() -> None:

@@ -88,3 +88,21 @@ def test_the_read_pages_of_a_memory_mapped_input_leave_the_resident_size(tmp_pat
     assert _rss_file_kib() - before < 2 * 1024
     assert int(np.asarray(volume.data[:1]).sum()) == 512 * 512  # still readable
     assert not drop_mapped_pages(np.ones(3))  # nothing mapped: nothing to do
+
+
+def test_reuse_caps_the_arenas(monkeypatch):
+    """Each allocating thread would get an arena keeping its own freed buffers: capped at two
+    (one per cross-plane pass) unless asked otherwise."""
+    calls: list[tuple[int, int]] = []
+
+    class FakeLibc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr("skelem.memory._libc", lambda: FakeLibc())
+    assert set_malloc_reuse() is True
+    assert (-8, 2) in calls  # M_ARENA_MAX
+    calls.clear()
+    assert set_malloc_reuse(arenas=None) is True
+    assert all(param != -8 for param, _ in calls) and len(calls) == 2

@@ -197,13 +197,16 @@ class PercentileNormalizer:
         numpy.ndarray
             Same shape as ``y``.
         """
-        values = np.asarray(y, dtype=np.float32) * np.float32(self.scale) + np.float32(self.low)
+        values = np.asarray(y, dtype=np.float32) * np.float32(self.scale)
+        values += np.float32(self.low)  # in place: one block-sized temporary, not three
         if dtype is None:
             return values
         dtype = np.dtype(dtype)
         if dtype.kind in "ui":
             info = np.iinfo(dtype)
-            return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+            np.rint(values, out=values)
+            np.clip(values, info.min, info.max, out=values)
+            return values.astype(dtype)
         return values.astype(dtype)
 
     def to_dict(self) -> dict:

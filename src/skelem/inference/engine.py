@@ -6,6 +6,7 @@ row index is a multiple of the factor. Everything here works on normalised float
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 
 from skelem.config.models import DiffusionConfig
+from skelem.data.interpolation import output_length, upsample
 from skelem.diffusion.noise import voxel_noise_batch
 from skelem.diffusion.prior import apply_consistency
 from skelem.diffusion.refine import RefineSettings, refine_residual, residual_start
@@ -50,6 +52,42 @@ def batch_pixels(device: torch.device) -> int:
         ``CUDA_BATCH_PIXELS`` on a GPU, else ``CPU_BATCH_PIXELS``.
     """
     return CUDA_BATCH_PIXELS if device.type == "cuda" else CPU_BATCH_PIXELS
+
+
+class UpsampledSlices:
+    """The Z-interpolated slices of a block along one cross-plane, interpolated on demand.
+
+    ``source[rows]`` equals ``upsample(block, factor, method=method).transpose(perm)[rows]``
+    bit for bit (the interpolation is elementwise along Z), so a pass never needs the whole
+    interpolated block: a block-sized float32 array less at the peak per pass.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        The acquired block ``(z, y, x)``.
+    factor : int
+        Anisotropy factor.
+    perm : tuple of int
+        ``(1, 0, 2)`` for XZ slices ``(y, Z, x)``, ``(2, 0, 1)`` for YZ slices ``(x, Z, y)``.
+    method : str
+        The interpolation (:func:`~skelem.data.interpolation.upsample`).
+    """
+
+    def __init__(
+        self, block: np.ndarray, factor: int, perm: tuple[int, int, int], method: str = "cubic"
+    ) -> None:
+        if perm[1] != 0:
+            raise ValueError("slices must keep Z as their rows")
+        self._view = block.transpose(perm)
+        self.factor, self.method = factor, method
+        n, z, w = self._view.shape
+        self.shape = (n, output_length(z, factor), w)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        return upsample(self._view[rows], self.factor, axis=1, method=self.method)
 
 
 @dataclass
@@ -140,18 +178,23 @@ class SliceEngine:
     @torch.inference_mode()
     def restore(
         self,
-        slices: np.ndarray,
+        slices: np.ndarray | UpsampledSlices,
         first_row: int,
         factor: int,
         plane: str,
         slice_indices: np.ndarray,
         col_origin: int,
         seed: int = 0,
+        out: np.ndarray | None = None,
+        accumulate: threading.Lock | None = None,
     ) -> np.ndarray:
         """Restore ``slices`` ``(N, H, W)``.
 
         Parameters
         ----------
+        slices : numpy.ndarray or UpsampledSlices
+            The interpolated slices, or a source that interpolates them batch by batch (the
+            same values without a block-sized interpolated copy).
         first_row : int
             Global output row (z) of row 0; rows with ``(first_row + r) % factor == 0`` are
             measured.
@@ -161,9 +204,22 @@ class SliceEngine:
             Global index (y for XZ, x for YZ) of each slice (part of the noise key).
         col_origin : int
             Global coordinate of column 0 (x for XZ slices, y for YZ slices).
+        out : numpy.ndarray, optional
+            float32 ``(N, H, W)`` (a view is fine) that receives the restored slices, instead
+            of a new array.
+        accumulate : threading.Lock, optional
+            Add the restored slices to ``out`` under this lock instead of writing them (two
+            passes summed into one array: float addition commutes, so the order they reach it
+            in does not change the bits).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``out`` (or a new float32 ``(N, H, W)``).
         """
         n, h, w = slices.shape
-        out = np.empty_like(slices, dtype=np.float32)
+        if out is None:
+            out = np.empty((n, h, w), dtype=np.float32)
         step = self.slices_per_call(h, w, self._main_network)
         k = self.context
         for start in range(0, n, step):
@@ -184,7 +240,12 @@ class SliceEngine:
                 col_origin,
                 seed,
             )
-            out[start:stop] = restored[:, 0, :ph, :pw].float().cpu().numpy()
+            result = restored[:, 0, :ph, :pw].float().cpu().numpy()
+            if accumulate is None:
+                out[start:stop] = result
+            else:
+                with accumulate:
+                    out[start:stop] += result
         return out
 
     def slices_per_call(self, h: int, w: int, network: torch.nn.Module | None = None) -> int:

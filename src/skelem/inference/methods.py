@@ -8,6 +8,7 @@ and checks one for a model and :class:`~skelem.config.restore.RestoreOptions`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,7 +18,7 @@ import torch
 from skelem.config.restore import INTERPOLATION_METHODS, RestoreOptions, check_sampling
 from skelem.data.interpolation import upsample
 from skelem.errors import ConfigError, ModelError
-from skelem.inference.engine import SliceEngine
+from skelem.inference.engine import SliceEngine, UpsampledSlices
 from skelem.inference.networks import load_networks, network_geometry
 from skelem.inference.planner import Block, block_output_origin
 from skelem.models.artifact import ModelArtifact
@@ -185,41 +186,52 @@ class _NetworkMethod(RestorationMethod):
         self, block: np.ndarray, origin: Origin, seed: int | None = None
     ) -> np.ndarray:
         """Restore one normalised input block (see :meth:`RestorationMethod.restore_block`)."""
-        interp = upsample(block, self.factor, axis=0, method="cubic")
         seed = self.options.seed if seed is None else seed
         if self.joint:
+            interp = upsample(block, self.factor, axis=0, method="cubic")
             return self.engine.restore_joint(interp, origin, self.factor, seed)
-        return self._cross_planes(interp, origin, seed)
+        return self._cross_planes(block, origin, seed)
 
-    def _cross_planes(self, interp: np.ndarray, origin: Origin, seed: int) -> np.ndarray:
-        """The XZ pass, the YZ pass, or both averaged (``options.planes``)."""
+    def _cross_planes(self, block: np.ndarray, origin: Origin, seed: int) -> np.ndarray:
+        """The XZ pass, the YZ pass, or both averaged (``options.planes``).
+
+        Each pass interpolates its slices batch by batch and writes them straight into the
+        one output array (both passes add into it), so the block's peak holds one block-sized
+        float32 array, not an interpolated block and one per pass.
+        """
         z0, y0, x0 = origin
-        ny, nx = interp.shape[1:]
-        engine, factor = self.engine, self.factor
+        _, ny, nx = block.shape
+        engine, factor, planes = self.engine, self.factor, self.options.planes
+        nz = (block.shape[0] - 1) * factor + 1
+        if planes == "both":
+            # -0.0 is the identity of float addition (+0.0 would turn a -0.0 sum into +0.0)
+            out, lock = np.full((nz, ny, nx), -0.0, np.float32), threading.Lock()
+        else:
+            out, lock = np.empty((nz, ny, nx), np.float32), None
 
-        def xz_pass() -> np.ndarray:
-            slices = interp.transpose(1, 0, 2)
-            xz = engine.restore(slices, z0, factor, "xz", np.arange(y0, y0 + ny), x0, seed)
-            return xz.transpose(1, 0, 2)
+        def xz_pass() -> None:
+            slices = UpsampledSlices(block, factor, (1, 0, 2))
+            target = out.transpose(1, 0, 2)
+            engine.restore(slices, z0, factor, "xz", np.arange(y0, y0 + ny), x0, seed, target, lock)
 
-        def yz_pass() -> np.ndarray:
-            slices = interp.transpose(2, 0, 1)
-            yz = engine.restore(slices, z0, factor, "yz", np.arange(x0, x0 + nx), y0, seed)
-            return yz.transpose(1, 2, 0)
+        def yz_pass() -> None:
+            slices = UpsampledSlices(block, factor, (2, 0, 1))
+            target = out.transpose(2, 0, 1)
+            engine.restore(slices, z0, factor, "yz", np.arange(x0, x0 + nx), y0, seed, target, lock)
 
-        if self.options.planes == "xz":
-            return xz_pass()
-        if self.options.planes == "yz":
-            return yz_pass()
-        xz, yz = _both_passes(xz_pass, yz_pass, engine.device)
-        xz += yz  # fused in place: one block-sized temporary less at the peak
-        xz *= 0.5
-        return xz
+        if planes == "xz":
+            xz_pass()
+        elif planes == "yz":
+            yz_pass()
+        else:
+            _both_passes(xz_pass, yz_pass, engine.device)
+            out *= 0.5
+        return out
 
 
 def _both_passes(
-    first: Callable[[], np.ndarray], second: Callable[[], np.ndarray], device: torch.device
-) -> tuple[np.ndarray, np.ndarray]:
+    first: Callable[[], None], second: Callable[[], None], device: torch.device
+) -> None:
     """Run the two independent cross-plane passes; on a CPU with 2+ torch threads, at once.
 
     Two passes side by side on half the threads each beat one pass after the other on all of
@@ -229,11 +241,13 @@ def _both_passes(
     """
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads < 2:
-        return first(), second()
+        first()
+        second()
+        return
     with torch_threads(threads // 2), ThreadPoolExecutor(1, "skelem-pass") as pool:
         later = pool.submit(second)
-        done = first()
-        return done, later.result()
+        first()
+        later.result()
 
 
 class Skeleton(_NetworkMethod):

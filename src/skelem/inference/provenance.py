@@ -120,5 +120,3 @@ def run_key_part(provenance: dict) -> dict:
     dict
     """
     return {key: provenance.get(key) for key in RUN_KEY_FIELDS}
-
-

@@ -30,7 +30,7 @@ from skelem.inference.outputs import is_zarr
 from skelem.inference.planner import Block, choose_block_shape, largest_read_voxels
 from skelem.inference.store import finalize_store, read_done_positions
 from skelem.io import Volume
-from skelem.memory import drop_mapped_pages
+from skelem.memory import drop_mapped_pages, release_free_memory
 
 if TYPE_CHECKING:
     from skelem.inference.dask_runner import DaskSettings
@@ -328,7 +328,9 @@ class BlockRestorer:
         dtype = np.dtype(self.dtype)
 
         def process(block_in: np.ndarray, block: Block) -> np.ndarray:
-            return job.normalizer.denormalize(restore_block(block_in, block), dtype)
+            restored = restore_block(block_in, block)
+            release_free_memory()  # the networks' freed buffers, before the output's copies
+            return job.normalizer.denormalize(restored, dtype)
 
         def read(region):
             block_in = job.read(region)  # normalised: a new array, not a view of the input
