@@ -190,13 +190,13 @@ manifest["config"] = cfg
 """
 
 
-def base_model(base_src: Path, out: Path) -> Path:
-    """The pretrained model with the config keys the old commit does not know removed."""
+def base_model(base_src: Path, out: Path, model: Path = PRETRAINED) -> Path:
+    """``model`` with the config keys the old commit does not know removed."""
     dst = out / "model_for_base"
     if not dst.exists():
         env = {**os.environ, "PYTHONPATH": str(base_src)}
         subprocess.run(
-            [sys.executable, "-c", STRIP_CONFIG, str(PRETRAINED), str(dst)], env=env, check=True
+            [sys.executable, "-c", STRIP_CONFIG, str(model), str(dst)], env=env, check=True
         )
     return dst
 
@@ -233,13 +233,15 @@ def restore(args: argparse.Namespace) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     src = _input(out, args.crop)
     n_out = 249 * (args.crop or 250) ** 2
+    model = Path(args.model)  # the same networks for both commits (the old one cannot load
+    # a skeleton with neighbouring slices as input: pass a model of 563f5f7's configuration)
     variants = []  # (label, pythonpath, model, extra args, extra env)
     if args.base_src:
         variants.append(
             (
                 "563f5f7",
                 str(args.base_src),
-                base_model(Path(args.base_src), out),
+                base_model(Path(args.base_src), out, model),
                 ["--blocks-per-process", "0"],
                 {},
             )
@@ -250,7 +252,7 @@ def restore(args: argparse.Namespace) -> dict:
             (
                 f"now --backend {backend}",
                 here,
-                PRETRAINED,
+                model,
                 ["--backend", backend, "--workers", str(args.workers)],
                 {},
             )
@@ -261,7 +263,7 @@ def restore(args: argparse.Namespace) -> dict:
             (
                 f"now torch, {tunable}",
                 here,
-                PRETRAINED,
+                model,
                 ["--workers", str(args.workers)],
                 {key: value},
             )

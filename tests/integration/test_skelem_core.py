@@ -579,3 +579,17 @@ def test_a_block_holds_one_output_array_with_the_bits_of_two_passes(
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
     assert peak < 2 * expected.nbytes, (peak, expected.nbytes)
+
+
+def test_joint_sampling_records_the_detail_it_keeps(trained_model: TrainedModel) -> None:
+    """The joint sampler keeps all the sampled detail: its outputs say detail 1, not the
+    model's default blend, which only the end fusion applies."""
+    import copy
+
+    art = copy.deepcopy(trained_model.artifact)
+    art.config.diffusion.detail, art.config.diffusion.slow_modes = 0.6, 1
+    end = build_method(art, FACTOR, _skelem()).describe()
+    joint = build_method(art, FACTOR, _skelem(fuse="steps")).describe()
+    assert joint["fuse"] == "steps" and joint["detail"] == 1.0
+    assert "slow_modes" not in joint
+    assert end["detail"] == 0.6 and end["slow_modes"] == 1

@@ -156,7 +156,8 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
             default=_D["fuse"],
             show_default=True,
             help="skelem, both planes: average the XZ and YZ passes at the end, or "
-            "after every sampling step (the passes then agree; holds more memory "
+            "after every sampling step (the passes then agree and keep all their sampled "
+            "detail: --detail and --slow-modes apply to 'end' only; holds more memory "
             "per block).",
         ),
     ),

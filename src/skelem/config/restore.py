@@ -163,7 +163,8 @@ class RestoreOptions(BaseModel):
 
 
 def check_sampling(options: RestoreOptions, method: str, diffusion: DiffusionConfig) -> None:
-    """Refuse ``steps``/``t0`` the model's noise schedule cannot follow, before any work.
+    """Refuse ``steps``/``t0`` the model's noise schedule cannot follow, and ``detail`` or
+    ``slow_modes`` with the joint sampler (which does not apply them), before any work.
 
     Parameters
     ----------
@@ -179,6 +180,13 @@ def check_sampling(options: RestoreOptions, method: str, diffusion: DiffusionCon
     ConfigError
         With one sentence naming the flag.
     """
+    joint = method == "skelem" and options.planes == "both" and options.fuse == "steps"
+    if joint and (options.detail is not None or options.slow_modes is not None):
+        flag = "--detail" if options.detail is not None else "--slow-modes"
+        raise ConfigError(
+            f"{flag} applies to the default fusion (--fuse end); --fuse steps samples the "
+            "passes jointly and keeps all their detail."
+        )
     steps, t0 = options.steps, options.t0
     if steps is None and t0 is None:
         return

@@ -276,6 +276,9 @@ class SkelEM(_NetworkMethod):
         out.update(prior=o.use_prior, consistency=o.use_consistency, aligned=o.aligned)
         if o.planes == "both":
             out["fuse"] = o.fuse
+        if self.joint:  # the joint sampler keeps all the detail, whatever the model's default
+            out["detail"] = 1.0
+            out.pop("slow_modes", None)
         return out
 
 

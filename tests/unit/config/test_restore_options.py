@@ -109,3 +109,20 @@ def test_slow_modes_are_checked_in_one_sentence() -> None:
     assert RestoreOptions(slow_modes=2).slow_modes == 2
     with pytest.raises(ConfigError, match=r"^--slow-modes must be 0 or more, got -1\.$"):
         RestoreOptions(slow_modes=-1)
+
+
+@pytest.mark.parametrize("flag", ["detail", "slow_modes"])
+def test_the_joint_sampler_refuses_the_detail_knobs_it_does_not_apply(flag: str) -> None:
+    """``--fuse steps`` samples both passes jointly without the detail blend: asking for
+    ``--detail`` or ``--slow-modes`` with it is refused, not silently ignored."""
+    from skelem.config.models import DiffusionConfig
+    from skelem.config.restore import check_sampling
+
+    value = {"detail": 0.5, "slow_modes": 1}[flag]
+    cli_flag = "--" + flag.replace("_", "-")
+    joint = RestoreOptions(method="skelem", fuse="steps", **{flag: value})
+    with pytest.raises(ConfigError, match=f"{cli_flag} applies to the default fusion"):
+        check_sampling(joint, "skelem", DiffusionConfig())
+    for fine in ({"fuse": "end"}, {"fuse": "steps", "planes": "xz"}):
+        check_sampling(RestoreOptions(**fine, **{flag: value}), "skelem", DiffusionConfig())
+    check_sampling(RestoreOptions(fuse="steps"), "skelem", DiffusionConfig())
