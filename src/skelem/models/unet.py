@@ -263,6 +263,38 @@ class UNet2D(nn.Module):
             return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         return F.interpolate(x, scale_factor=2, mode="nearest")
 
+    def _up_and_skip(self, h: Tensor, skip: Tensor) -> Tensor:
+        """A decoder's input: ``cat([up(h), skip])``.
+
+        Without autograd and with nearest upsampling, ``h`` is written upsampled straight into
+        the concatenated buffer (same values): the upsampled tensor, as large as the buffer's
+        first part, is never allocated. Two passes side by side each hold one call's
+        activations, so this lowers the peak of a restore (RESULTS.md, issue 13).
+        """
+        if (
+            self.upsample_mode != "nearest"
+            or (torch.is_grad_enabled() and h.requires_grad)
+            or torch.jit.is_tracing()  # exports (ONNX, TorchScript) keep the plain graph
+            or torch.compiler.is_exporting()
+        ):
+            return torch.cat([self._up(h), skip], dim=1)
+        b, c, height, width = h.shape
+        layout = (
+            torch.channels_last
+            if skip.is_contiguous(memory_format=torch.channels_last) and not skip.is_contiguous()
+            else torch.contiguous_format
+        )
+        buf = torch.empty(
+            (b, c + skip.shape[1], 2 * height, 2 * width),
+            dtype=h.dtype,
+            device=h.device,
+            memory_format=layout,
+        )
+        up = buf[:, :c].unflatten(2, (height, 2)).unflatten(4, (width, 2))
+        up.copy_(h[:, :, :, None, :, None].expand(b, c, height, 2, width, 2))
+        buf[:, c:].copy_(skip)
+        return buf
+
     def forward(self, x: Tensor, t: Tensor | float | int | None = None) -> Tensor:
         """Run the network.
 
@@ -306,7 +338,7 @@ class UNet2D(nn.Module):
             h = self._down(h)
         h = self.bottleneck(h, emb)
         for block, skip in zip(self.decoders, reversed(skips), strict=True):
-            h = block(torch.cat([self._up(h), skip], dim=1), emb)
+            h = block(self._up_and_skip(h, skip), emb)
         out = self.head(h)
         if self.residual_input:
             out = x[:, :1] + out

@@ -208,3 +208,31 @@ def test_inference_activations_in_place_give_the_training_values(activation: str
         assert torch.equal(net(x, t), with_grad.detach())
     with_grad.square().mean().backward()
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("time_embedding", [False, True])
+def test_inference_decoder_inputs_written_in_place_give_the_training_values(
+    layout: torch.memory_format, time_embedding: bool, monkeypatch
+) -> None:
+    """Without autograd each decoder's input is built by writing the upsampled tensor and the
+    skip into one buffer instead of ``cat(up(h), skip)``: the same bits, in either layout, and
+    ``cat`` is not called (training and bilinear upsampling keep it)."""
+    torch.manual_seed(1)
+    net = UNet2D(3, 1, channels=4, depth=3, time_embedding=time_embedding).eval()
+    net = net.to(memory_format=layout)
+    x = torch.randn(2, 3, 40, 24).contiguous(memory_format=layout)
+    args = (torch.tensor([3.0, 700.0]),) if time_embedding else ()
+    with_grad = net(x, *args).detach()
+    cats = []
+    real_cat = torch.cat
+    monkeypatch.setattr(
+        torch, "cat", lambda *a, **k: cats.append(a[0][0].ndim) or real_cat(*a, **k)
+    )
+    with torch.inference_mode():
+        assert torch.equal(net(x, *args), with_grad)
+    assert 4 not in cats  # the time embedding's own cat is 2-D
+    bilinear = UNet2D(3, 1, channels=4, depth=3, upsample="bilinear").eval()
+    with torch.inference_mode():
+        bilinear(x)
+    assert cats.count(4) == 3
