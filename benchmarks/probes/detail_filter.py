@@ -12,7 +12,11 @@ shipped pretrained model, tuning data only: ``fibsem_medulla_t2`` Y 0-124, the c
 - ``gapmean``: the departure's mean over each gap's interior rows removed;
 - ``gapsine<K>``: its ``K`` slowest sine modes between two measured rows removed (orthogonal);
 - ``latHP<s>``: the departure minus its lateral (Y, X) Gaussian blur of sigma ``s`` px;
-- ``zHP<s>``: the departure minus its Z Gaussian blur of sigma ``s`` voxels.
+- ``zHP<s>``: the departure minus its Z Gaussian blur of sigma ``s`` voxels;
+- ``phasematch`` (and ``gapsine<K>+phasematch``): the departure scaled per phase (``z mod s``)
+  by the gain that gives the restored slices of that phase the lateral gradient energy of the
+  measured slices of the same restoration (no ground truth: a restore could compute it), then
+  ``d`` scales it as the others; at ``d = 1`` the Z texture stationarity is ~1 by construction.
 
 Usage: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/probes/detail_filter.py --factors 4 8
 -o bench-out/detail_filter``.
@@ -45,7 +49,31 @@ def gap_projection(dep: np.ndarray, factor: int, basis: np.ndarray) -> np.ndarra
     return out
 
 
-def filtered(dep: np.ndarray, name: str, factor: int) -> np.ndarray:
+def _xgrad(v: np.ndarray) -> np.ndarray:
+    return np.diff(v, axis=2)
+
+
+def phase_matched(d0: np.ndarray, dep: np.ndarray, factor: int) -> np.ndarray:
+    """``dep`` scaled per phase so that ``d0 + dep`` has, at every phase, the mean lateral
+    gradient energy of its measured slices (phase 0, where ``dep`` is 0)."""
+    g0, gd = _xgrad(d0), _xgrad(dep)
+    target = float(np.mean(g0[::factor] ** 2))
+    out = dep.copy()
+    for phase in range(1, factor):
+        a = float(np.mean(g0[phase::factor] ** 2))
+        b = float(np.mean(g0[phase::factor] * gd[phase::factor]))
+        c = float(np.mean(gd[phase::factor] ** 2))
+        disc = b * b - c * (a - target)
+        gain = (-b + np.sqrt(disc)) / c if c > 0 and disc >= 0 else 1.0
+        out[phase::factor] *= max(0.0, gain)
+    return out
+
+
+def filtered(dep: np.ndarray, name: str, factor: int, d0: np.ndarray | None = None) -> np.ndarray:
+    if name.endswith("+phasematch"):
+        return phase_matched(d0, filtered(dep, name[: -len("+phasematch")], factor), factor)
+    if name == "phasematch":
+        return phase_matched(d0, dep, factor)
     if name == "none":
         return dep
     if name == "gapbump":
@@ -115,7 +143,7 @@ def main() -> int:
         }
         print(f"x{factor}", json.dumps(rows), flush=True)
         for name in args.filters:
-            fdep = filtered(dep, name, factor)
+            fdep = filtered(dep, name, factor, d0)
             rows[f"{name}/energy_kept"] = round(float((fdep**2).mean() / (dep**2).mean()), 3)
             for d in args.details:
                 r = _rounded(case.scores(d0 + d * fdep))
