@@ -54,9 +54,9 @@ def set_malloc_reuse(
         allocates under contention gets an arena of its own, and with the trim threshold above
         each keeps its freed buffers: the two cross-plane passes, Dask's threads and zarr's
         each held their own copy of the activations' high-water mark. Two (one per pass) cut
-        the peak of a one-block t2 x4 restore by ~150 MiB at the same speed (RESULTS.md, issue
-        13); the allocations that matter are a few per network layer, so the lock is not
-        contended.
+        the peak of a one-block t2 x4 restore from 847 to 743 MiB at the same speed
+        (RESULTS.md, issue 13); the allocations that matter are a few per network layer, so
+        the lock is not contended.
 
     Returns
     -------
