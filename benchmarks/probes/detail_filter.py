@@ -113,6 +113,12 @@ def main() -> int:
     )
     ap.add_argument("--details", type=float, nargs="+", default=[0.5, 0.7, 1.0, 1.4])
     ap.add_argument("--model", help="model folder (default: the shipped pretrained one)")
+    ap.add_argument(
+        "--half",
+        choices=sorted(HALVES),
+        default="tuning",
+        help="t2's Y half to restore (score the scored half only once a setting is chosen)",
+    )
     args = ap.parse_args()
     from skelem.inference.restore import RestoreOptions, restore_volume
     from skelem.models.artifact import load_artifact
@@ -122,7 +128,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     for factor in args.factors:
-        case = crop_case(DATA, HALVES["tuning"], factor, "t2")
+        case = crop_case(DATA, HALVES[args.half], factor, "t2")
         art = load_artifact(args.model or pretrained_model_dir(factor))
         preds = {}
         for d in (0.0, 1.0, 0.7):
