@@ -30,7 +30,13 @@ def _make_config(
     context: int | None = None,
     with_references: bool = False,
 ):
-    from skelem.config.models import ExperimentConfig, build_config, load_config, parse_profile
+    from skelem.config.models import (
+        ExperimentConfig,
+        build_config,
+        load_config,
+        parse_profile,
+        sampling_defaults,
+    )
 
     base = (load_config(config_file) if config_file else ExperimentConfig()).model_dump()
     # what the file itself says (model_dump() fills in every default)
@@ -50,6 +56,13 @@ def _make_config(
             deg.pop(key, None)
         deg.update(parse_profile(profile))
     base["degradation"] = deg
+    # a new model's sampling defaults depend on its factor, below what the file itself says
+    unset = {
+        key: value
+        for key, value in sampling_defaults(deg["factor"]).items()
+        if key not in (written.get("diffusion") or {})
+    }
+    base["diffusion"] = {**base["diffusion"], **unset}
     for stage in ("skeleton_training", "refiner_training", "alignment_training"):
         section = dict(base.get(stage, {}))
         if seed is not None:

@@ -103,7 +103,7 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
             type=int,
             help="skelem: remove this many of the slowest axial modes of the sampled detail "
             "between every two measured slices (less invented shading, more PSNR for the same "
-            "texture; default: the model's, 2 for the shipped x8 model, else 0).",
+            "texture; default: the model's, 2 for models of factor 8 or more, else 0).",
         ),
     ),
     (

@@ -502,6 +502,36 @@ def validation_message(err: ValidationError) -> str:
     return f"Invalid configuration{' at ' + where if where else ''}: {msg}."
 
 
+#: From this factor on, a new configuration samples SkelEM's detail with
+#: :data:`LARGE_FACTOR_SAMPLING` (unless it sets those keys itself): with seven or more rows between
+#: measured ones the detail's slowest axial modes cost fidelity and add little texture, so two are
+#: removed and more of the rest kept. Chosen on t2's tuning half, for the pretrained x8 model and
+#: for models trained on the volume alone, and checked once on the scored half (same PSNR, more
+#: texture, lower KID and LSD; benchmarks/RESULTS.md, "Slow modes of the sampled detail").
+LARGE_FACTOR = 8
+LARGE_FACTOR_SAMPLING: dict[str, float | int] = {"detail": 0.85, "slow_modes": 2}
+
+
+def sampling_defaults(factor: int) -> dict[str, float | int]:
+    """The ``diffusion`` sampling values a new configuration at ``factor`` starts from.
+
+    Only new configurations (``skelem train``, the benchmark's budgets, napari's training) take
+    them; a saved model's configuration keeps what it was saved with.
+
+    Parameters
+    ----------
+    factor : int
+        The anisotropy factor.
+
+    Returns
+    -------
+    dict
+        :data:`LARGE_FACTOR_SAMPLING` from :data:`LARGE_FACTOR` on, else empty (the
+        :class:`DiffusionConfig` defaults stand).
+    """
+    return dict(LARGE_FACTOR_SAMPLING) if factor >= LARGE_FACTOR else {}
+
+
 def build_config(data: dict | None = None, **overrides: object) -> ExperimentConfig:
     """Validate a (nested) dict into an :class:`ExperimentConfig`, raising :class:`ConfigError`.
 

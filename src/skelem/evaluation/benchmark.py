@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from skelem.atomic import write_text_atomic
-from skelem.config.models import ExperimentConfig, build_config
+from skelem.config.models import ExperimentConfig, build_config, sampling_defaults
 from skelem.data.degradation import degrade
 from skelem.data.interpolation import METHODS as INTERPOLATION_METHODS
 from skelem.errors import ConfigError, InputError, OutputExistsError
@@ -124,6 +124,7 @@ class Budget:
             skeleton["learning_rate"] = self.skeleton_learning_rate
         return build_config({
             "degradation": {"factor": factor, **(profile or {})},
+            "diffusion": sampling_defaults(factor),
             "skeleton_training": skeleton,
             "refiner_training": {**train, "iterations": self.refiner_iterations,
                                  "learning_rate": 1e-3, "checkpoint_every": 100},

@@ -151,13 +151,15 @@ def training_config(factor: int, profile: str, budget: str):
     -------
     ExperimentConfig
     """
-    from skelem.config.models import build_config
+    from skelem.config.models import build_config, sampling_defaults
     from skelem.evaluation.benchmark import Budget
 
     degradation = parse_profile(profile)
     if budget == "quick":
         return Budget.quick().config(factor, degradation)
-    return build_config({"degradation": {"factor": factor, **degradation}})
+    return build_config(
+        {"degradation": {"factor": factor, **degradation}, "diffusion": sampling_defaults(factor)}
+    )
 
 
 def _stages(method: str) -> list[str]:
