@@ -3,8 +3,9 @@
 Each variant is a source tree (``LABEL=SRC``, a worktree's ``src``; ``git worktree add /tmp/wt
 COMMIT`` makes one) with optional environment settings (``LABEL=SRC@KEY=VALUE,...``); every
 repetition restores the t2 x4 acquisition (``run_speed.py``'s OME-Zarr input, made if missing)
-once per method and variant in a fresh process timed by ``/usr/bin/time`` (wall, user + system CPU, peak
-RSS). Repetition k of every method and variant runs before repetition k+1 of any; medians are reported.
+once per method and variant in a fresh process timed by ``/usr/bin/time`` (wall, user + system
+CPU, peak RSS). Repetition k of every method and variant runs before repetition k+1 of any;
+medians are reported.
 
 Usage::
 
