@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from skelem.config.restore import INTERPOLATION_METHODS, RestoreOptions, check_sampling
-from skelem.data.interpolation import upsample
+from skelem.data.interpolation import output_length, upsample
 from skelem.errors import ConfigError, ModelError
 from skelem.inference.engine import SliceEngine, UpsampledSlices
 from skelem.inference.networks import load_networks, network_geometry
@@ -202,7 +202,7 @@ class _NetworkMethod(RestorationMethod):
         z0, y0, x0 = origin
         _, ny, nx = block.shape
         engine, factor, planes = self.engine, self.factor, self.options.planes
-        nz = (block.shape[0] - 1) * factor + 1
+        nz = output_length(block.shape[0], factor)
         if planes == "both":
             # -0.0 is the identity of float addition (+0.0 would turn a -0.0 sum into +0.0)
             out, lock = np.full((nz, ny, nx), -0.0, np.float32), threading.Lock()

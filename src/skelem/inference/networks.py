@@ -7,7 +7,6 @@ import torch
 
 from skelem.errors import ModelError
 from skelem.inference.backends import DEFAULT_BACKEND, prepare_network, source_network
-from skelem.memory import release_free_memory
 from skelem.models.artifact import ModelArtifact
 from skelem.models.unet import measured_receptive_field
 
@@ -88,7 +87,4 @@ def network_geometry(artifact: ModelArtifact, nets: dict[str, torch.nn.Module]) 
     )
     if "skeleton" in nets:  # its neighbouring slices reach along the other lateral axis
         radius += cfg.skeleton.context
-    # the float64 probe's autograd buffers (~100 MiB) would otherwise stay in the process's
-    # resident size until the first block's end (RESULTS.md, issue 13, peak memory)
-    release_free_memory()
     return align, int(np.ceil((radius + 1) / align) * align)

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from skelem.memory import release_free_memory
+
 MAX_CHANNELS = 128
 
 
@@ -470,9 +472,6 @@ def measured_receptive_field(
     return _measure_receptive_field(model, multiple, size, with_time, positive_weights, max_size)
 
 
-_RECEPTIVE_FIELDS: dict[tuple, int] = {}
-
-
 def _measure_receptive_field(
     model: nn.Module,
     multiple: int,
@@ -481,7 +480,28 @@ def _measure_receptive_field(
     positive_weights: bool,
     max_size: int,
 ) -> int:
-    """:func:`measured_receptive_field` without the per-architecture cache."""
+    """:func:`_probe_receptive_field`, then the probe's freed buffers given back (once it has
+    returned, so its tensors are freed): its float64 autograd buffers (~100 MiB) would otherwise
+    stay in the process's resident size until the first block's end (RESULTS.md, issue 13, peak
+    memory)."""
+    try:
+        return _probe_receptive_field(model, multiple, size, with_time, positive_weights, max_size)
+    finally:
+        release_free_memory()
+
+
+_RECEPTIVE_FIELDS: dict[tuple, int] = {}
+
+
+def _probe_receptive_field(
+    model: nn.Module,
+    multiple: int,
+    size: int,
+    with_time: bool,
+    positive_weights: bool,
+    max_size: int,
+) -> int:
+    """:func:`measured_receptive_field` without the per-architecture cache or the trim."""
     probe = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
     probe.eval()
     if positive_weights:
