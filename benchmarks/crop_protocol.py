@@ -75,3 +75,12 @@ def crop_case(raw: Path, y_half: slice, factor: int, name: str) -> CropCase:
         Volume(np.ascontiguousarray(acquired[CROP]), voxel, "micrometer", f"{name} crop"),
         gt[CROP].astype(np.float32), factor,
     )
+
+
+#: the benchmark volume (``../shared/data``, see its PROVENANCE.md)
+T2_RAW = Path(__file__).resolve().parents[2] / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
+
+
+def t2_case(half: str, factor: int) -> CropCase:
+    """:func:`crop_case` of ``fibsem_medulla_t2``'s ``half`` (a key of :data:`HALVES`)."""
+    return crop_case(T2_RAW, HALVES[half], factor, "t2")

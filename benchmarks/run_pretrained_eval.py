@@ -28,12 +28,9 @@ import json
 import time
 from pathlib import Path
 
-from crop_protocol import HALVES, crop_case
+from crop_protocol import t2_case
 
 from skelem.config.models import ExperimentConfig, build_config
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
 
 
 def main() -> int:
@@ -68,7 +65,7 @@ def main() -> int:
     factor = args.factor
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    case = crop_case(DATA, HALVES["scored"], factor, "t2")
+    case = t2_case("scored", factor)
     vol = case.volume
     path = out / f"x{factor}.json"
     results = json.loads(path.read_text()) if path.exists() else {}

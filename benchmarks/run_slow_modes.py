@@ -18,10 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
-from crop_protocol import HALVES, crop_case
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
+from crop_protocol import HALVES, t2_case
 
 
 def main() -> int:
@@ -42,7 +39,7 @@ def main() -> int:
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"x{factor}_{args.half}.json"
-    case = crop_case(DATA, HALVES[args.half], factor, "t2")
+    case = t2_case(args.half, factor)
     art = load_artifact(pretrained_model_dir(factor))
     results: dict = {"half": args.half, "slow_modes": modes, "cubic_psnr": case.cubic_psnr()}
     variants = [

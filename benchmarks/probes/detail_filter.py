@@ -35,10 +35,7 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from crop_protocol import HALVES, crop_case  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
+from crop_protocol import HALVES, t2_case  # noqa: E402
 
 
 def gap_projection(dep: np.ndarray, factor: int, basis: np.ndarray) -> np.ndarray:
@@ -128,7 +125,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     for factor in args.factors:
-        case = crop_case(DATA, HALVES[args.half], factor, "t2")
+        case = t2_case(args.half, factor)
         art = load_artifact(args.model or pretrained_model_dir(factor))
         preds = {}
         for d in (0.0, 1.0, 0.7):

@@ -17,10 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from crop_protocol import HALVES, crop_case  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
+from crop_protocol import t2_case  # noqa: E402
 
 
 def main() -> int:
@@ -32,7 +29,7 @@ def main() -> int:
     from skelem.evaluation.benchmark import Budget
     from skelem.training.pipeline import train_model
 
-    case = crop_case(DATA, HALVES["tuning"], args.factor, "t2")
+    case = t2_case("tuning", args.factor)
     model_dir = Path(args.output) / f"t2_tuning_x{args.factor}"
     started = time.time()
     progress = TqdmProgress()
