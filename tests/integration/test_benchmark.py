@@ -97,7 +97,7 @@ def test_benchmark_writes_report_results_and_figures(phantom_files, tmp_path) ->
     assert "Acquisition: paired, a real anisotropic acquisition" in paired_text
     for fig in cases["phantom"]["figures"].values():
         assert (tmp_path / "report" / fig).stat().st_size > 1000
-    assert "phantom x4 PSNR" in summary
+    assert "phantom x4, scored against the isotropic original" in summary
     # the membrane predictor is saved and scores a restored volume through `skelem evaluate`
     restored = tmp_path / "restored.tif"
     iso = np.asarray(open_volume(phantom_files / "iso.tif").data[...])
@@ -137,18 +137,60 @@ def test_benchmark_refuses_missing_data_before_creating_anything(tmp_path) -> No
     assert not (tmp_path / "report").exists()
 
 
-def test_summary_names_a_fidelity_and_a_texture_number_per_method(tmp_path):
+def test_summary_names_a_fidelity_and_a_perception_number_per_method(tmp_path):
     from skelem.evaluation.benchmark import summary_lines
 
     methods = {
-        "cubic": {"psnr": 29.1, "hf_energy_ratio": 0.0, "seconds": 0.1},
-        "skeleton": {"psnr": 30.2, "hf_energy_ratio": 0.05, "seconds": 2.0},
-        "skelem": {"psnr": 30.1, "hf_energy_ratio": 0.21, "seconds": 5.0},
+        "cubic": {"psnr": 29.1, "kid": 1.9, "hf_energy_ratio": 0.0, "seconds": 0.1},
+        "skeleton": {"psnr": 30.2, "kid": 2.1, "hf_energy_ratio": 0.05, "seconds": 2.0},
+        "skelem": {"psnr": 30.1, "kid": 1.4, "hf_energy_ratio": 0.21, "seconds": 5.0},
+        "skelem-no-prior": {"psnr": 30.0, "kid": 1.3, "hf_energy_ratio": 0.2, "seconds": 5.0},
     }
-    text = summary_lines([{"dataset": "sample", "factor": 4, "methods": methods}], tmp_path)
-    assert "cubic 29.10 dB, skeleton 30.20 dB, skelem 30.10 dB" in text
-    assert "reference = 1): cubic 0.00, skeleton 0.05, skelem 0.21" in text
+    case = {"dataset": "sample", "factor": 4, "methods": methods, "pretrained_model": None}
+    text = summary_lines([case], tmp_path)
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()
+            if line.startswith("  ") and line.split()[0] in methods}
+    assert rows == {"cubic": ["29.10", "1.900", "0.00", "0.1"],
+                    "skeleton": ["30.20", "2.100", "0.05", "2.0"],
+                    "skelem": ["30.10", "1.400", "0.21", "5.0"]}  # headline methods only
+    assert "PSNR dB" in text and "KID" in text and "Z detail" in text
     assert "SkelEM costs 2.5x the skeleton" in text
+    assert "pretrained" not in text
+    case["pretrained_model"] = "fibsem_x4"
+    methods["skelem-pretrained"] = {"psnr": 30.5, "kid": 1.2, "hf_energy_ratio": 0.4,
+                                    "seconds": 4.0}
+    text = summary_lines([case], tmp_path)
+    assert "  skelem-pretrained  " in text and "zero-shot" in text
+
+
+def test_benchmark_adds_the_pretrained_models_rows_where_one_is_shipped(
+    phantom_files, tmp_path, monkeypatch
+):
+    from skelem.models.pretrained import PRETRAINED_ENV, pretrained_factors
+
+    monkeypatch.delenv(PRETRAINED_ENV)  # the shipped models (the suite hides them by default)
+    assert 4 in pretrained_factors() and 3 not in pretrained_factors()
+    budget = Budget(skeleton_iterations=2, refiner_iterations=2, alignment_iterations=1,
+                    patch_size=16, batch_size=2, eval_lateral=None, knob_sweep=(),
+                    ablations=False, timing_repeats=1)
+    spec = BenchmarkSpec(tmp_path / "report", [Dataset("phantom", phantom_files / "iso.tif")],
+                         [3, 4], budget, pretrained=True)
+    with single_thread():
+        summary = run_benchmark(spec)
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    cases = {c["factor"]: c for c in results["cases"]}
+    assert cases[4]["pretrained_model"] == "fibsem_x4" and cases[3]["pretrained_model"] is None
+    rows4, rows3 = cases[4]["methods"], cases[3]["methods"]
+    assert {rows4[k]["group"] for k in ("skeleton-pretrained", "skelem-pretrained")} == {
+        "pretrained"}
+    assert not any(k.endswith("-pretrained") for k in rows3)
+    # restored by another model than the one trained for two steps on the input
+    assert abs(rows4["skeleton-pretrained"]["psnr"] - rows4["skeleton"]["psnr"]) > 0.1
+    assert rows4["skeleton-pretrained"]["psnr"] > rows4["cubic"]["psnr"]
+    assert rows4["skelem-pretrained"]["measured_max_abs"] < 1.0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| skelem-pretrained | pretrained |" in report and "zero-shot" in report
+    assert "phantom x4" in summary and "skelem-pretrained" in summary.split("phantom x4")[1]
 
 
 def test_benchmark_budgets_train_at_the_default_learning_rates_unless_they_say() -> None:

@@ -65,7 +65,7 @@ def test_reader_declines_other_files_and_defers_ome_zarr(tmp_path, monkeypatch):
 
 def test_sample_is_every_fourth_slice_at_40_nm():
     [(data, kwargs, _)] = fibsem_x4()
-    assert data.shape == (25, 160, 160) and data.dtype == np.uint8
+    assert data.shape == (25, 125, 160) and data.dtype == np.uint8
     np.testing.assert_allclose(kwargs["scale"], (0.04, 0.01, 0.01))
     assert "Takemura" in kwargs["metadata"]["attribution"]
 
@@ -76,5 +76,5 @@ def test_viewer_opens_files_and_sample_through_the_plugin(viewer, tmp_path, volu
     [layer] = viewer.open(str(tif), plugin="skelem")
     np.testing.assert_allclose(layer.scale, VOXEL)
     [sample] = viewer.open_sample("skelem", "fibsem_x4")
-    assert sample.data.shape == (25, 160, 160)
+    assert sample.data.shape == (25, 125, 160)
     np.testing.assert_allclose(sample.scale, (0.04, 0.01, 0.01))

@@ -287,10 +287,18 @@ def evaluate(prediction, reference, labels, membrane_model, factor, acquired, bo
     help="Paired benchmark: ANISO,ISO (a real anisotropic acquisition and a co-registered "
     "isotropic reference).",
 )
+@click.option(
+    "--pretrained",
+    is_flag=True,
+    help="Also restore with the shipped pretrained FIB-SEM model of each factor, zero-shot "
+    "(rows skeleton-pretrained, skelem-pretrained). Only fair on data those models never saw.",
+)
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 @handle_errors
-def benchmark(report_dir, data, factors, quick, labels, membrane_train, paired, overwrite, quiet):
+def benchmark(
+    report_dir, data, factors, quick, labels, membrane_train, paired, pretrained, overwrite, quiet
+):
     """Simulate anisotropy, train every method, restore, evaluate, and write a report."""
     from skelem.evaluation.benchmark import BenchmarkSpec, run_benchmark
 
@@ -302,7 +310,7 @@ def benchmark(report_dir, data, factors, quick, labels, membrane_train, paired, 
         + [("input volume", p.strip()) for p in listed if p.strip()],
     )
     spec = BenchmarkSpec.from_cli(
-        report_dir, data, factors, quick, labels, membrane_train, paired, overwrite
+        report_dir, data, factors, quick, labels, membrane_train, paired, overwrite, pretrained
     )
     progress = make_progress(quiet)
     try:
@@ -314,13 +322,13 @@ def benchmark(report_dir, data, factors, quick, labels, membrane_train, paired, 
 
 @click.command()
 @click.option("-o", "--output", "out_dir", default="skelem-demo", show_default=True)
-@click.option("--factor", type=int, default=4, show_default=True)
+@click.option("--factor", type=int, default=8, show_default=True)
 @click.option("--overwrite", is_flag=True)
 @click.option("-q", "--quiet", is_flag=True)
 @handle_errors
 def demo(out_dir, factor, overwrite, quiet):
-    """The whole job on the embedded FIB-SEM sample: simulate x4, train, restore, evaluate,
-    report."""
+    """The whole job on the embedded FIB-SEM sample: simulate x8, train on it (quick preset),
+    restore with every method and with the shipped pretrained model, evaluate, report."""
     from skelem.evaluation.benchmark import run_demo
 
     progress = make_progress(quiet)

@@ -12,15 +12,18 @@ class MethodSpec:
     """One restoration setting of a benchmark.
 
     ``group`` is ``baseline`` (interpolation), ``peer`` (skeleton = regression peer, diffusion =
-    pure-diffusion peer), ``skelem`` or ``ablation``. ``restore`` holds the setting's restore
-    options. ``crossplane``: also restore the XZ and YZ passes separately to measure their
-    disagreement (costs one more restoration).
+    pure-diffusion peer), ``skelem``, ``pretrained``, ``ablation`` or ``knob``. ``restore`` holds
+    the setting's restore options. ``crossplane``: also restore the XZ and YZ passes separately to
+    measure their disagreement (costs one more restoration). ``pretrained``: restore with the
+    shipped pretrained model of the case's factor, zero-shot, instead of the model trained on the
+    case's input.
     """
 
     name: str
     group: str
     restore: RestoreOptions
     crossplane: bool = False
+    pretrained: bool = False
 
     @property
     def method(self) -> str:
@@ -55,9 +58,11 @@ def benchmark_methods(
     step_sweep: tuple[int, ...] = (1, 5),
     t0_sweep: tuple[int, ...] = (200,),
     knob_sweep: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0),
+    pretrained: bool = False,
 ) -> list[MethodSpec]:
-    """Interpolation baselines, the two peers, SkelEM, then its ablations, the step and ``t0``
-    sweeps and the fidelity-perception knob (``--detail``).
+    """Interpolation baselines, the two peers, SkelEM, the pretrained model's skeleton and SkelEM
+    when asked, then SkelEM's ablations, the step and ``t0`` sweeps and the fidelity-perception
+    knob (``--detail``).
 
     Parameters
     ----------
@@ -67,6 +72,9 @@ def benchmark_methods(
         The step counts and start timesteps of the sweeps.
     knob_sweep : tuple of float
         ``--detail`` settings of the fidelity-perception knob (0: fidelity end, 1: perception).
+    pretrained : bool
+        Also ``skeleton-pretrained`` and ``skelem-pretrained`` (group ``pretrained``): the
+        shipped pretrained model, zero-shot.
 
     Returns
     -------
@@ -80,6 +88,17 @@ def benchmark_methods(
         _spec("diffusion-50", "diffusion", "peer"),
         _spec("skelem", "skelem", "skelem", crossplane=ablations),
     ]
+    if pretrained:
+        methods += [
+            MethodSpec(
+                f"{method}-pretrained",
+                "pretrained",
+                RestoreOptions(method=method),
+                crossplane=ablations,
+                pretrained=True,
+            )
+            for method in ("skeleton", "skelem")
+        ]
     if ablations:
         methods += [
             _spec("skelem-no-prior", "skelem", "ablation", use_prior=False),
@@ -92,8 +111,6 @@ def benchmark_methods(
         ]
         methods += [_spec(f"skelem-{k}-steps", "skelem", "ablation", steps=k) for k in step_sweep]
         methods += [_spec(f"skelem-t0-{t}", "skelem", "ablation", t0=t) for t in t0_sweep]
-        methods += [
-            _spec(f"skelem-detail-{d:g}", "skelem", "knob", detail=d) for d in knob_sweep
-        ]
+        methods += [_spec(f"skelem-detail-{d:g}", "skelem", "knob", detail=d) for d in knob_sweep]
         methods.append(_spec("skeleton-tta", "skeleton", "ablation", tta=True))
     return methods

@@ -44,6 +44,12 @@ restoration, the
 fastest of up to three runs for the learned headline methods (one run for ablations and
 runs over a minute); time / skeleton: its ratio to the skeleton's."""
 
+PRETRAINED_INTRO = [
+    "Rows of group `pretrained` restore with the shipped pretrained FIB-SEM model of the factor,",
+    "zero-shot: trained once on other isotropic FIB-SEM (see the model's PROVENANCE.md), not on",
+    "this input; they are a fair comparison only on data that model never saw.",
+]
+
 PAIRED_INTRO = [
     "Paired cases skip the simulation: they restore a real anisotropic acquisition and compare it",
     "with a co-registered isotropic reference.",
@@ -126,6 +132,7 @@ def write_report(report_dir: Path, meta: dict, cases: list[dict]) -> Path:
         ``report_dir / "report.md"``.
     """
     paired = any(case.get("acquisition") == "paired" for case in cases)
+    pretrained = any(case.get("pretrained_model") for case in cases)
     out = [
         "# SkelEM benchmark report",
         "",
@@ -134,6 +141,7 @@ def write_report(report_dir: Path, meta: dict, cases: list[dict]) -> Path:
         "",
         *INTRO.splitlines(),
         *(PAIRED_INTRO if paired else []),
+        *(PRETRAINED_INTRO if pretrained else []),
         "",
     ]
     for case in cases:

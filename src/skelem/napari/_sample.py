@@ -14,7 +14,7 @@ SAMPLE_FACTOR = 4
 
 
 def fibsem_x4() -> list[tuple[Any, dict, str]]:
-    """The embedded FIB-SEM crop, every 4th slice kept: 25 x 160 x 160 voxels of 40 x 10 x 10 nm.
+    """The embedded FIB-SEM crop, every 4th slice kept: 25 x 125 x 160 voxels of 40 x 10 x 10 nm.
 
     Returns
     -------

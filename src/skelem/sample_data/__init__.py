@@ -12,7 +12,7 @@ ATTRIBUTION = (
 
 
 def sample_path() -> Path:
-    """Path of the embedded isotropic FIB-SEM crop (97 x 160 x 160 voxels, 10 nm, uint8).
+    """Path of the embedded isotropic FIB-SEM crop (97 x 125 x 160 voxels, 10 nm, uint8).
 
     Returns
     -------
