@@ -10,6 +10,9 @@ Times the skeleton and refiner training steps of the default configuration (batc
   32 MiB mmap threshold), so the step's large activation buffers are reused instead of being
   returned to the kernel and faulted in again every step;
 - ``threads1``: one thread instead of the default;
+- ``catdecoders``: the decoders' plain graph, ``conv(cat(up(h), skip))``, as before the
+  transposed-convolution decoders (``UNet2D._decode``; so ``base+catdecoders`` is 563f5f7's step
+  and ``channels_last+malloc+catdecoders`` the default of 2026-12-07 before them);
 - ``compile``: the network wrapped in ``torch.compile`` (inductor, forward and backward); the
   first step's seconds (the compilation) are reported apart as ``first_step_s``;
 - the share of the step spent drawing the batch (pair sampling and interpolation);
@@ -54,6 +57,12 @@ def child(stage: str, variant: str, steps: int, warmup: int) -> dict:
         set_malloc_reuse()
     if "threads1" in flags:
         torch.set_num_threads(1)
+    if "catdecoders" in flags:
+        from skelem.models import unet
+
+        unet.UNet2D._decode = lambda self, block, h, skip, emb: block(
+            torch.cat([self._up(h), skip], dim=1), emb
+        )
 
     from skelem.config.models import ExperimentConfig
     from skelem.data.normalize import PercentileNormalizer

@@ -48,6 +48,36 @@ def _activate(act: nn.Module, h: Tensor) -> Tensor:
     return act(h)
 
 
+#: Rows of the 4-tap kernel of a stride-2 transposed convolution as sums of a 3x3 kernel's rows:
+#: a 3x3 convolution of a 2x nearest-upsampled image, written as one transposed convolution of the
+#: image itself (tap ``k`` of ``conv_transpose2d(stride=2, padding=1)`` -> the 3x3 rows it sums).
+_NEAREST_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+
+def upsampled_conv_kernel(weight: Tensor) -> Tensor:
+    """The transposed-convolution kernel equal to a 3x3 convolution after 2x nearest upsampling.
+
+    ``conv2d(interpolate(h, scale_factor=2, mode="nearest"), weight, padding=1)`` equals
+    ``conv_transpose2d(h, upsampled_conv_kernel(weight), stride=2, padding=1)`` (up to float
+    rounding): output row ``2m`` sees input rows ``m - 1`` (kernel row 0) and ``m`` (rows 1 + 2),
+    row ``2m + 1`` sees rows ``m`` (rows 0 + 1) and ``m + 1`` (row 2), likewise for columns. The
+    transposed convolution reads the small image and never builds the upsampled one: 4 instead of
+    9 multiply-adds per output pixel and input channel.
+
+    Parameters
+    ----------
+    weight : Tensor
+        ``(out, in, 3, 3)`` convolution weight.
+
+    Returns
+    -------
+    Tensor
+        ``(in, out, 4, 4)``, differentiable in ``weight``.
+    """
+    taps = torch.tensor(_NEAREST_TAPS, dtype=weight.dtype, device=weight.device)
+    return torch.einsum("ka,lb,oiab->iokl", taps, taps, weight)
+
+
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
     """Sinusoidal embedding of timesteps.
 
@@ -109,7 +139,37 @@ class ConvBlock(nn.Module):
         Tensor
             ``(B, out_ch, H, W)``.
         """
-        h = self.conv1(x)
+        return self._after_conv1(self.conv1(x), emb)
+
+    def forward_upsampled(self, h: Tensor, skip: Tensor, emb: Tensor | None = None) -> Tensor:
+        """The block applied to ``cat([up(h), skip])``, ``up`` the 2x nearest upsampling, without
+        building that input: the first convolution's weight splits into the part that reads
+        ``up(h)``, applied to ``h`` as one transposed convolution (:func:`upsampled_conv_kernel`),
+        and the part that reads ``skip``. Same function and parameters as ``forward`` on the
+        concatenation (equal within float rounding, gradients too).
+
+        Parameters
+        ----------
+        h : Tensor
+            ``(B, C, H, W)``, the level below.
+        skip : Tensor
+            ``(B, in_ch - C, 2H, 2W)``.
+        emb : Tensor, optional
+            ``(B, emb_dim)`` time embedding.
+
+        Returns
+        -------
+        Tensor
+            ``(B, out_ch, 2H, 2W)``.
+        """
+        c = h.shape[1]
+        weight = self.conv1.weight
+        out = F.conv2d(skip, weight[:, c:], self.conv1.bias, padding=1)
+        # in place: a convolution's backward needs its input, not its output
+        out.add_(F.conv_transpose2d(h, upsampled_conv_kernel(weight[:, :c]), stride=2, padding=1))
+        return self._after_conv1(out, emb)
+
+    def _after_conv1(self, h: Tensor, emb: Tensor | None) -> Tensor:
         if self.modulation is not None and emb is not None:
             scale, shift = self.modulation(emb)[:, :, None, None].chunk(2, dim=1)
             h = torch.addcmul(shift, h, 1 + scale)  # h * (1 + scale) + shift, one pass
@@ -265,37 +325,22 @@ class UNet2D(nn.Module):
             return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
         return F.interpolate(x, scale_factor=2, mode="nearest")
 
-    def _up_and_skip(self, h: Tensor, skip: Tensor) -> Tensor:
-        """A decoder's input: ``cat([up(h), skip])``.
+    def _decode(self, block: ConvBlock, h: Tensor, skip: Tensor, emb: Tensor | None) -> Tensor:
+        """One decoder level: ``block(cat([up(h), skip]))``.
 
-        Without autograd and with nearest upsampling, ``h`` is written upsampled straight into
-        the concatenated buffer (same values): the upsampled tensor, as large as the buffer's
-        first part, is never allocated. Two passes side by side each hold one call's
-        activations, so this lowers the peak of a restore (RESULTS.md, issue 13).
+        With nearest upsampling the block reads ``h`` through a transposed convolution
+        (:meth:`ConvBlock.forward_upsampled`): neither the upsampled tensor nor the concatenation
+        is built, and the upsampled part of the first convolution costs 4 instead of 9
+        multiply-adds per pixel (restore and training both faster, RESULTS.md issue 13). Exports
+        (ONNX, TorchScript) and bilinear upsampling keep the plain graph.
         """
         if (
-            self.upsample_mode != "nearest"
-            or (torch.is_grad_enabled() and h.requires_grad)
-            or torch.jit.is_tracing()  # exports (ONNX, TorchScript) keep the plain graph
-            or torch.compiler.is_exporting()
+            self.upsample_mode == "nearest"
+            and not torch.jit.is_tracing()
+            and not torch.compiler.is_exporting()
         ):
-            return torch.cat([self._up(h), skip], dim=1)
-        b, c, height, width = h.shape
-        layout = (
-            torch.channels_last
-            if skip.is_contiguous(memory_format=torch.channels_last) and not skip.is_contiguous()
-            else torch.contiguous_format
-        )
-        buf = torch.empty(
-            (b, c + skip.shape[1], 2 * height, 2 * width),
-            dtype=h.dtype,
-            device=h.device,
-            memory_format=layout,
-        )
-        up = buf[:, :c].unflatten(2, (height, 2)).unflatten(4, (width, 2))
-        up.copy_(h[:, :, :, None, :, None].expand(b, c, height, 2, width, 2))
-        buf[:, c:].copy_(skip)
-        return buf
+            return block.forward_upsampled(h, skip, emb)
+        return block(torch.cat([self._up(h), skip], dim=1), emb)
 
     def forward(self, x: Tensor, t: Tensor | float | int | None = None) -> Tensor:
         """Run the network.
@@ -340,7 +385,7 @@ class UNet2D(nn.Module):
             h = self._down(h)
         h = self.bottleneck(h, emb)
         for block, skip in zip(self.decoders, reversed(skips), strict=True):
-            h = block(self._up_and_skip(h, skip), emb)
+            h = self._decode(block, h, skip, emb)
         out = self.head(h)
         if self.residual_input:
             out = x[:, :1] + out

@@ -212,27 +212,66 @@ def test_inference_activations_in_place_give_the_training_values(activation: str
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("time_embedding", [False, True])
-def test_inference_decoder_inputs_written_in_place_give_the_training_values(
+def test_decoders_read_the_level_below_through_a_transposed_convolution(
     layout: torch.memory_format, time_embedding: bool, monkeypatch
 ) -> None:
-    """Without autograd each decoder's input is built by writing the upsampled tensor and the
-    skip into one buffer instead of ``cat(up(h), skip)``: the same bits, in either layout, and
-    ``cat`` is not called (training and bilinear upsampling keep it)."""
+    """With nearest upsampling each decoder computes ``conv(cat(up(h), skip))`` as a convolution
+    of the skip plus a transposed convolution of ``h``: the same outputs and gradients as the
+    plain graph (within float rounding), in either layout, with and without autograd, and no
+    4-D ``cat`` is built; bilinear upsampling and traced exports keep the plain graph."""
+    import skelem.models.unet as unet
+
     torch.manual_seed(1)
     net = UNet2D(3, 1, channels=4, depth=3, time_embedding=time_embedding).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.15)
     net = net.to(memory_format=layout)
     x = torch.randn(2, 3, 40, 24).contiguous(memory_format=layout)
     args = (torch.tensor([3.0, 700.0]),) if time_embedding else ()
-    with_grad = net(x, *args).detach()
     cats = []
     real_cat = torch.cat
     monkeypatch.setattr(
         torch, "cat", lambda *a, **k: cats.append(a[0][0].ndim) or real_cat(*a, **k)
     )
+    fused = net(x, *args)
+    fused.square().mean().backward()
+    fused_grads = [p.grad.clone() for p in net.parameters()]
     with torch.inference_mode():
-        assert torch.equal(net(x, *args), with_grad)
+        assert torch.equal(net(x, *args), fused.detach())  # same bits without autograd
     assert 4 not in cats  # the time embedding's own cat is 2-D
+    net.zero_grad()
+    monkeypatch.setattr(
+        unet.UNet2D, "_decode", lambda self, b, h, skip, e: b(real_cat([self._up(h), skip], 1), e)
+    )
+    plain = net(x, *args)
+    plain.square().mean().backward()
+    assert torch.allclose(fused, plain, atol=1e-5, rtol=1e-5), (fused - plain).abs().max()
+    assert not torch.equal(fused, plain)  # really another computation
+    for p, g in zip(net.parameters(), fused_grads, strict=True):
+        assert torch.allclose(g, p.grad, atol=1e-5, rtol=1e-4)
+    monkeypatch.undo()
+    monkeypatch.setattr(
+        torch, "cat", lambda *a, **k: cats.append(a[0][0].ndim) or real_cat(*a, **k)
+    )
     bilinear = UNet2D(3, 1, channels=4, depth=3, upsample="bilinear").eval()
     with torch.inference_mode():
         bilinear(x)
     assert cats.count(4) == 3
+    traced = torch.jit.trace(UNet2D(3, 1, channels=4, depth=3).eval(), x, check_trace=False)
+    assert "conv_transpose" not in str(traced.graph) and "aten::cat" in str(traced.graph)
+
+
+def test_upsampled_conv_kernel_equals_a_convolution_after_nearest_upsampling() -> None:
+    from skelem.models.unet import upsampled_conv_kernel
+
+    torch.manual_seed(2)
+    weight = torch.randn(5, 3, 3, 3, dtype=torch.float64)
+    h = torch.randn(2, 3, 7, 6, dtype=torch.float64)
+    up = torch.nn.functional.interpolate(h, scale_factor=2, mode="nearest")
+    ref = torch.nn.functional.conv2d(up, weight, padding=1)
+    out = torch.nn.functional.conv_transpose2d(
+        h, upsampled_conv_kernel(weight), stride=2, padding=1
+    )
+    assert out.shape == ref.shape == (2, 5, 14, 12)
+    assert torch.allclose(out, ref, atol=1e-12, rtol=0)
