@@ -13,6 +13,8 @@ Times the skeleton and refiner training steps of the default configuration (batc
 - ``catdecoders``: the decoders' plain graph, ``conv(cat(up(h), skip))``, as before the
   transposed-convolution decoders (``UNet2D._decode``; so ``base+catdecoders`` is 563f5f7's step
   and ``channels_last+malloc+catdecoders`` the default of 2026-12-07 before them);
+- ``convssim``: the skeleton loss's SSIM as five 7x7 Gaussian convolutions, as before it became
+  banded matrix products (``losses.ssim_gaussian7``; the refiner's loss has no SSIM);
 - ``compile``: the network wrapped in ``torch.compile`` (inductor, forward and backward); the
   first step's seconds (the compilation) are reported apart as ``first_step_s``;
 - the share of the step spent drawing the batch (pair sampling and interpolation);
@@ -45,6 +47,26 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "fibsem_medulla_t2" / "raw.tif"
 
 
+def _ssim_by_convolution(x, y, data_range: float = 1.0):
+    """The skeleton loss's SSIM before it used banded matrix products: five valid 7x7 Gaussian
+    convolutions (sigma 1.5) of a float32 window."""
+    import torch
+    import torch.nn.functional as F
+
+    coords = torch.arange(7, dtype=torch.float32) - 3
+    g = torch.exp(-(coords**2) / (2 * 1.5**2))
+    g = g / g.sum()
+    window = (g[:, None] * g[None, :])[None, None].to(x.dtype)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_x, mu_y = F.conv2d(x, window), F.conv2d(y, window)
+    sxx = F.conv2d(x * x, window) - mu_x**2
+    syy = F.conv2d(y * y, window) - mu_y**2
+    sxy = F.conv2d(x * y, window) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
+    return (num / den).mean()
+
+
 def child(stage: str, variant: str, steps: int, warmup: int) -> dict:
     import numpy as np
     import tifffile
@@ -57,6 +79,10 @@ def child(stage: str, variant: str, steps: int, warmup: int) -> dict:
         set_malloc_reuse()
     if "threads1" in flags:
         torch.set_num_threads(1)
+    if "convssim" in flags:
+        from skelem.training import losses
+
+        losses.ssim_gaussian7 = _ssim_by_convolution
     if "catdecoders" in flags:
         from skelem.models import unet
 
