@@ -5,7 +5,8 @@ Times the skeleton and refiner training steps of the default configuration (batc
 
 - ``base``: the step as ``train_stage`` runs it (NCHW, the process's default threads, glibc's
   default allocator settings);
-- ``channels_last``: the network (weights and activations) in channels_last layout;
+- ``channels_last``: the network (weights and activations) in channels_last layout, and the
+  refiner stage's frozen skeleton too (as ``pipeline`` loads it, ``cpu_fast_layout``);
 - ``malloc``: glibc told to keep freed memory (``mallopt`` of a fixed 1 GiB trim threshold and a
   32 MiB mmap threshold), so the step's large activation buffers are reused instead of being
   returned to the kernel and faulted in again every step;
@@ -13,6 +14,7 @@ Times the skeleton and refiner training steps of the default configuration (batc
 - ``catdecoders``: the decoders' plain graph, ``conv(cat(up(h), skip))``, as before the
   transposed-convolution decoders (``UNet2D._decode``; so ``base+catdecoders`` is 563f5f7's step
   and ``channels_last+malloc+catdecoders`` the default of 2026-12-07 before them);
+- ``fusedadam``: AdamW's fused kernel (``fused=True``) instead of its per-parameter loop;
 - ``convssim``: the skeleton loss's SSIM as five 7x7 Gaussian convolutions, as before it became
   banded matrix products (``losses.ssim_gaussian7``; the refiner's loss has no SSIM);
 - ``compile``: the network wrapped in ``torch.compile`` (inductor, forward and backward); the
@@ -113,9 +115,12 @@ def child(stage: str, variant: str, steps: int, warmup: int) -> dict:
         step_loss = st.refiner_step(sampler, skeleton, cfg, device)
     if "channels_last" in flags:
         model = model.to(memory_format=torch.channels_last)
+        if stage == "refiner":  # the frozen skeleton too, as the pipeline loads it
+            skeleton = skeleton.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     train_model = torch.compile(model) if "compile" in flags else model
-    opt = torch.optim.AdamW(params, lr=tc.learning_rate, weight_decay=1e-4)
+    fused = {"fused": True} if "fusedadam" in flags else {}
+    opt = torch.optim.AdamW(params, lr=tc.learning_rate, weight_decay=1e-4, **fused)
     ema = EMA(model, tc.ema_decay)
     model.train()
     times, sample_times = [], []
