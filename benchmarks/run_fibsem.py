@@ -9,7 +9,8 @@ neuron-body labels). It is split along Y into two non-overlapping halves:
 
 Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/run_fibsem.py -o bench-out/fibsem [--factors 4 8] [--quick]
+    .venv/bin/python benchmarks/run_fibsem.py -o bench-out/fibsem [--factors 4 8] [--quick] \
+        [--pretrained]
 
 Writes ``report.md``, ``results.json`` and figures into the output directory.
 """
@@ -43,6 +44,11 @@ def main() -> int:
     parser.add_argument(
         "--eval-lateral", type=int, default=96, help="evaluate on a central XxX crop (0: all)"
     )
+    parser.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="also the shipped pretrained models' rows, zero-shot (they never saw Y 125-249)",
+    )
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args()
     if not (DATA / "raw.tif").exists():
@@ -69,6 +75,7 @@ def main() -> int:
         membrane_train=(DATA / "raw.tif", DATA / "groundtruth_bodies.tif"),
         membrane_crop=half_a,
         overwrite=args.overwrite,
+        pretrained=args.pretrained,
     )
     started = time.time()
     progress = TqdmProgress()
