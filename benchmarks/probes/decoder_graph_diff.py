@@ -40,8 +40,9 @@ def main() -> None:
 
     def restore_all() -> dict[str, np.ndarray]:
         return {
-            m: restore_volume(vol, artifact, args.factor, RestoreOptions(method=m),
-                              input_units=True)
+            m: restore_volume(
+                vol, artifact, args.factor, RestoreOptions(method=m), input_units=True
+            )
             for m in methods
         }
 
@@ -53,8 +54,10 @@ def main() -> None:
     for m in methods:
         diff = np.abs(shipped[m] - plain[m])
         rounded = float(np.mean(np.round(shipped[m]) != np.round(plain[m])))
-        print(f"x{args.factor} {m}: max |diff| {diff.max():.2e}, mean {diff.mean():.2e} "
-              f"(intensity units); rounded values differ at {rounded:.2e} of the voxels")
+        print(
+            f"x{args.factor} {m}: max |diff| {diff.max():.2e}, mean {diff.mean():.2e} "
+            f"(intensity units); rounded values differ at {rounded:.2e} of the voxels"
+        )
 
 
 if __name__ == "__main__":
