@@ -78,11 +78,8 @@ def main() -> int:
         pretrained=args.pretrained,
     )
     started = time.time()
-    progress = TqdmProgress()
-    try:
+    with TqdmProgress() as progress:
         print(run_benchmark(spec, progress))
-    finally:
-        progress.close()
     print(f"total {time.time() - started:.0f} s; command: {' '.join(sys.argv)}")
     return 0
 

@@ -60,11 +60,10 @@ def main() -> int:
         budget.skeleton_iterations = budget.refiner_iterations = args.iterations
         budget.alignment_iterations = max(10, args.iterations // 10)
     cfg = budget.config(factor)
-    progress = TqdmProgress()
     t0 = time.perf_counter()
-    lm = train_model(vol, out / "lm_model", cfg, ["skeleton", "refiner", "alignment"], progress)
+    with TqdmProgress() as progress:
+        lm = train_model(vol, out / "lm_model", cfg, ["skeleton", "refiner", "alignment"], progress)
     train_seconds = time.perf_counter() - t0
-    progress.close()
     runs = {
         "cubic": (None, "cubic"),
         "EM skeleton (zero-shot)": (em, "skeleton"),

@@ -122,12 +122,9 @@ def main() -> int:
     cfg = build_config(base)
     model_dir = Path(args.output) / f"fibsem_x{factor}"
     started = time.time()
-    progress = TqdmProgress()
-    try:
+    with TqdmProgress() as progress:
         refs = references() if args.pairs == "z" else []
         artifact = train_model(volume, model_dir, cfg, progress=progress, references=refs)
-    finally:
-        progress.close()
     print(f"trained in {time.time() - started:.0f} s (this invocation)")
     if args.no_install:
         return 0

@@ -32,11 +32,8 @@ def main() -> int:
     case = t2_case("tuning", args.factor)
     model_dir = Path(args.output) / f"t2_tuning_x{args.factor}"
     started = time.time()
-    progress = TqdmProgress()
-    try:
+    with TqdmProgress() as progress:
         train_model(case.volume, model_dir, Budget().config(args.factor), progress=progress)
-    finally:
-        progress.close()
     print(f"{model_dir}: trained in {time.time() - started:.0f} s on {case.volume.shape}")
     return 0
 

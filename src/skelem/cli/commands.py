@@ -194,13 +194,10 @@ def train(
             "A skeleton that takes neighbouring slices (--context) learns them from the true Z "
             "pairs of an isotropic volume; give --reference ISO or use --context 0."
         )
-    progress = make_progress(quiet)
-    try:
+    with make_progress(quiet) as progress:
         artifact = train_model(
             vol, model_dir, cfg, stage_list, progress, init_from=start, references=refs
         )
-    finally:
-        progress.close()
     secs = artifact.provenance.get("training_seconds", {})
     ratio = artifact.provenance.get("skeleton_error_vs_cubic")
     check = f"; skeleton error {ratio:.2f}x cubic's on training pairs" if ratio else ""
@@ -312,11 +309,8 @@ def benchmark(
     spec = BenchmarkSpec.from_cli(
         report_dir, data, factors, quick, labels, membrane_train, paired, overwrite, pretrained
     )
-    progress = make_progress(quiet)
-    try:
+    with make_progress(quiet) as progress:
         summary = run_benchmark(spec, progress)
-    finally:
-        progress.close()
     click.echo(summary)
 
 
@@ -331,9 +325,6 @@ def demo(out_dir, factor, overwrite, quiet):
     restore with every method and with the shipped pretrained model, evaluate, report."""
     from skelem.evaluation.benchmark import run_demo
 
-    progress = make_progress(quiet)
-    try:
+    with make_progress(quiet) as progress:
         summary = run_demo(out_dir, factor, overwrite, progress)
-    finally:
-        progress.close()
     click.echo(summary)

@@ -243,7 +243,7 @@ def open_volume_arg(path: str, voxel_size: str | None = None):
 
 
 def make_progress(quiet: bool):
-    """Progress bars on stderr (none with ``quiet``); call ``.close()`` when done.
+    """Progress bars on stderr (none with ``quiet``); a context manager that closes them.
 
     Parameters
     ----------

@@ -18,6 +18,9 @@ _LABELS = {
 class TqdmProgress:
     """A progress callback that keeps one tqdm bar per task (on stderr).
 
+    Use it as a context manager (``with TqdmProgress() as progress:``) to close every open bar
+    when the work ends, however it ends.
+
     Parameters
     ----------
     enabled : bool
@@ -64,3 +67,9 @@ class TqdmProgress:
         for bar in self._bars.values():
             bar.close()  # type: ignore[attr-defined]
         self._bars.clear()
+
+    def __enter__(self) -> TqdmProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

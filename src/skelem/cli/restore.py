@@ -381,8 +381,7 @@ def restore(
     options.block_shape = parse_triple(flags["block"], "--block", int)  # validated on assignment
     if std_out is not None and std_out.exists() and not overwrite:
         raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")  # before the work
-    progress = make_progress(quiet)
-    try:
+    with make_progress(quiet) as progress:
         summary = restore_to_file(
             vol,
             output,
@@ -399,8 +398,6 @@ def restore(
                 announce=None if quiet else lambda line: click.echo(line, err=True),
             ),
         )
-    finally:
-        progress.close()
     shape = " x ".join(map(str, summary["shape"]))
     click.echo(
         f"wrote {shape} ({summary['method']}, factor {summary['factor']}) to {output}"
