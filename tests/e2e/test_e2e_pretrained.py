@@ -178,3 +178,72 @@ def test_the_shipped_x8_model_samples_its_own_detail_settings_unless_told() -> N
     )
     assert (told.engine.detail, told.engine.slow_modes) == (0.7, 0)
     assert "slow_modes" not in told.describe()
+
+
+@pytest.fixture(scope="module")
+def lm_acquisition(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An LM-like phantom (nuclei and puncta, 12-bit) acquired at x4: unlike FIB-SEM."""
+    import tifffile
+
+    from skelem.data.phantoms import lm_phantom
+
+    image, _ = lm_phantom((49, 64, 64), seed=7, psf_sigma=(1.0, 1.0, 1.0))
+    iso = np.clip(np.round(image * 4095), 0, 4095).astype(np.uint16)
+    path = tmp_path_factory.mktemp("lm") / "lm_x4.tif"
+    tifffile.imwrite(
+        path,
+        iso[::FACTOR],
+        imagej=True,
+        resolution=(10.0, 10.0),
+        metadata={"spacing": 0.4, "unit": "um", "axes": "ZYX"},
+    )
+    return path
+
+
+@pytest.fixture
+def shipped_pretrained(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The models shipped in the package (tests see none by default)."""
+    monkeypatch.setenv(PRETRAINED_ENV, str(PRETRAINED_DIR))
+
+
+@pytest.mark.usefixtures("shipped_pretrained")
+def test_without_model_a_volume_unlike_fibsem_is_restored_without_sampled_detail(
+    lm_acquisition: Path, tmp_path: Path
+) -> None:
+    """The shipped x4 model's detail check fails on LM-like data: the restore says so and
+    writes the deterministic output, the same as asking for --detail 0."""
+    checked, explicit = tmp_path / "checked.tif", tmp_path / "detail0.tif"
+    result = skelem("restore", lm_acquisition, "-o", checked)
+    assert_success(result)
+    said = " ".join(result.stderr.split())
+    assert "detail check failed" in said and "restoring at --detail 0" in said
+    assert_success(skelem("restore", lm_acquisition, "-o", explicit, "--detail", 0, "-q"))
+    a, b = np.asarray(open_volume(checked).read()), np.asarray(open_volume(explicit).read())
+    np.testing.assert_array_equal(a, b)
+    quiet = skelem("restore", lm_acquisition, "-o", tmp_path / "q.tif", "-q")
+    assert "detail check failed" in quiet.stderr  # a changed default is said even with -q
+    default = tmp_path / "default.tif"
+    asked = skelem("restore", lm_acquisition, "-o", default, "--detail", 0.7)
+    assert_success(asked)
+    assert "detail check" not in asked.stderr  # an explicit detail is not second-guessed
+    assert not np.array_equal(np.asarray(open_volume(default).read()), a)
+
+
+@pytest.mark.usefixtures("shipped_pretrained")
+def test_without_model_fibsem_passes_the_detail_check(tmp_path: Path) -> None:
+    import tifffile
+
+    from skelem.sample_data import sample_path
+
+    crop = tifffile.imread(sample_path())[:, :64, :96][::FACTOR]
+    path = tmp_path / "em_x4.tif"
+    tifffile.imwrite(
+        path,
+        crop,
+        imagej=True,
+        resolution=(100.0, 100.0),
+        metadata={"spacing": 0.04, "unit": "um", "axes": "ZYX"},
+    )
+    result = skelem("restore", path, "-o", tmp_path / "out.tif")
+    assert_success(result)
+    assert "detail check passed" in " ".join(result.stderr.split())

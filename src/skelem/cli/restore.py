@@ -93,7 +93,9 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
             type=float,
             help="Fidelity-perception knob of skelem, 0 to 1: 0 the deterministic skeleton plus "
             "the measured residual prior (best PSNR, no sampling), 1 all the detail the refiner "
-            "draws between the measured slices (default: the model's).",
+            "draws between the measured slices (default: the model's; without --model, 0 when "
+            "the pretrained refiner's detail costs far more on the volume's own lateral slices "
+            "than on its FIB-SEM training data).",
         ),
     ),
     (
@@ -325,6 +327,17 @@ def _pretrained_model(vol, factor: float | None, options, quiet: bool) -> str | 
     return str(directory)
 
 
+def _check_pretrained_detail(vol, artifact, options, quiet: bool) -> None:
+    """Without ``--model`` and ``--detail``: how much detail the pretrained refiner draws on the
+    volume's own lateral slices; restore at detail 0 when the volume does not look like the
+    model's training data (:mod:`skelem.inference.detail_check`), said so on stderr."""
+    from skelem.inference.detail_check import check_pretrained_detail
+
+    check = check_pretrained_detail(vol, artifact, options)
+    if check is not None and (not quiet or not check.passed):
+        click.echo(check.message(), err=True)
+
+
 @click.command()
 @click.argument("volume")
 @restore_flags
@@ -369,15 +382,19 @@ def restore(
 
     options = options_from_flags(flags)
     vol = None
+    pretrained = False
     if model_dir is None and options.method not in INTERPOLATIONS:
         vol = open_volume_arg(volume, voxel_size)
         model_dir = _pretrained_model(vol, factor, options, quiet)
+        pretrained = model_dir is not None
     artifact = load_artifact(model_dir) if model_dir else None
     if artifact is not None:
         method = options.method or default_method(artifact)
         check_sampling(options, method, artifact.config.diffusion)
     if vol is None:
         vol = open_volume_arg(volume, voxel_size)
+    if pretrained:
+        _check_pretrained_detail(vol, artifact, options, quiet)
     options.block_shape = parse_triple(flags["block"], "--block", int)  # validated on assignment
     if std_out is not None and std_out.exists() and not overwrite:
         raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")  # before the work

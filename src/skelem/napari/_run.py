@@ -102,6 +102,10 @@ class RestoreResult:
         The method that ran.
     model_dir : str or None
         The model folder used or trained.
+    metadata : dict
+        What the layer records about the run.
+    notes : list of str
+        Sentences for the user about how the run went (e.g. the pretrained detail check).
     """
 
     restored: np.ndarray
@@ -110,6 +114,7 @@ class RestoreResult:
     method: str
     model_dir: str | None = None
     metadata: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def cancellable(progress: ProgressCallback, cancel: threading.Event) -> ProgressCallback:
@@ -226,6 +231,7 @@ def run_request(
         Bad input, model or option (one sentence).
     """
     from skelem.config.restore import RestoreOptions, check_sampling
+    from skelem.inference.detail_check import check_pretrained_detail
     from skelem.inference.methods import default_method
     from skelem.inference.restore import restore_volume
 
@@ -236,10 +242,14 @@ def run_request(
         raise RunCancelled
     method = request.method if request.method != "default" else default_method(artifact)
     options = RestoreOptions(method=method, samples=request.samples, seed=request.seed)
-    if request.needs_model and request.model_source == "pretrained":
-        options.normalize = "input"  # as `skelem restore` without --model
+    detail_check = None
     if artifact is not None:
         check_sampling(options, method, artifact.config.diffusion)
+    if request.needs_model and request.model_source == "pretrained":
+        options.normalize = "input"  # as `skelem restore` without --model, and its detail check
+        detail_check = check_pretrained_detail(request.volume, artifact, options)
+        if detail_check is not None and not detail_check.passed:
+            log.warning("%s", detail_check.message())
     keep_std = request.samples > 1
     out = restore_volume(
         request.volume,
@@ -266,5 +276,7 @@ def run_request(
             "skelem_model": model_dir,
             "skelem_samples": request.samples,
             "skelem_seed": request.seed,
+            **({"skelem_detail_check": detail_check.as_dict()} if detail_check else {}),
         },
+        notes=[detail_check.message()] if detail_check else [],
     )

@@ -299,7 +299,8 @@ class RestoreWidget(QWidget):
             return
         add_result_layers(self.viewer, result, source, request)
         where = f"; model in {result.model_dir}" if result.model_dir else ""
-        self._report(f"restored with {result.method}, x{result.factor}{where}")
+        done = f"restored with {result.method}, x{result.factor}{where}."
+        self._report(" ".join([done, *result.notes]))
         if request.model_source.startswith("train") and result.model_dir:
             self.model_edit.setText(result.model_dir)  # the next run can reuse it
             self.source_combo.setCurrentIndex(list(MODEL_SOURCES).index("folder"))

@@ -1,0 +1,317 @@
+"""Does a pretrained model's sampled detail suit this volume? A check on its own lateral slices.
+
+SkelEM's refiner adds the texture it learned from its training data. A pretrained FIB-SEM model
+restoring another kind of volume (light microscopy, say) adds FIB-SEM texture that volume does not
+have: invented structure, at a cost in fidelity (``benchmarks/RESULTS.md``, "Zero-shot across
+modalities"). Without ground truth along Z that cannot be measured there, but the volume's
+lateral (XY) slices can stand in: a window of an acquired slice, degraded along one lateral axis
+by the factor and restored as an axial slice at detail 0 (the deterministic output) and at the
+model's detail, shows how much detail the refiner draws for what the deterministic output misses
+(:func:`lateral_detail`). On data like its training data that share is what it was there; on
+other data the refiner draws far more (its texture, not the volume's).
+
+A model records the share on its training data in its manifest (``provenance``,
+:data:`REFERENCE_KEY`); :func:`check_detail` compares a volume's with it, and a volume above
+:data:`TOLERANCE` times the reference is better restored at detail 0. The judge is the pretrained
+x4 model (:data:`JUDGE_FACTOR`) whatever the restore's factor: the pretrained models share their
+training data, and at x4 the two kinds of data separate best (``benchmarks/run_detail_check.py``).
+``skelem restore`` without ``--model`` and napari's pretrained model source run the check
+(:func:`check_pretrained_detail`) unless a detail is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skelem.config.restore import RestoreOptions
+from skelem.data.interpolation import upsample
+from skelem.data.normalize import PercentileNormalizer
+from skelem.inference.methods import SkelEM, build_method, default_method
+from skelem.io import Volume
+from skelem.models.artifact import ModelArtifact, load_artifact
+
+log = logging.getLogger(__name__)
+
+#: manifest ``provenance`` key: the judge's :class:`LateralDetail` on its training data
+REFERENCE_KEY = "lateral_detail"
+#: a volume fails the check when its energy ratio is above this multiple of the reference
+TOLERANCE = 1.25
+#: the factor of the pretrained model that judges (see the module docstring)
+JUDGE_FACTOR = 4
+#: acquired slices sampled (evenly along Z), each giving a window along Y and one along X
+PLANE_SLICES = 8
+#: largest window side (pixels)
+WINDOW = 128
+
+
+@dataclass(frozen=True)
+class DetailCheck:
+    """The outcome of :func:`check_detail`.
+
+    Parameters
+    ----------
+    measured : LateralDetail
+        The judge's detail on this volume's lateral windows.
+    reference : float
+        The judge's energy ratio on its training data.
+    windows : int
+        Lateral windows measured.
+    """
+
+    measured: LateralDetail
+    reference: float
+    windows: int
+
+    @property
+    def ratio(self) -> float:
+        """The volume's energy ratio over the training data's."""
+        return self.measured.energy_ratio / max(self.reference, 1e-12)
+
+    @property
+    def passed(self) -> bool:
+        """The volume looks like the model's training data (ratio at most :data:`TOLERANCE`)."""
+        return self.ratio <= TOLERANCE
+
+    def message(self) -> str:
+        """One sentence for the user: what was measured and what the restore does about it."""
+        measured = (
+            f"on this volume's own lateral slices the pretrained refiner draws {self.ratio:.1f} "
+            "times as much detail, for what the deterministic output misses, as on the FIB-SEM "
+            f"it learned from (the detail costs {self.measured.cost_db:.2f} dB there)"
+        )
+        if self.passed:
+            return f"detail check passed: {measured}."
+        return (
+            f"detail check failed: {measured}, so this volume does not look like that data and "
+            "the detail would be invented; restoring at --detail 0 (the deterministic output: "
+            "skeleton and measured residual). Train a model on your volume (skelem train) for "
+            "detail, or pass --detail to override."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values (for outputs' metadata and summaries)."""
+        return {
+            "energy_ratio": round(self.measured.energy_ratio, 4),
+            "cost_db": round(self.measured.cost_db, 4),
+            "reference": round(self.reference, 4),
+            "ratio": round(self.ratio, 4),
+            "tolerance": TOLERANCE,
+            "windows": self.windows,
+            "passed": self.passed,
+        }
+
+
+def lateral_windows(
+    data: Any, factor: int, slices: int = PLANE_SLICES, size: int = WINDOW
+) -> list[np.ndarray]:
+    """Windows of acquired XY slices whose rows play Z: ``factor * m + 1`` rows by at most
+    ``size`` columns, from ``slices`` slices evenly spaced along Z, one window with its rows
+    along Y and one along X from each (central in the slice).
+
+    Parameters
+    ----------
+    data : array-like
+        The acquired volume ``(Z, Y, X)`` (numpy, zarr, h5py...; only the windows are read).
+    factor : int
+        Anisotropy factor.
+    slices : int
+        Acquired slices to read.
+    size : int
+        Largest window side.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        float32 ``(rows, columns)`` windows, rows first; empty when a slice is smaller than
+        ``2 * factor + 1`` pixels along Y and X.
+    """
+    nz, ny, nx = data.shape
+    windows = []
+    for k in np.unique(np.linspace(0, nz - 1, min(slices, nz)).round().astype(int)):
+        for rows_along, cols_along in ((ny, nx), (nx, ny)):
+            intervals = (min(rows_along, size) - 1) // factor
+            if intervals < 2:
+                continue
+            rows, cols = factor * intervals + 1, min(cols_along, size)
+            r0, c0 = (rows_along - rows) // 2, (cols_along - cols) // 2
+            if (rows_along, cols_along) == (ny, nx):
+                window = np.asarray(data[int(k), r0 : r0 + rows, c0 : c0 + cols])
+            else:
+                window = np.asarray(data[int(k), c0 : c0 + cols, r0 : r0 + rows]).T
+            windows.append(np.ascontiguousarray(window, dtype=np.float32))
+    return windows
+
+
+@dataclass(frozen=True)
+class LateralDetail:
+    """What SkelEM's sampled detail does on lateral windows (:func:`lateral_detail`).
+
+    Parameters
+    ----------
+    energy_ratio : float
+        Energy of the sampled detail (output at the model's detail minus output at detail 0)
+        over the energy of what the detail-0 output misses (the window minus that output):
+        how much texture the refiner draws for the structure there is to draw.
+    cost_db : float
+        ``10 log10`` of the mean squared error at the model's detail over that at detail 0, dB.
+    """
+
+    energy_ratio: float
+    cost_db: float
+
+
+def lateral_detail(
+    artifact: ModelArtifact,
+    windows: list[np.ndarray],
+    normalizer: PercentileNormalizer,
+    options: RestoreOptions | None = None,
+) -> LateralDetail:
+    """What SkelEM's sampled detail does on lateral windows.
+
+    Each window is normalised, degraded along its rows (every ``factor``-th row kept, the
+    first and last among them), brought back by cubic interpolation and restored as one axial
+    slice by SkelEM at detail 0 and at ``options``' detail (the model's by default); both are
+    compared with the window itself.
+
+    Parameters
+    ----------
+    artifact : ModelArtifact
+        A model with a refiner.
+    windows : list of numpy.ndarray
+        From :func:`lateral_windows` (rows ``factor * m + 1``).
+    normalizer : PercentileNormalizer
+        The normalisation the restore uses.
+    options : RestoreOptions, optional
+        Sampling options (detail, slow modes, steps...); the model's defaults otherwise.
+
+    Returns
+    -------
+    LateralDetail
+    """
+    factor = artifact.factor
+    options = options or RestoreOptions()
+    settings = options.model_dump(exclude={"method", "detail", "planes", "samples"})
+    engines = [
+        build_method(
+            artifact, factor, RestoreOptions(method="skelem", detail=detail, **settings)
+        ).engine
+        for detail in (0.0, options.detail)
+    ]
+    missed, detail_error, drawn = 0.0, 0.0, 0.0
+    for index, window in enumerate(windows):
+        truth = normalizer.normalize(window).astype(np.float64)
+        interp = upsample(truth[::factor], factor, axis=0, method="cubic").astype(np.float32)
+        plain, detailed = (
+            engine.restore(interp[None], 0, factor, "xz", np.array([index]), 0, 0)[0].astype(
+                np.float64
+            )
+            for engine in engines
+        )
+        missed += float(np.sum((truth - plain) ** 2))
+        detail_error += float(np.sum((truth - detailed) ** 2))
+        drawn += float(np.sum((detailed - plain) ** 2))
+    missed = max(missed, 1e-30)
+    return LateralDetail(drawn / missed, 10 * math.log10(max(detail_error, 1e-30) / missed))
+
+
+def measure_lateral_detail(judge: ModelArtifact, volume: Volume) -> tuple[LateralDetail, int]:
+    """:func:`lateral_detail` of ``judge`` at its own defaults on ``volume``'s lateral windows,
+    normalised by the volume's own percentiles (as the references are measured).
+
+    Parameters
+    ----------
+    judge : ModelArtifact
+    volume : Volume
+
+    Returns
+    -------
+    tuple
+        The :class:`LateralDetail` and the number of windows (0: the slices are too small, and
+        the detail is then nan).
+    """
+    windows = lateral_windows(volume.data, judge.factor)
+    if not windows:
+        return LateralDetail(float("nan"), float("nan")), 0
+    normalizer = PercentileNormalizer.fit(volume.data, percentiles=judge.config.percentiles)
+    return lateral_detail(judge, windows, normalizer, RestoreOptions(normalize="input")), len(
+        windows
+    )
+
+
+def check_detail(
+    volume: Volume,
+    artifact: ModelArtifact,
+    options: RestoreOptions,
+    judge: ModelArtifact | None = None,
+) -> DetailCheck | None:
+    """Compare the detail ``judge`` draws on ``volume``'s lateral slices with its training data.
+
+    Parameters
+    ----------
+    volume : Volume
+        The anisotropic input.
+    artifact : ModelArtifact
+        The model that will restore it.
+    options : RestoreOptions
+        The restore options.
+    judge : ModelArtifact, optional
+        The model whose detail is measured (with its recorded reference); ``artifact`` itself
+        by default.
+
+    Returns
+    -------
+    DetailCheck or None
+        None when there is nothing to check: the method is not SkelEM, a detail was asked for
+        (``options.detail`` set), the sampling is joint (``fuse="steps"``, which keeps all the
+        detail), the model's detail is 0, the judge records no reference, or the volume's
+        slices are too small for a window.
+    """
+    judge = judge or artifact
+    method = options.method or default_method(artifact)
+    reference = judge.provenance.get(REFERENCE_KEY)
+    joint = options.planes == "both" and options.fuse == "steps"  # keeps all its detail
+    if method != SkelEM.name or options.detail is not None or reference is None or joint:
+        return None
+    if artifact.config.diffusion.detail <= 0:
+        return None
+    measured, windows = measure_lateral_detail(judge, volume)
+    if not windows:
+        return None
+    check = DetailCheck(measured, float(reference["energy_ratio"]), windows)
+    log.info("detail check: %s", check.as_dict())
+    return check
+
+
+def check_pretrained_detail(
+    volume: Volume, artifact: ModelArtifact, options: RestoreOptions
+) -> DetailCheck | None:
+    """:func:`check_detail` for a pretrained model, judged by the pretrained x4 model when it is
+    there (else by ``artifact`` itself); on failure ``options.detail`` becomes 0.
+
+    Parameters
+    ----------
+    volume : Volume
+    artifact : ModelArtifact
+        The pretrained model that will restore ``volume``.
+    options : RestoreOptions
+        The restore options (changed in place when the check fails).
+
+    Returns
+    -------
+    DetailCheck or None
+        As :func:`check_detail`.
+    """
+    from skelem.models.pretrained import pretrained_factors, pretrained_model_dir
+
+    judge = None
+    if artifact.factor != JUDGE_FACTOR and JUDGE_FACTOR in pretrained_factors():
+        judge = load_artifact(pretrained_model_dir(JUDGE_FACTOR))
+    check = check_detail(volume, artifact, options, judge)
+    if check is not None and not check.passed:
+        options.detail = 0.0
+    return check

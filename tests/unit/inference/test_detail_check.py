@@ -1,0 +1,123 @@
+"""The pretrained models' detail check on a volume's own lateral slices."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from skelem.config.restore import RestoreOptions
+from skelem.data.normalize import PercentileNormalizer
+from skelem.data.phantoms import lm_phantom
+from skelem.inference.detail_check import (
+    REFERENCE_KEY,
+    TOLERANCE,
+    DetailCheck,
+    check_detail,
+    check_pretrained_detail,
+    lateral_detail,
+    lateral_windows,
+)
+from skelem.io import Volume
+from skelem.models.artifact import load_artifact
+from skelem.models.pretrained import PRETRAINED_DIR, PRETRAINED_ENV
+from skelem.sample_data import sample_path
+
+FACTOR = 4
+
+
+def _acquired(iso: np.ndarray) -> Volume:
+    return Volume(iso[::FACTOR], (float(FACTOR), 1.0, 1.0), "micrometer", "test")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_artifact(PRETRAINED_DIR / f"fibsem_x{FACTOR}")
+
+
+@pytest.fixture(scope="module")
+def lm_volume() -> Volume:
+    image, _ = lm_phantom((49, 64, 64), seed=5, psf_sigma=(1.0, 1.0, 1.0))
+    return _acquired(np.clip(np.round(image * 4095), 0, 4095).astype(np.uint16))
+
+
+@pytest.fixture(scope="module")
+def em_volume() -> Volume:
+    """The embedded FIB-SEM crop (t2, never in the pretrained models' training data)."""
+    return _acquired(tifffile.imread(sample_path())[:, :64, :96])
+
+
+def _check(volume: Volume, model, **options) -> DetailCheck | None:
+    return check_detail(volume, model, RestoreOptions(normalize="input", **options))
+
+
+def test_windows_are_lateral_slices_whose_rows_end_on_kept_rows() -> None:
+    data = np.arange(5 * 40 * 30, dtype=np.float32).reshape(5, 40, 30)
+    windows = lateral_windows(data, FACTOR, slices=3, size=128)
+    assert len(windows) == 6  # slices 0, 2, 4; rows along Y and along X
+    along_y, along_x = windows[0], windows[1]
+    assert along_y.shape == (37, 30) and (along_y.shape[0] - 1) % FACTOR == 0
+    np.testing.assert_array_equal(along_y, data[0, 1:38, :])
+    assert along_x.shape == (29, 40)  # 29 = 4 * 7 + 1 of the 30 columns as rows, all 40 rows
+    np.testing.assert_array_equal(along_x, data[0, :, 0:29].T)
+    np.testing.assert_array_equal(windows[2], data[2, 1:38, :])
+    assert lateral_windows(np.zeros((4, 8, 8)), FACTOR) == []  # too small for two intervals
+
+
+def test_no_detail_draws_nothing_and_costs_nothing_and_the_models_detail_does(
+    model, em_volume: Volume
+) -> None:
+    windows = lateral_windows(em_volume.data, FACTOR, slices=2, size=64)
+    normalizer = PercentileNormalizer.fit(em_volume.data)
+    none = lateral_detail(model, windows, normalizer, RestoreOptions(detail=0.0))
+    assert none.energy_ratio == 0.0 and none.cost_db == 0.0
+    some = lateral_detail(model, windows, normalizer)
+    assert some.energy_ratio > 0.05 and some.cost_db > 0.1
+
+
+def test_the_shipped_models_record_their_reference(model) -> None:
+    for factor in (4, 8):
+        path = PRETRAINED_DIR / f"fibsem_x{factor}" / "skelem-model.json"
+        reference = json.loads(path.read_text())["provenance"][REFERENCE_KEY]
+        assert 0 < reference["energy_ratio"] < 1 and reference["cost_db"] > 0
+
+
+def test_fibsem_passes_and_a_light_microscopy_phantom_fails(
+    model, em_volume: Volume, lm_volume: Volume
+) -> None:
+    em = _check(em_volume, model)
+    assert em is not None and em.passed and em.ratio < 1.15
+    lm = _check(lm_volume, model)
+    assert lm is not None and not lm.passed and lm.ratio > 1.5 * TOLERANCE
+    assert "restoring at --detail 0" in lm.message() and "--detail 0" not in em.message()
+    assert lm.as_dict()["passed"] is False and lm.as_dict()["windows"] == lm.windows
+
+
+def test_the_x8_model_is_judged_by_the_x4_model_and_falls_back_to_detail_zero(
+    lm_volume: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PRETRAINED_ENV, str(PRETRAINED_DIR))  # tests see none by default
+    x8 = load_artifact(PRETRAINED_DIR / "fibsem_x8")
+    options = RestoreOptions(normalize="input")
+    check = check_pretrained_detail(lm_volume, x8, options)
+    assert check is not None and not check.passed and options.detail == 0.0
+    x4_reference = load_artifact(PRETRAINED_DIR / "fibsem_x4").provenance[REFERENCE_KEY]
+    assert check.reference == x4_reference["energy_ratio"]
+
+
+def test_nothing_is_checked_when_the_user_chose_or_there_is_no_reference(
+    model, lm_volume: Volume, tmp_path: Path
+) -> None:
+    assert _check(lm_volume, model, detail=0.7) is None  # a detail was asked for
+    assert _check(lm_volume, model, method="skeleton") is None
+    assert _check(lm_volume, model, fuse="steps") is None  # joint sampling keeps its detail
+    copy = tmp_path / "model"
+    shutil.copytree(model.directory, copy)
+    manifest = json.loads((copy / "skelem-model.json").read_text())
+    del manifest["provenance"][REFERENCE_KEY]
+    (copy / "skelem-model.json").write_text(json.dumps(manifest))
+    assert _check(lm_volume, load_artifact(copy)) is None
