@@ -156,17 +156,22 @@ def test_summary_names_a_fidelity_and_a_perception_number_per_method(tmp_path):
     assert "PSNR dB" in text and "KID" in text and "Z detail" in text
     assert "SkelEM costs 2.5x the skeleton" in text
     assert "pretrained" not in text
-    case["pretrained_model"] = "fibsem_x4"
+    case["pretrained_model"] = "/models/fibsem_x4"
     methods["skelem-pretrained"] = {"psnr": 30.5, "kid": 1.2, "hf_energy_ratio": 0.4,
                                     "seconds": 4.0}
     text = summary_lines([case], tmp_path)
     assert "  skelem-pretrained  " in text and "zero-shot" in text
+    assert "x4 model (in /models/fibsem_x4)" in text  # not the package's: says which folder
+    from skelem.models.pretrained import PRETRAINED_DIR
+
+    case["pretrained_model"] = str(PRETRAINED_DIR / "fibsem_x4")
+    assert "x4 model (shipped)" in summary_lines([case], tmp_path)
 
 
 def test_benchmark_adds_the_pretrained_models_rows_where_one_is_shipped(
     phantom_files, tmp_path, monkeypatch
 ):
-    from skelem.models.pretrained import PRETRAINED_ENV, pretrained_factors
+    from skelem.models.pretrained import PRETRAINED_DIR, PRETRAINED_ENV, pretrained_factors
 
     monkeypatch.delenv(PRETRAINED_ENV)  # the shipped models (the suite hides them by default)
     assert 4 in pretrained_factors() and 3 not in pretrained_factors()
@@ -179,7 +184,8 @@ def test_benchmark_adds_the_pretrained_models_rows_where_one_is_shipped(
         summary = run_benchmark(spec)
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     cases = {c["factor"]: c for c in results["cases"]}
-    assert cases[4]["pretrained_model"] == "fibsem_x4" and cases[3]["pretrained_model"] is None
+    assert cases[4]["pretrained_model"] == str(PRETRAINED_DIR / "fibsem_x4")
+    assert cases[3]["pretrained_model"] is None
     rows4, rows3 = cases[4]["methods"], cases[3]["methods"]
     assert {rows4[k]["group"] for k in ("skeleton-pretrained", "skelem-pretrained")} == {
         "pretrained"}

@@ -397,7 +397,8 @@ def train_case(
 
 
 def pretrained_artifact(factor: int) -> ModelArtifact | None:
-    """The shipped pretrained model of ``factor``, or None when there is none.
+    """The pretrained model of ``factor`` (the package's, or ``$SKELEM_PRETRAINED_DIR``'s), or
+    None when there is none.
 
     Parameters
     ----------
@@ -611,7 +612,7 @@ def run_case(
         "eval_shape": list(evaluation.reference.shape), "data_range": evaluation.data_range,
         "training_seconds": artifact.provenance.get("training_seconds", {}),
         "training_wall_seconds": train_wall, "methods": rows,
-        "pretrained_model": f"fibsem_x{case.factor}" if pretrained is not None else None,
+        "pretrained_model": str(pretrained.directory) if pretrained is not None else None,
     }
     result["figures"] = case_figures(spec.report_dir, f"{case.name}_x{case.factor}", case.factor,
                                      evaluation.reference, evaluation.input.data, outputs,
@@ -835,9 +836,13 @@ def summary_lines(cases: list[dict], report_path: Path) -> str:
         lines.append("  Z detail: high-frequency energy along Z (original = 1; below 1 is too "
                      "smooth).")
         if case.get("pretrained_model"):
-            lines.append(f"  *-pretrained: the shipped FIB-SEM x{case['factor']} model, zero-shot "
-                         "(trained once on other FIB-SEM, not on this volume); skeleton and "
-                         "skelem: trained on this input alone.")
+            from skelem.models.pretrained import PRETRAINED_DIR
+
+            folder = Path(case["pretrained_model"])
+            where = "shipped" if folder.parent == PRETRAINED_DIR else f"in {folder}"
+            lines.append(f"  *-pretrained: the pretrained FIB-SEM x{case['factor']} model "
+                         f"({where}), zero-shot (trained once on other FIB-SEM, not on this "
+                         "volume); skeleton and skelem: trained on this input alone.")
         if "skelem" in m and "skeleton" in m and m["skeleton"]["seconds"]:
             cost = m["skelem"]["seconds"] / m["skeleton"]["seconds"]
             faster = (f", {m['diffusion-50']['seconds'] / m['skelem']['seconds']:.1f}x faster than "

@@ -45,7 +45,8 @@ fastest of up to three runs for the learned headline methods (one run for ablati
 runs over a minute); time / skeleton: its ratio to the skeleton's."""
 
 PRETRAINED_INTRO = [
-    "Rows of group `pretrained` restore with the shipped pretrained FIB-SEM model of the factor,",
+    "Rows of group `pretrained` restore with the pretrained FIB-SEM model of the factor (the",
+    "package's, or `$SKELEM_PRETRAINED_DIR`'s: its folder is `pretrained_model` in results.json),",
     "zero-shot: trained once on other isotropic FIB-SEM (see the model's PROVENANCE.md), not on",
     "this input; they are a fair comparison only on data that model never saw.",
 ]
