@@ -121,3 +121,15 @@ def test_nothing_is_checked_when_the_user_chose_or_there_is_no_reference(
     del manifest["provenance"][REFERENCE_KEY]
     (copy / "skelem-model.json").write_text(json.dumps(manifest))
     assert _check(lm_volume, load_artifact(copy)) is None
+
+
+def test_napari_s_pretrained_source_runs_the_check_and_says_so(
+    lm_volume: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skelem.napari._run import RestoreRequest, run_request
+
+    monkeypatch.setenv(PRETRAINED_ENV, str(PRETRAINED_DIR))  # tests see none by default
+    result = run_request(RestoreRequest(lm_volume, FACTOR), lambda event: None)
+    assert result.metadata["skelem_detail_check"]["passed"] is False
+    assert any("restoring at --detail 0" in note for note in result.notes)
+    np.testing.assert_allclose(result.restored[::FACTOR], lm_volume.data, atol=1e-3)  # measured
