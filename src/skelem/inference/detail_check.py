@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -196,12 +196,10 @@ def lateral_detail(
     factor = artifact.factor
     options = options or RestoreOptions()
     settings = options.model_dump(exclude={"method", "detail", "planes", "samples"})
-    engines = [
-        build_method(
-            artifact, factor, RestoreOptions(method="skelem", detail=detail, **settings)
-        ).engine
-        for detail in (0.0, options.detail)
-    ]
+    engine = build_method(
+        artifact, factor, RestoreOptions(method="skelem", detail=options.detail, **settings)
+    ).engine
+    engines = (replace(engine, detail=0.0), engine)  # the same networks, loaded once
     missed, detail_error, drawn = 0.0, 0.0, 0.0
     for index, window in enumerate(windows):
         truth = normalizer.normalize(window).astype(np.float64)
