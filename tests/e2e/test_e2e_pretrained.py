@@ -225,7 +225,8 @@ def test_without_model_a_volume_unlike_fibsem_is_restored_without_sampled_detail
     default = tmp_path / "default.tif"
     asked = skelem("restore", lm_acquisition, "-o", default, "--detail", 0.7)
     assert_success(asked)
-    assert "detail check" not in asked.stderr  # an explicit detail is not second-guessed
+    assert "detail check passed" not in asked.stderr  # an explicit detail is not second-guessed
+    assert "detail check failed" not in asked.stderr
     assert not np.array_equal(np.asarray(open_volume(default).read()), a)
 
 

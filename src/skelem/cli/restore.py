@@ -319,9 +319,8 @@ def _pretrained_model(vol, factor: float | None, options, quiet: bool) -> str | 
             f"no --model given: using the pretrained FIB-SEM x{resolved} model shipped with "
             f"SkelEM ({directory}), intensities normalised by the "
             f"{'input' if options.normalize == 'input' else 'model'}'s percentiles; it learned "
-            "from electron microscopy only: on other data its refiner adds EM-like texture "
-            "(benchmarks/RESULTS.md), so train on your volume (skelem train) or use "
-            "--method skeleton",
+            "from electron microscopy only (a detail check keeps its refiner's texture out of "
+            "volumes unlike it); for other data, train on your volume (skelem train)",
             err=True,
         )
     return str(directory)

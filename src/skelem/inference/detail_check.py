@@ -229,11 +229,12 @@ def measure_lateral_detail(judge: ModelArtifact, volume: Volume) -> tuple[Latera
     Returns
     -------
     tuple
-        The :class:`LateralDetail` and the number of windows (0: the slices are too small, and
-        the detail is then nan).
+        The :class:`LateralDetail` and the number of windows (0 when the slices are too small
+        or a window holds NaN or infinite values; the detail is then nan).
     """
     windows = lateral_windows(volume.data, judge.factor)
-    if not windows:
+    if not windows or not all(np.isfinite(w).all() for w in windows):
+        # too small, or NaN/Inf that the restore's own validation will report
         return LateralDetail(float("nan"), float("nan")), 0
     normalizer = PercentileNormalizer.fit(volume.data, percentiles=judge.config.percentiles)
     return lateral_detail(judge, windows, normalizer, RestoreOptions(normalize="input")), len(
@@ -267,7 +268,8 @@ def check_detail(
         None when there is nothing to check: the method is not SkelEM, a detail was asked for
         (``options.detail`` set), the sampling is joint (``fuse="steps"``, which keeps all the
         detail), the model's detail is 0, the judge records no reference, or the volume's
-        slices are too small for a window.
+        slices are too small for a window or hold non-finite values there (the restore
+        refuses those).
     """
     judge = judge or artifact
     method = options.method or default_method(artifact)
