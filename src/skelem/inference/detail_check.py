@@ -133,16 +133,17 @@ def lateral_windows(
     nz, ny, nx = data.shape
     windows = []
     for k in np.unique(np.linspace(0, nz - 1, min(slices, nz)).round().astype(int)):
-        for rows_along, cols_along in ((ny, nx), (nx, ny)):
+        for rows_along_x in (False, True):
+            rows_along, cols_along = (nx, ny) if rows_along_x else (ny, nx)
             intervals = (min(rows_along, size) - 1) // factor
             if intervals < 2:
                 continue
             rows, cols = factor * intervals + 1, min(cols_along, size)
             r0, c0 = (rows_along - rows) // 2, (cols_along - cols) // 2
-            if (rows_along, cols_along) == (ny, nx):
-                window = np.asarray(data[int(k), r0 : r0 + rows, c0 : c0 + cols])
-            else:
+            if rows_along_x:
                 window = np.asarray(data[int(k), c0 : c0 + cols, r0 : r0 + rows]).T
+            else:
+                window = np.asarray(data[int(k), r0 : r0 + rows, c0 : c0 + cols])
             windows.append(np.ascontiguousarray(window, dtype=np.float32))
     return windows
 

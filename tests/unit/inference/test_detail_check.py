@@ -66,6 +66,10 @@ def test_windows_are_lateral_slices_whose_rows_end_on_kept_rows() -> None:
     np.testing.assert_array_equal(along_x, data[0, :, 0:29].T)
     np.testing.assert_array_equal(windows[2], data[2, 1:38, :])
     assert lateral_windows(np.zeros((4, 8, 8)), FACTOR) == []  # too small for two intervals
+    square = np.arange(2 * 21 * 21, dtype=np.float32).reshape(2, 21, 21)
+    along_y, along_x = lateral_windows(square, FACTOR, slices=1)
+    np.testing.assert_array_equal(along_y, square[0])
+    np.testing.assert_array_equal(along_x, square[0].T)  # a square slice: both orientations
 
 
 def test_no_detail_draws_nothing_and_costs_nothing_and_the_models_detail_does(
