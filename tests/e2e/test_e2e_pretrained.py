@@ -220,8 +220,11 @@ def test_without_model_a_volume_unlike_fibsem_is_restored_without_sampled_detail
     assert_success(skelem("restore", lm_acquisition, "-o", explicit, "--detail", 0, "-q"))
     a, b = np.asarray(open_volume(checked).read()), np.asarray(open_volume(explicit).read())
     np.testing.assert_array_equal(a, b)
-    quiet = skelem("restore", lm_acquisition, "-o", tmp_path / "q.tif", "-q")
+    quiet = skelem("restore", lm_acquisition, "-o", tmp_path / "q.tif", "-q", "--samples", 2)
     assert "detail check failed" in quiet.stderr  # a changed default is said even with -q
+    assert "the std output is 0" in " ".join(quiet.stderr.split())
+    std = np.asarray(open_volume(tmp_path / "q_std.tif").read())
+    assert np.abs(std).max() == 0
     default = tmp_path / "default.tif"
     asked = skelem("restore", lm_acquisition, "-o", default, "--detail", 0.7)
     assert_success(asked)

@@ -334,7 +334,10 @@ def _check_pretrained_detail(vol, artifact, options, quiet: bool) -> None:
 
     check = check_pretrained_detail(vol, artifact, options)
     if check is not None and (not quiet or not check.passed):
-        click.echo(check.message(), err=True)
+        said = check.message()
+        if not check.passed and options.samples > 1:
+            said += " With no sampled detail the seeds of --samples agree: the std output is 0."
+        click.echo(said, err=True)
 
 
 @click.command()
