@@ -194,6 +194,9 @@ def test_benchmark_adds_the_pretrained_models_rows_where_one_is_shipped(
     assert abs(rows4["skeleton-pretrained"]["psnr"] - rows4["skeleton"]["psnr"]) > 0.1
     assert rows4["skeleton-pretrained"]["psnr"] > rows4["cubic"]["psnr"]
     assert rows4["skelem-pretrained"]["measured_max_abs"] < 1.0
+    # the detail check of `restore` without --model ran for the pretrained SkelEM row only
+    assert rows4["skelem-pretrained"]["detail_check"]["passed"] is True
+    assert "detail_check" not in rows4["skeleton-pretrained"]
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| skelem-pretrained | pretrained |" in report and "zero-shot" in report
     assert "phantom x4" in summary and "skelem-pretrained" in summary.split("phantom x4")[1]

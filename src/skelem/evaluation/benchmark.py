@@ -19,7 +19,7 @@ import platform
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -589,6 +589,9 @@ def run_case(
         model = pretrained if m.pretrained else artifact
         if model is None:
             continue
+        check = None
+        if m.pretrained:  # as `skelem restore` without --model: the detail check first
+            m, check = _detail_checked(m, evaluation.input, model)
         pred, seconds, runs = restore_timed(evaluation.input, model, case.factor, m, spec)
         scores = score_restoration(pred, evaluation, case.factor)
         if m.crossplane:
@@ -600,6 +603,8 @@ def run_case(
         if membrane is not None and evaluation.labels is not None:
             scores.update(segmentation_scores(membrane.predict(pred), evaluation.labels))
         rows[m.name] = {"group": m.group, **scores}
+        if check is not None:
+            rows[m.name]["detail_check"] = check.as_dict()
         if m.group not in ("ablation", "knob"):
             outputs[m.name] = pred
         progress(ProgressEvent(f"evaluate {case.name} x{case.factor}", i, len(methods),
@@ -618,6 +623,16 @@ def run_case(
                                      evaluation.reference, evaluation.input.data, outputs,
                                      result["methods"])
     return result
+
+
+def _detail_checked(m: MethodSpec, volume: Volume, model: ModelArtifact):
+    """``m`` with the pretrained detail check applied (detail 0 when ``volume`` fails it; see
+    :func:`skelem.inference.detail_check.check_pretrained_detail`), and the check (or None)."""
+    from skelem.inference.detail_check import check_pretrained_detail
+
+    options = m.restore.model_copy()
+    check = check_pretrained_detail(volume, model, options)
+    return replace(m, restore=options), check
 
 
 def case_figures(

@@ -140,3 +140,17 @@ def test_napari_s_pretrained_source_runs_the_check_and_says_so(
     assert result.metadata["skelem_detail_check"]["passed"] is False
     assert any("restoring at --detail 0" in note for note in result.notes)
     np.testing.assert_allclose(result.restored[::FACTOR], lm_volume.data, atol=1e-3)  # measured
+
+
+def test_the_benchmark_s_pretrained_skelem_row_falls_back_as_restore_does(
+    model, lm_volume: Volume
+) -> None:
+    from skelem.evaluation.benchmark import _detail_checked
+    from skelem.evaluation.methods import MethodSpec
+
+    row = MethodSpec(
+        "skelem-pretrained", "pretrained", RestoreOptions(method="skelem"), pretrained=True
+    )
+    checked, check = _detail_checked(row, lm_volume, model)
+    assert check is not None and not check.passed
+    assert checked.restore.detail == 0.0 and row.restore.detail is None  # a copy, not the spec
