@@ -16,9 +16,9 @@ For each shipped pretrained model (x4, x8) as the restorer and each volume:
 Volumes: the training data (``fibsem_medulla_t1``, ``fibsem_medulla_t2`` Y 0-124), the
 benchmark's scored half (t2 Y 125-249, never trained on) and LM-like phantoms (``lm_phantom``,
 12-bit, seeds 0-5). The statistic, the judge and the tolerance were chosen on t1, t2 Y 0-124 and
-phantom seeds 0-1; t2 Y 125-249 and seeds 2-5 test them. Z PSNR on a central crop (Z 0-96,
-125 x 125 laterally for FIB-SEM; the whole 97 x 128 x 128 phantom), 8 voxels of lateral border
-excluded.
+phantom seeds 0-1; t2 Y 125-249 and seeds 2-5 test them. Z PSNR on Z 0-96 of a lateral crop
+(t1: its central 125 x 125; each t2 half, 125 rows in Y: its first 128 columns in X; the whole
+128 x 128 phantom), 8 voxels of lateral border excluded.
 
 ``--install`` first writes each model's reference (its measures on t1 and t2 Y 0-124, averaged)
 into its manifest in the package (``provenance.lateral_detail``).
