@@ -23,9 +23,16 @@ phantom seeds 0-1; t2 Y 125-249 and seeds 2-5 test them. Z PSNR on Z 0-96 of a l
 ``--install`` first writes each model's reference (its measures on t1 and t2 Y 0-124, averaged)
 into its manifest in the package (``provenance.lateral_detail``).
 
+``--trained DIR ...`` checks models trained on a volume instead (``skelem train`` records their
+reference on the training volume): each model judges itself, as ``skelem restore --model``
+does (``skelem.inference.detail_check.check_model_detail``), on the same volumes at its factor
+plus the whole t2 acquired at that factor (``--training-volume t2``: the volume the models were
+trained on, whose windows are the recorded ones; its Z PSNR is on training data).
+
 Usage::
 
     .venv/bin/python benchmarks/run_detail_check.py [--install] -o bench-out/detail_check
+    .venv/bin/python benchmarks/run_detail_check.py --trained bench-out/x4_model -o bench-out/dc
 """
 
 from __future__ import annotations
@@ -115,6 +122,49 @@ def _z_scores(artifact, iso: np.ndarray, data_range: float) -> dict[str, float]:
     return scores
 
 
+def trained_rows(model_dirs: list[str], volumes: list, training: str) -> list[dict]:
+    """Rows for models trained on a volume: each judges itself against its own reference."""
+    import tifffile
+
+    from skelem.config.restore import RestoreOptions
+    from skelem.evaluation.benchmark import simulate_acquisition
+    from skelem.inference.detail_check import REFERENCE_KEY, check_model_detail
+    from skelem.io import Volume
+    from skelem.models.artifact import load_artifact
+
+    iso = tifffile.imread(DATA / f"fibsem_medulla_{training}" / "raw.tif")
+    volumes = [(f"fibsem_medulla_{training} (all)", iso, 255.0, "the training volume"), *volumes]
+    rows = []
+    for model_dir in model_dirs:
+        artifact = load_artifact(model_dir)
+        if REFERENCE_KEY not in artifact.provenance:
+            raise SystemExit(f"{model_dir} records no reference: train it with `skelem train`")
+        for name, volume_iso, data_range, role in volumes:
+            started = time.perf_counter()
+            acquired = simulate_acquisition(volume_iso, artifact.factor)[0]
+            options = RestoreOptions()
+            check = check_model_detail(Volume(acquired), artifact, options)
+            check_s = time.perf_counter() - started
+            z = _z_scores(artifact, volume_iso, data_range)
+            row = {
+                "model": str(model_dir),
+                "factor": artifact.factor,
+                "volume": name,
+                "role": role,
+                "energy_ratio": round(check.measured.energy_ratio, 4),
+                "ratio": round(check.ratio, 3),
+                "lateral_cost_db": round(check.measured.cost_db, 3),
+                "passed": check.passed,
+                "windows": check.windows,
+                "check_s": round(check_s, 1),
+                **{f"z_{k}": v for k, v in z.items()},
+                "z_checked": z["default"] if check.passed else z["detail 0"],
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -123,10 +173,21 @@ def main() -> int:
     ap.add_argument("--lm-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     ap.add_argument("--install", action="store_true", help="write the references first")
     ap.add_argument("-o", "--output", default="bench-out/detail_check")
+    ap.add_argument("--trained", nargs="+", default=None, help="models trained on a volume")
+    ap.add_argument("--training-volume", default="t2", choices=["t1", "t2"])
     args = ap.parse_args()
     if not (DATA / "fibsem_medulla_t1" / "raw.tif").exists():
         print(f"real data not found under {DATA}", file=sys.stderr)
         return 2
+    if args.trained:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        rows = trained_rows(args.trained, _volumes(args.lm_seeds), args.training_volume)
+        date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        record = {"rows": rows, "argv": sys.argv, "date": date}
+        (out / "detail_check_trained.json").write_text(json.dumps(record, indent=1))
+        _print_table(rows, self_column=False)
+        return 0
     from skelem.evaluation.benchmark import simulate_acquisition
     from skelem.inference.detail_check import JUDGE_FACTOR, REFERENCE_KEY, TOLERANCE
     from skelem.models.artifact import load_artifact
@@ -180,21 +241,26 @@ def main() -> int:
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     record = {"rows": rows, "argv": sys.argv, "date": date}
     (out / "detail_check.json").write_text(json.dumps(record, indent=1))
+    _print_table(rows, self_column=True)
+    return 0
+
+
+def _print_table(rows: list[dict], self_column: bool) -> None:
+    own = " self |" if self_column else ""
     print(
-        "| factor | volume | role | energy ratio (x reference) | lateral cost dB | self | check "
+        f"| factor | volume | role | energy ratio (x reference) | lateral cost dB |{own} check "
         "| Z PSNR: cubic / skeleton / detail 0 / default / checked |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|" + ("---|" if self_column else "") + "---|---|")
     for r in rows:
+        own = f" {r['self_ratio']:.2f} |" if self_column else ""
         print(
             f"| x{r['factor']} | {r['volume']} | {r['role']} "
-            f"| {r['energy_ratio']:.3f} ({r['ratio']:.2f}) | {r['lateral_cost_db']:.2f} "
-            f"| {r['self_ratio']:.2f} | "
+            f"| {r['energy_ratio']:.3f} ({r['ratio']:.2f}) | {r['lateral_cost_db']:.2f} |{own} "
             f"{'passed' if r['passed'] else 'failed: detail 0'} | {r['z_cubic']:.2f} / "
             f"{r['z_skeleton']:.2f} / {r['z_detail 0']:.2f} / {r['z_default']:.2f} / "
             f"**{r['z_checked']:.2f}** |"
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ repetition k+1 of any), medians reported, because the CPU is shared with other j
 
 ``levers``  in this process, the skeleton and the refiner at their call shape of the t2 x4
             restore (2 slices of 256 x 256 per call): plain PyTorch (NCHW, the baseline), each lever
-            alone (channels_last, ``torch.compile`` (inductor, compile time reported apart),
-            ONNX Runtime, 2 threads instead of 1) and the pixel budget per call (1, 2, 4, 8 slices
-            of 256 x 256 per call, time per slice). Every lever's output is compared with the
+            alone (channels_last, ONNX Runtime, 2 threads instead of 1; with ``--compile``
+            ``torch.compile`` (inductor) plain and with ``freezing``, cold and warm compile times
+            reported apart) and the pixel budget per call (1, 2, 4, 8 slices of 256 x 256 per
+            call, time per slice). Every lever's output is compared with the
             baseline's (max abs difference).
 ``restore`` ``skelem restore t2_x4.ome.zarr -o out.ome.zarr`` in fresh processes, one per variant
             and repetition: the old commit (``--base-src``, its own PYTHONPATH, the pretrained
@@ -72,6 +73,48 @@ def _save(out: Path, name: str, payload: dict) -> None:
 # levers
 
 
+def _compiled_variants(net, x, t) -> list[tuple[str, object, dict]]:
+    """``torch.compile`` (inductor) of ``net``: plain, and with ``freezing`` on the channels_last
+    network (weights folded as constants, so oneDNN's fused convolution + activation kernels and
+    pre-packed weights are used). Each is compiled twice: ``cold`` in an empty inductor cache (a
+    fresh temporary folder), ``warm`` after ``torch._dynamo.reset()`` with that cache filled (what
+    the next process on the machine pays). Returns (name, compiled callable, seconds)."""
+    import tempfile
+
+    import torch
+    import torch._inductor.config as inductor_config
+
+    previous = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    out = []
+    for key, freezing, layout in (
+        ("torch.compile (inductor)", False, torch.contiguous_format),
+        ("torch.compile + freezing, channels_last", True, torch.channels_last),
+    ):
+        seconds = {}
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache
+            for run in ("cold", "warm"):
+                torch._dynamo.reset()
+                model = copy.deepcopy(net).eval().to(memory_format=layout)
+                xl = x.contiguous(memory_format=layout)
+                start = time.perf_counter()
+                with inductor_config.patch(freezing=freezing):
+                    compiled = torch.compile(model, dynamic=False)
+                    with torch.no_grad():
+                        compiled(xl, *t)
+                seconds[run] = round(time.perf_counter() - start, 1)
+
+        def call(xx, *tt, fn=compiled, layout=layout):
+            return fn(xx.contiguous(memory_format=layout), *tt)
+
+        out.append((key, call, seconds))
+    if previous is None:
+        os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    else:
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = previous
+    return out
+
+
 def levers(args: argparse.Namespace) -> dict:
     import torch
 
@@ -96,23 +139,22 @@ def levers(args: argparse.Namespace) -> dict:
         except Exception as err:  # noqa: BLE001 - the optional backend may be missing
             print(f"onnxruntime skipped: {err}")
         variants["2 threads (plain)"] = (net, 2)
-        compile_seconds = None
+        variants["channels_last, 2 threads"] = (variants["channels_last"][0], 2)
+        compile_seconds: dict[str, dict] = {}
         if args.compile:
-            start = time.perf_counter()
-            compiled = torch.compile(copy.deepcopy(net), dynamic=False)
-            with torch.inference_mode():
-                compiled(x, *t)
-            compile_seconds = time.perf_counter() - start
-            variants["torch.compile (inductor)"] = (compiled, 1)
+            for key, compiled, seconds in _compiled_variants(net, x, t):
+                variants[key] = (compiled, 1)
+                variants[f"{key}, 2 threads"] = (compiled, 2)
+                compile_seconds[key] = compile_seconds[f"{key}, 2 threads"] = seconds
         diffs, times = {}, {k: [] for k in variants}
         for key, (fn, threads) in variants.items():
             torch.set_num_threads(threads)
-            with torch.inference_mode():
+            with torch.no_grad():  # not inference_mode: the compiled graphs were traced in no_grad
                 diffs[key] = float((fn(x, *t) - reference).abs().max())
         for _ in range(args.reps):
             for key, (fn, threads) in variants.items():
                 torch.set_num_threads(threads)
-                with torch.inference_mode():
+                with torch.no_grad():
                     start = time.perf_counter()
                     fn(x, *t)
                     times[key].append(time.perf_counter() - start)
@@ -127,15 +169,13 @@ def levers(args: argparse.Namespace) -> dict:
                     "seconds_per_call": round(median, 4),
                     "speedup": round(base / median, 2),
                     "max_abs_diff": diffs[key],
-                    "compile_seconds": round(compile_seconds, 1)
-                    if key.startswith("torch.compile")
-                    else None,
+                    "compile_seconds": compile_seconds.get(key),
                 }
             )
             print(rows[-1], flush=True)
     # pixel budget per call: time per 256 x 256 slice, default backend, skeleton
     net = prepare_network(artifact.load_network("skeleton", "cpu"), "torch")
-    batches = {b: torch.randn(b, 1, 256, 256) for b in (1, 2, 4, 8)}
+    batches = {b: torch.randn(b, net.in_channels, 256, 256) for b in (1, 2, 4, 8)}
     per_slice = {b: [] for b in batches}
     with torch.inference_mode():
         for xb in batches.values():

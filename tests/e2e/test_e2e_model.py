@@ -44,6 +44,10 @@ def test_train_writes_a_model_directory(model_dir: Path) -> None:
     assert manifest["config"]["refiner_training"]["patch_size"] == 16
     for name in ("skeleton.safetensors", "refiner.safetensors", "checkpoints/skeleton.pt"):
         assert (model_dir / name).is_file(), name
+    reference = manifest["provenance"]["lateral_detail"]  # for restore --model's detail check
+    assert reference["stages"] == ["refiner", "skeleton"] and reference["windows"] > 0
+    assert len(reference["fingerprint"]) == 64
+    assert "(the training volume)" in reference["measured_on"]
 
 
 def test_train_again_skips_finished_stages(model_dir: Path, volumes: Volumes) -> None:

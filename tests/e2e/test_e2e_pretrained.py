@@ -251,3 +251,42 @@ def test_without_model_fibsem_passes_the_detail_check(tmp_path: Path) -> None:
     result = skelem("restore", path, "-o", tmp_path / "out.tif")
     assert_success(result)
     assert "detail check passed" in " ".join(result.stderr.split())
+
+
+def test_with_a_model_trained_on_fibsem_a_volume_unlike_it_is_restored_without_detail(
+    lm_acquisition: Path, tmp_path: Path
+) -> None:
+    """`restore --model` judges a volume with the model's own reference (recorded on its training
+    volume): an LM-like volume gets the deterministic output, said on stderr; the training volume
+    passes."""
+    import tifffile
+
+    from skelem.inference.detail_check import REFERENCE_KEY, record_reference
+    from skelem.io import Volume
+    from skelem.models.artifact import load_artifact
+    from skelem.sample_data import sample_path
+
+    own = tmp_path / "own"  # the shipped x4 model, standing in for one trained on the EM crop
+    shutil.copytree(PRETRAINED_DIR / f"fibsem_x{FACTOR}", own)
+    manifest = json.loads((own / "skelem-model.json").read_text())
+    del manifest["provenance"][REFERENCE_KEY]
+    (own / "skelem-model.json").write_text(json.dumps(manifest))
+    crop = tifffile.imread(sample_path())[:, :64, :96][::FACTOR]
+    em = tmp_path / "em_x4.tif"
+    tifffile.imwrite(
+        em, crop, imagej=True, resolution=(100.0, 100.0), metadata={"spacing": 0.04, "unit": "um"}
+    )
+    record_reference(load_artifact(own), Volume(crop, (4.0, 1.0, 1.0), "micrometer", str(em)))
+    checked, explicit = tmp_path / "checked.tif", tmp_path / "detail0.tif"
+    result = skelem("restore", lm_acquisition, "--model", own, "-o", checked, "-q")
+    assert_success(result)
+    said = " ".join(result.stderr.split())
+    assert "detail check failed" in said and "the volume it was trained on" in said
+    assert_success(
+        skelem("restore", lm_acquisition, "--model", own, "-o", explicit, "--detail", 0, "-q")
+    )
+    a, b = np.asarray(open_volume(checked).read()), np.asarray(open_volume(explicit).read())
+    np.testing.assert_array_equal(a, b)
+    same = skelem("restore", em, "--model", own, "-o", tmp_path / "em_out.tif")
+    assert_success(same)
+    assert "detail check passed" in " ".join(same.stderr.split())

@@ -198,6 +198,9 @@ def train(
         artifact = train_model(
             vol, model_dir, cfg, stage_list, progress, init_from=start, references=refs
         )
+    from skelem.inference.detail_check import record_reference
+
+    record_reference(artifact, vol)  # what restore --model compares other volumes with
     secs = artifact.provenance.get("training_seconds", {})
     ratio = artifact.provenance.get("skeleton_error_vs_cubic")
     check = f"; skeleton error {ratio:.2f}x cubic's on training pairs" if ratio else ""

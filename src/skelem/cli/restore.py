@@ -326,13 +326,14 @@ def _pretrained_model(vol, factor: float | None, options, quiet: bool) -> str | 
     return str(directory)
 
 
-def _check_pretrained_detail(vol, artifact, options, quiet: bool) -> None:
-    """Without ``--model`` and ``--detail``: how much detail the pretrained refiner draws on the
-    volume's own lateral slices; restore at detail 0 when the volume does not look like the
-    model's training data (:mod:`skelem.inference.detail_check`), said so on stderr."""
-    from skelem.inference.detail_check import check_pretrained_detail
+def _check_detail(vol, artifact, options, quiet: bool, pretrained: bool) -> None:
+    """Without ``--detail``: how much detail the model's refiner (the pretrained one without
+    ``--model``) draws on the volume's own lateral slices; restore at detail 0 when the volume
+    does not look like the model's training data (:mod:`skelem.inference.detail_check`), said
+    so on stderr."""
+    from skelem.inference.detail_check import check_model_detail, check_pretrained_detail
 
-    check = check_pretrained_detail(vol, artifact, options)
+    check = (check_pretrained_detail if pretrained else check_model_detail)(vol, artifact, options)
     if check is not None and (not quiet or not check.passed):
         said = check.message()
         if not check.passed and options.samples > 1:
@@ -395,8 +396,8 @@ def restore(
         check_sampling(options, method, artifact.config.diffusion)
     if vol is None:
         vol = open_volume_arg(volume, voxel_size)
-    if pretrained:
-        _check_pretrained_detail(vol, artifact, options, quiet)
+    if artifact is not None:
+        _check_detail(vol, artifact, options, quiet, pretrained)
     options.block_shape = parse_triple(flags["block"], "--block", int)  # validated on assignment
     if std_out is not None and std_out.exists() and not overwrite:
         raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")  # before the work

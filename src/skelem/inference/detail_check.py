@@ -12,15 +12,24 @@ other data the refiner draws far more (its texture, not the volume's).
 
 A model records the share on its training data in its manifest (``provenance``,
 :data:`REFERENCE_KEY`); :func:`check_detail` compares a volume's with it, and a volume above
-:data:`TOLERANCE` times the reference is better restored at detail 0. The judge is the pretrained
-x4 model (:data:`JUDGE_FACTOR`) whatever the restore's factor: the pretrained models share their
-training data, and at x4 the two kinds of data separate best (``benchmarks/run_detail_check.py``).
-``skelem restore`` without ``--model`` and napari's pretrained model source run the check
-(:func:`check_pretrained_detail`) unless a detail is asked for.
+:data:`TOLERANCE` times the reference is better restored at detail 0. For the pretrained models
+the judge is the pretrained x4 model (:data:`JUDGE_FACTOR`) whatever the restore's factor: they
+share their training data, and at x4 the two kinds of data separate best
+(``benchmarks/run_detail_check.py``). ``skelem restore`` without ``--model`` and napari's
+pretrained model source run the check (:func:`check_pretrained_detail`) unless a detail is asked
+for.
+
+A model trained on a volume (``skelem train``, napari's training sources) records its own
+reference on that volume's lateral slices when its refiner is trained
+(:func:`record_reference`); ``skelem restore --model`` and napari's model-folder source then judge
+a volume with the model itself (:func:`check_model_detail`). On the training volume the windows
+are the recorded ones (same :func:`windows_fingerprint`): the check passes without running the
+networks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass, replace
@@ -61,11 +70,15 @@ class DetailCheck:
         The judge's energy ratio on its training data.
     windows : int
         Lateral windows measured.
+    pretrained : bool
+        The judge is a pretrained model (reference: its FIB-SEM training data); else a model
+        trained on a volume (reference: that volume).
     """
 
     measured: LateralDetail
     reference: float
     windows: int
+    pretrained: bool = True
 
     @property
     def ratio(self) -> float:
@@ -79,17 +92,23 @@ class DetailCheck:
 
     def message(self) -> str:
         """One sentence for the user: what was measured and what the restore does about it."""
+        refiner, learned = (
+            ("the pretrained refiner", "the FIB-SEM it learned from")
+            if self.pretrained
+            else ("the model's refiner", "the volume it was trained on")
+        )
         measured = (
-            f"on this volume's own lateral slices the pretrained refiner draws {self.ratio:.1f} "
-            "times as much detail, for what the deterministic output misses, as on the FIB-SEM "
-            f"it learned from (the detail costs {self.measured.cost_db:.2f} dB there)"
+            f"on this volume's own lateral slices {refiner} draws {self.ratio:.1f} times as "
+            f"much detail, for what the deterministic output misses, as on {learned} (the "
+            f"detail costs {self.measured.cost_db:.2f} dB there)"
         )
         if self.passed:
             return f"detail check passed: {measured}."
+        train = "your volume" if self.pretrained else "this volume"
         return (
             f"detail check failed: {measured}, so this volume does not look like that data and "
             "the detail would be invented; restoring at --detail 0 (the deterministic output: "
-            "skeleton and measured residual). Train a model on your volume (skelem train) for "
+            f"skeleton and measured residual). Train a model on {train} (skelem train) for "
             "detail, or pass --detail to override."
         )
 
@@ -218,7 +237,29 @@ def lateral_detail(
     return LateralDetail(drawn / missed, 10 * math.log10(max(detail_error, 1e-30) / missed))
 
 
-def measure_lateral_detail(judge: ModelArtifact, volume: Volume) -> tuple[LateralDetail, int]:
+def windows_fingerprint(windows: list[np.ndarray]) -> str:
+    """SHA-256 of the windows' shapes and values: equal fingerprints, equal measures.
+
+    Parameters
+    ----------
+    windows : list of numpy.ndarray
+        From :func:`lateral_windows`.
+
+    Returns
+    -------
+    str
+        Hex digest.
+    """
+    digest = hashlib.sha256()
+    for window in windows:
+        digest.update(repr(window.shape).encode())
+        digest.update(np.ascontiguousarray(window, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def measure_lateral_detail(
+    judge: ModelArtifact, volume: Volume, windows: list[np.ndarray] | None = None
+) -> tuple[LateralDetail, int]:
     """:func:`lateral_detail` of ``judge`` at its own defaults on ``volume``'s lateral windows,
     normalised by the volume's own percentiles (as the references are measured).
 
@@ -226,6 +267,8 @@ def measure_lateral_detail(judge: ModelArtifact, volume: Volume) -> tuple[Latera
     ----------
     judge : ModelArtifact
     volume : Volume
+    windows : list of numpy.ndarray, optional
+        ``lateral_windows(volume.data, judge.factor)`` when already read.
 
     Returns
     -------
@@ -233,7 +276,8 @@ def measure_lateral_detail(judge: ModelArtifact, volume: Volume) -> tuple[Latera
         The :class:`LateralDetail` and the number of windows (0 when the slices are too small
         or a window holds NaN or infinite values; the detail is then nan).
     """
-    windows = lateral_windows(volume.data, judge.factor)
+    if windows is None:
+        windows = lateral_windows(volume.data, judge.factor)
     if not windows or not all(np.isfinite(w).all() for w in windows):
         # too small, or NaN/Inf that the restore's own validation will report
         return LateralDetail(float("nan"), float("nan")), 0
@@ -280,12 +324,65 @@ def check_detail(
         return None
     if artifact.config.diffusion.detail <= 0:
         return None
-    measured, windows = measure_lateral_detail(judge, volume)
-    if not windows:
+    windows = lateral_windows(volume.data, judge.factor)
+    pretrained = reference.get("fingerprint") is None  # trained models record their windows'
+    if not pretrained and windows and windows_fingerprint(windows) == reference["fingerprint"]:
+        # the volume the reference was measured on: the same measure, without the networks
+        measured = LateralDetail(float(reference["energy_ratio"]), float(reference["cost_db"]))
+        count = len(windows)
+    else:
+        measured, count = measure_lateral_detail(judge, volume, windows)
+    if not count:
         return None
-    check = DetailCheck(measured, float(reference["energy_ratio"]), windows)
+    check = DetailCheck(measured, float(reference["energy_ratio"]), count, pretrained)
     log.info("detail check: %s", check.as_dict())
     return check
+
+
+def record_reference(artifact: ModelArtifact, volume: Volume) -> dict[str, Any] | None:
+    """Measure a trained model's detail on its training volume and record it as the model's
+    reference (``provenance``, :data:`REFERENCE_KEY`; the manifest is saved).
+
+    Done once per set of trained stages: a reference recorded for the model's current stages
+    is kept.
+
+    Parameters
+    ----------
+    artifact : ModelArtifact
+        The model just trained on ``volume``.
+    volume : Volume
+        Its training volume.
+
+    Returns
+    -------
+    dict or None
+        The reference; None when the model has no refiner or the volume's slices are too small
+        for a window (nothing is recorded then).
+    """
+    if "refiner" not in artifact.stages:
+        return None
+    stages = sorted(artifact.stages)
+    recorded = artifact.provenance.get(REFERENCE_KEY)
+    if recorded is not None and recorded.get("stages") == stages:
+        return recorded
+    windows = lateral_windows(volume.data, artifact.factor)
+    measured, count = measure_lateral_detail(artifact, volume, windows)
+    if not count:
+        artifact.provenance.pop(REFERENCE_KEY, None)
+        artifact.save_manifest()
+        return None
+    reference = {
+        "energy_ratio": measured.energy_ratio,
+        "cost_db": measured.cost_db,
+        "windows": count,
+        "fingerprint": windows_fingerprint(windows),
+        "stages": stages,
+        "measured_on": f"{volume.source} (the training volume)",
+    }
+    artifact.provenance[REFERENCE_KEY] = reference
+    artifact.save_manifest()
+    log.info("detail reference on the training volume: %s", reference)
+    return reference
 
 
 def check_pretrained_detail(
@@ -312,7 +409,34 @@ def check_pretrained_detail(
     judge = None
     if artifact.factor != JUDGE_FACTOR and JUDGE_FACTOR in pretrained_factors():
         judge = load_artifact(pretrained_model_dir(JUDGE_FACTOR))
-    check = check_detail(volume, artifact, options, judge)
+    return _apply(check_detail(volume, artifact, options, judge), options)
+
+
+def check_model_detail(
+    volume: Volume, artifact: ModelArtifact, options: RestoreOptions
+) -> DetailCheck | None:
+    """:func:`check_detail` for a model trained on a volume, judged by itself against the
+    reference it recorded there (:func:`record_reference`); on failure ``options.detail``
+    becomes 0. A model without a reference (trained before references were recorded, or
+    without a refiner) is not checked.
+
+    Parameters
+    ----------
+    volume : Volume
+    artifact : ModelArtifact
+        The model that will restore ``volume``.
+    options : RestoreOptions
+        The restore options (changed in place when the check fails).
+
+    Returns
+    -------
+    DetailCheck or None
+        As :func:`check_detail`.
+    """
+    return _apply(check_detail(volume, artifact, options), options)
+
+
+def _apply(check: DetailCheck | None, options: RestoreOptions) -> DetailCheck | None:
     if check is not None and not check.passed:
         options.detail = 0.0
     return check

@@ -203,7 +203,11 @@ def obtain_model(request: RestoreRequest, progress: ProgressCallback):
     model_dir = request.model_dir or tempfile.mkdtemp(prefix="skelem-model-")
     config = training_config(request.factor, request.profile, source.removeprefix("train-"))
     log.info("training a %s model into %s", source, model_dir)
-    return train_model(request.volume, model_dir, config, _stages(request.method), progress)
+    artifact = train_model(request.volume, model_dir, config, _stages(request.method), progress)
+    from skelem.inference.detail_check import record_reference
+
+    record_reference(artifact, request.volume)  # for restoring other volumes with this folder
+    return artifact
 
 
 def run_request(
@@ -231,7 +235,7 @@ def run_request(
         Bad input, model or option (one sentence).
     """
     from skelem.config.restore import RestoreOptions, check_sampling
-    from skelem.inference.detail_check import check_pretrained_detail
+    from skelem.inference.detail_check import check_model_detail, check_pretrained_detail
     from skelem.inference.methods import default_method
     from skelem.inference.restore import restore_volume
 
@@ -248,8 +252,10 @@ def run_request(
     if request.needs_model and request.model_source == "pretrained":
         options.normalize = "input"  # as `skelem restore` without --model, and its detail check
         detail_check = check_pretrained_detail(request.volume, artifact, options)
-        if detail_check is not None and not detail_check.passed:
-            log.warning("%s", detail_check.message())
+    elif request.needs_model and request.model_source == "folder":
+        detail_check = check_model_detail(request.volume, artifact, options)
+    if detail_check is not None and not detail_check.passed:
+        log.warning("%s", detail_check.message())
     keep_std = request.samples > 1
     out = restore_volume(
         request.volume,

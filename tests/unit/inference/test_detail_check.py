@@ -18,9 +18,12 @@ from skelem.inference.detail_check import (
     TOLERANCE,
     DetailCheck,
     check_detail,
+    check_model_detail,
     check_pretrained_detail,
     lateral_detail,
     lateral_windows,
+    record_reference,
+    windows_fingerprint,
 )
 from skelem.io import Volume
 from skelem.models.artifact import load_artifact
@@ -49,6 +52,24 @@ def lm_volume() -> Volume:
 def em_volume() -> Volume:
     """The embedded FIB-SEM crop (t2, never in the pretrained models' training data)."""
     return _acquired(tifffile.imread(sample_path())[:, :64, :96])
+
+
+@pytest.fixture
+def own_model(model, em_volume: Volume, tmp_path: Path):
+    """The pretrained x4 model standing in for one trained on ``em_volume``: its FIB-SEM
+    reference removed, its own recorded there."""
+    copy = tmp_path / "own"
+    shutil.copytree(model.directory, copy)
+    manifest = json.loads((copy / "skelem-model.json").read_text())
+    del manifest["provenance"][REFERENCE_KEY]
+    (copy / "skelem-model.json").write_text(json.dumps(manifest))
+    artifact = load_artifact(copy)
+    assert record_reference(artifact, em_volume) is not None
+    return load_artifact(copy)
+
+
+def _no_networks(*args, **kwargs):
+    raise AssertionError("the detail was measured again")
 
 
 def _check(volume: Volume, model, **options) -> DetailCheck | None:
@@ -154,3 +175,60 @@ def test_the_benchmark_s_pretrained_skelem_row_falls_back_as_restore_does(
     checked, check = _detail_checked(row, lm_volume, model)
     assert check is not None and not check.passed
     assert checked.restore.detail == 0.0 and row.restore.detail is None  # a copy, not the spec
+
+
+def test_a_trained_model_records_its_reference_on_its_training_volume_once(
+    own_model, em_volume: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import skelem.inference.detail_check as dc
+
+    reference = own_model.provenance[REFERENCE_KEY]  # read back from the saved manifest
+    windows = lateral_windows(em_volume.data, FACTOR)
+    assert reference["fingerprint"] == windows_fingerprint(windows)
+    assert reference["windows"] == len(windows) and reference["stages"] == sorted(own_model.stages)
+    measured = lateral_detail(
+        own_model,
+        windows,
+        PercentileNormalizer.fit(em_volume.data, percentiles=own_model.config.percentiles),
+        RestoreOptions(normalize="input"),
+    )
+    assert reference["energy_ratio"] == pytest.approx(measured.energy_ratio, rel=1e-6)
+    assert reference["cost_db"] == pytest.approx(measured.cost_db, rel=1e-6, abs=1e-9)
+    monkeypatch.setattr(dc, "lateral_detail", _no_networks)
+    assert record_reference(own_model, em_volume) == reference  # same stages: kept as it is
+    own_model.stages.remove("alignment")  # another set of stages: measured again
+    with pytest.raises(AssertionError, match="measured again"):
+        record_reference(own_model, em_volume)
+    own_model.stages.remove("refiner")
+    assert record_reference(own_model, em_volume) is None  # no refiner, no detail to check
+
+
+def test_a_model_folder_judges_a_volume_against_its_own_training_volume(
+    own_model, em_volume: Volume, lm_volume: Volume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import skelem.inference.detail_check as dc
+
+    options = RestoreOptions()
+    lm = check_model_detail(lm_volume, own_model, options)
+    assert lm is not None and not lm.passed and options.detail == 0.0
+    said = lm.message()
+    assert "the model's refiner" in said and "the volume it was trained on" in said
+    assert "Train a model on this volume" in said and "pretrained" not in said
+    monkeypatch.setattr(dc, "lateral_detail", _no_networks)  # the training volume: no networks
+    options = RestoreOptions()
+    same = check_model_detail(em_volume, own_model, options)
+    assert same is not None and same.passed and same.ratio == 1.0 and options.detail is None
+    other_crop = Volume(em_volume.data[:, :, 8:], em_volume.voxel_size, "micrometer", "crop")
+    with pytest.raises(AssertionError, match="measured again"):  # other windows: measured
+        check_model_detail(other_crop, own_model, RestoreOptions())
+
+
+def test_napari_s_model_folder_source_runs_the_check(own_model, lm_volume: Volume) -> None:
+    from skelem.napari._run import RestoreRequest, run_request
+
+    request = RestoreRequest(
+        lm_volume, FACTOR, model_source="folder", model_dir=str(own_model.directory)
+    )
+    result = run_request(request, lambda event: None)
+    assert result.metadata["skelem_detail_check"]["passed"] is False
+    assert any("the model's refiner" in note for note in result.notes)
