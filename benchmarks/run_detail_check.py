@@ -133,7 +133,16 @@ def trained_rows(model_dirs: list[str], volumes: list, training: str) -> list[di
     from skelem.models.artifact import load_artifact
 
     iso = tifffile.imread(DATA / f"fibsem_medulla_{training}" / "raw.tif")
-    volumes = [(f"fibsem_medulla_{training} (all)", iso, 255.0, "the training volume"), *volumes]
+    trained_on = f"fibsem_medulla_{training}"
+
+    def role(name: str, pretrained_role: str) -> str:  # roles for a model trained on `training`
+        if name.startswith(trained_on):
+            return "part of the training volume"
+        return "other FIB-SEM" if name.startswith("fibsem") else f"LM-like ({pretrained_role})"
+
+    volumes = [(f"{trained_on} (all)", iso, 255.0, "the training volume")] + [
+        (name, v, r, role(name, kind)) for name, v, r, kind in volumes
+    ]
     rows = []
     for model_dir in model_dirs:
         artifact = load_artifact(model_dir)

@@ -93,9 +93,9 @@ _FLAGS: list[tuple[str | None, Callable[[Callable], Callable]]] = [
             type=float,
             help="Fidelity-perception knob of skelem, 0 to 1: 0 the deterministic skeleton plus "
             "the measured residual prior (best PSNR, no sampling), 1 all the detail the refiner "
-            "draws between the measured slices (default: the model's; without --model, 0 when "
-            "the pretrained refiner's detail costs far more on the volume's own lateral slices "
-            "than on its FIB-SEM training data).",
+            "draws between the measured slices (default: the model's, or 0 when the refiner "
+            "draws far more detail on the volume's own lateral slices than on its training "
+            "data: the pretrained model's FIB-SEM, or the volume a trained model learned from).",
         ),
     ),
     (
