@@ -361,6 +361,14 @@ def record_reference(artifact: ModelArtifact, volume: Volume) -> dict[str, Any] 
     """
     if "refiner" not in artifact.stages:
         return None
+    try:
+        return _record_reference(artifact, volume)
+    except Exception as err:  # noqa: BLE001 - never lose a finished training to this
+        log.warning("could not record the detail check's reference (%s): %s", REFERENCE_KEY, err)
+        return None
+
+
+def _record_reference(artifact: ModelArtifact, volume: Volume) -> dict[str, Any] | None:
     stages = sorted(artifact.stages)
     recorded = artifact.provenance.get(REFERENCE_KEY)
     if recorded is not None and recorded.get("stages") == stages:

@@ -194,13 +194,31 @@ def test_a_trained_model_records_its_reference_on_its_training_volume_once(
     )
     assert reference["energy_ratio"] == pytest.approx(measured.energy_ratio, rel=1e-6)
     assert reference["cost_db"] == pytest.approx(measured.cost_db, rel=1e-6, abs=1e-9)
-    monkeypatch.setattr(dc, "lateral_detail", _no_networks)
+    calls = []
+    real = dc.lateral_detail
+    monkeypatch.setattr(dc, "lateral_detail", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert record_reference(own_model, em_volume) == reference  # same stages: kept as it is
+    assert calls == []
     own_model.stages.remove("alignment")  # another set of stages: measured again
-    with pytest.raises(AssertionError, match="measured again"):
-        record_reference(own_model, em_volume)
+    again = record_reference(own_model, em_volume)
+    assert calls == [1] and again["stages"] == ["refiner", "skeleton"]
+    assert load_artifact(own_model.directory).provenance[REFERENCE_KEY] == again  # saved
     own_model.stages.remove("refiner")
     assert record_reference(own_model, em_volume) is None  # no refiner, no detail to check
+
+
+def test_a_failure_to_record_the_reference_never_fails_a_finished_training(
+    own_model, em_volume: Volume, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    import skelem.inference.detail_check as dc
+
+    before = dict(own_model.provenance[REFERENCE_KEY])
+    own_model.stages.remove("alignment")
+    monkeypatch.setattr(dc, "lateral_detail", _no_networks)
+    with caplog.at_level("WARNING", logger=dc.__name__):
+        assert record_reference(own_model, em_volume) is None
+    assert "could not record the detail check's reference" in caplog.text
+    assert load_artifact(own_model.directory).provenance[REFERENCE_KEY] == before  # untouched
 
 
 def test_a_model_folder_judges_a_volume_against_its_own_training_volume(
