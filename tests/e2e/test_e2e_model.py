@@ -50,6 +50,23 @@ def test_train_writes_a_model_directory(model_dir: Path) -> None:
     assert "(the training volume)" in reference["measured_on"]
 
 
+def test_train_says_when_no_detail_reference_was_recorded(
+    volumes: Volumes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import skelem.inference.detail_check as dc
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("measurement broke")
+
+    monkeypatch.setattr(dc, "lateral_detail", broken)
+    model = tmp_path / "model"
+    result = skelem("train", volumes.aniso, "-o", model, "--stages", "skeleton,refiner", *TINY)
+    assert_success(result)  # the training is kept
+    assert "No detail-check reference was recorded" in " ".join(result.stderr.split())
+    assert "lateral_detail" not in _manifest(model)["provenance"]
+    assert (model / "refiner.safetensors").is_file()
+
+
 def test_train_again_skips_finished_stages(model_dir: Path, volumes: Volumes) -> None:
     before = (model_dir / "skeleton.safetensors").read_bytes()
     out = assert_success(

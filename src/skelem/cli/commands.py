@@ -200,7 +200,13 @@ def train(
         )
     from skelem.inference.detail_check import record_reference
 
-    record_reference(artifact, vol)  # what restore --model compares other volumes with
+    # what restore --model compares other volumes with
+    if record_reference(artifact, vol) is None and "refiner" in artifact.stages:
+        click.echo(
+            "No detail-check reference was recorded (the slices are too small for its windows, "
+            "or see -v): restore --model will not check other volumes against this model.",
+            err=True,
+        )
     secs = artifact.provenance.get("training_seconds", {})
     ratio = artifact.provenance.get("skeleton_error_vs_cubic")
     check = f"; skeleton error {ratio:.2f}x cubic's on training pairs" if ratio else ""
