@@ -275,3 +275,44 @@ def test_upsampled_conv_kernel_equals_a_convolution_after_nearest_upsampling() -
     )
     assert out.shape == ref.shape == (2, 5, 14, 12)
     assert torch.allclose(out, ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_inference_folds_the_time_modulation_into_the_first_convolution(
+    layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one timestep for the whole batch and no autograd, each block's modulation is folded
+    into its first convolution: the same output within float rounding; mixed timesteps,
+    training and tracing keep the modulation as a separate step."""
+    torch.manual_seed(0)
+    net = UNet2D(2, 1, channels=4, depth=2, time_embedding=True).eval()
+    net = net.to(memory_format=layout)
+    x = torch.randn(3, 2, 32, 32).contiguous(memory_format=layout)
+    t = torch.full((3,), 300.0)
+    with_grad = net(x, t)
+    block = net.encoders[0]
+    emb = net.time_mlp(torch.randn(3, net.emb_dim))
+    assert block._folded_conv1(emb) is None  # autograd on: the training graph
+    with torch.no_grad():
+        same = emb[:1].expand(3, -1)
+        assert block._folded_conv1(same) is not None
+        assert block._folded_conv1(emb) is None  # three different embeddings
+        folded = net(x, t)
+        for i in range(3):  # and each item alone
+            torch.testing.assert_close(net(x[i : i + 1], t[:1]), folded[i : i + 1])
+    torch.testing.assert_close(folded, with_grad.detach(), rtol=1e-5, atol=1e-5)
+    import skelem.models.unet as unet_module
+
+    modulations = []
+    addcmul = torch.addcmul
+    monkeypatch.setattr(
+        unet_module.torch, "addcmul", lambda *a, **k: modulations.append(1) or addcmul(*a, **k)
+    )
+    with torch.no_grad():
+        net(x, t)
+        assert modulations == []  # every block folded
+        net(x, torch.tensor([1.0, 2.0, 3.0]))
+        assert len(modulations) == len(net.encoders) + 1 + len(net.decoders)
+    traced = torch.jit.trace(net, (x, t), check_trace=False)
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x, t), with_grad.detach(), rtol=1e-5, atol=1e-5)
