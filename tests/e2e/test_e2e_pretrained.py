@@ -289,4 +289,5 @@ def test_with_a_model_trained_on_fibsem_a_volume_unlike_it_is_restored_without_d
     np.testing.assert_array_equal(a, b)
     same = skelem("restore", em, "--model", own, "-o", tmp_path / "em_out.tif")
     assert_success(same)
-    assert "detail check passed" in " ".join(same.stderr.split())
+    said = " ".join(same.stderr.split())
+    assert "detail check passed: this is the volume the model was trained on" in said

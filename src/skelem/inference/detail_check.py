@@ -73,12 +73,15 @@ class DetailCheck:
     pretrained : bool
         The judge is a pretrained model (reference: its FIB-SEM training data); else a model
         trained on a volume (reference: that volume).
+    training_volume : bool
+        The volume is the one the reference was measured on (same windows; nothing measured).
     """
 
     measured: LateralDetail
     reference: float
     windows: int
     pretrained: bool = True
+    training_volume: bool = False
 
     @property
     def ratio(self) -> float:
@@ -92,6 +95,11 @@ class DetailCheck:
 
     def message(self) -> str:
         """One sentence for the user: what was measured and what the restore does about it."""
+        if self.training_volume:
+            return (
+                "detail check passed: this is the volume the model was trained on (its lateral "
+                "windows are the recorded ones)."
+            )
         refiner, learned = (
             ("the pretrained refiner", "the FIB-SEM it learned from")
             if self.pretrained
@@ -326,7 +334,12 @@ def check_detail(
         return None
     windows = lateral_windows(volume.data, judge.factor)
     pretrained = reference.get("fingerprint") is None  # trained models record their windows'
-    if not pretrained and windows and windows_fingerprint(windows) == reference["fingerprint"]:
+    same = (
+        not pretrained
+        and bool(windows)
+        and windows_fingerprint(windows) == reference["fingerprint"]
+    )
+    if same:
         # the volume the reference was measured on: the same measure, without the networks
         measured = LateralDetail(float(reference["energy_ratio"]), float(reference["cost_db"]))
         count = len(windows)
@@ -334,7 +347,9 @@ def check_detail(
         measured, count = measure_lateral_detail(judge, volume, windows)
     if not count:
         return None
-    check = DetailCheck(measured, float(reference["energy_ratio"]), count, pretrained)
+    check = DetailCheck(
+        measured, float(reference["energy_ratio"]), count, pretrained, training_volume=same
+    )
     log.info("detail check: %s", check.as_dict())
     return check
 
@@ -356,8 +371,8 @@ def record_reference(artifact: ModelArtifact, volume: Volume) -> dict[str, Any] 
     Returns
     -------
     dict or None
-        The reference; None when the model has no refiner or the volume's slices are too small
-        for a window (nothing is recorded then).
+        The reference; None when the model has no refiner, the volume's slices are too small
+        for a window, or the measurement failed (logged as a warning); nothing is recorded then.
     """
     if "refiner" not in artifact.stages:
         return None

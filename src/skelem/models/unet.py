@@ -150,9 +150,9 @@ class ConvBlock(nn.Module):
         At inference, when every item of the batch has the same time embedding (a restore's
         sampler step), ``conv1(x) * (1 + scale) + shift`` is one convolution with weight
         ``W * (1 + scale)`` and bias ``b * (1 + scale) + shift``: one memory pass over the block's
-        output less (the refiner's calls 1.07-1.08x faster, RESULTS.md issue 13; equal within
-        float rounding). Training (gradients on), exports and mixed timesteps keep the plain
-        graph.
+        output less (the refiner's calls 1.01-1.07x faster, a SkelEM restore ~3-5%, RESULTS.md
+        issue 13; equal within float rounding). Training (gradients on), exports and mixed
+        timesteps keep the plain graph.
         """
         if (
             self.modulation is None

@@ -236,6 +236,8 @@ def test_a_model_folder_judges_a_volume_against_its_own_training_volume(
     options = RestoreOptions()
     same = check_model_detail(em_volume, own_model, options)
     assert same is not None and same.passed and same.ratio == 1.0 and options.detail is None
+    assert same.training_volume and "the volume the model was trained on" in same.message()
+    assert not lm.training_volume
     other_crop = Volume(em_volume.data[:, :, 8:], em_volume.voxel_size, "micrometer", "crop")
     with pytest.raises(AssertionError, match="measured again"):  # other windows: measured
         check_model_detail(other_crop, own_model, RestoreOptions())
