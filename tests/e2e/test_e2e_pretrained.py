@@ -223,13 +223,17 @@ def test_without_model_a_volume_unlike_fibsem_is_restored_without_sampled_detail
     quiet = skelem("restore", lm_acquisition, "-o", tmp_path / "q.tif", "-q", "--samples", 2)
     assert "detail check failed" in quiet.stderr  # a changed default is said even with -q
     assert "the std output is 0" in " ".join(quiet.stderr.split())
-    std = np.asarray(open_volume(tmp_path / "q_std.tif").read())
-    assert np.abs(std).max() == 0
+    std_volume = open_volume(tmp_path / "q_std.tif")
+    assert np.abs(np.asarray(std_volume.read())).max() == 0
+    for written in (open_volume(checked), std_volume):  # the outputs say why detail is 0
+        assert written.metadata["detail_check"]["passed"] is False
+        assert written.metadata["options"]["detail"] == 0.0
     default = tmp_path / "default.tif"
     asked = skelem("restore", lm_acquisition, "-o", default, "--detail", 0.7)
     assert_success(asked)
     assert "detail check passed" not in asked.stderr  # an explicit detail is not second-guessed
     assert "detail check failed" not in asked.stderr
+    assert "detail_check" not in open_volume(default).metadata
     assert not np.array_equal(np.asarray(open_volume(default).read()), a)
 
 

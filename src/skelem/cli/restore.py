@@ -326,11 +326,11 @@ def _pretrained_model(vol, factor: float | None, options, quiet: bool) -> str | 
     return str(directory)
 
 
-def _check_detail(vol, artifact, options, quiet: bool, pretrained: bool) -> None:
+def _check_detail(vol, artifact, options, quiet: bool, pretrained: bool):
     """Without ``--detail``: how much detail the model's refiner (the pretrained one without
     ``--model``) draws on the volume's own lateral slices; restore at detail 0 when the volume
     does not look like the model's training data (:mod:`skelem.inference.detail_check`), said
-    so on stderr."""
+    so on stderr. Returns the check (None when none ran), for the outputs' metadata."""
     from skelem.inference.detail_check import check_model_detail, check_pretrained_detail
 
     check = (check_pretrained_detail if pretrained else check_model_detail)(vol, artifact, options)
@@ -339,6 +339,7 @@ def _check_detail(vol, artifact, options, quiet: bool, pretrained: bool) -> None
         if not check.passed and options.samples > 1:
             said += " With no sampled detail the seeds of --samples agree: the std output is 0."
         click.echo(said, err=True)
+    return check
 
 
 @click.command()
@@ -396,8 +397,7 @@ def restore(
         check_sampling(options, method, artifact.config.diffusion)
     if vol is None:
         vol = open_volume_arg(volume, voxel_size)
-    if artifact is not None:
-        _check_detail(vol, artifact, options, quiet, pretrained)
+    check = _check_detail(vol, artifact, options, quiet, pretrained) if artifact else None
     options.block_shape = parse_triple(flags["block"], "--block", int)  # validated on assignment
     if std_out is not None and std_out.exists() and not overwrite:
         raise SkelEMError(f"{std_out} exists; pass --overwrite to replace it.")  # before the work
@@ -417,6 +417,7 @@ def restore(
                 scheduler=scheduler,
                 announce=None if quiet else lambda line: click.echo(line, err=True),
             ),
+            detail_check=check.as_dict() if check is not None else None,
         )
     shape = " x ".join(map(str, summary["shape"]))
     click.echo(

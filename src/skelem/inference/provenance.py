@@ -26,6 +26,10 @@ Its keys:
     (computed from the files for models saved before hashes were recorded); ``None`` without one.
 ``command_line``
     ``sys.argv`` of the ``skelem`` command that wrote the output; ``None`` from the Python API.
+``detail_check`` (only when one ran)
+    The detail check's measures and verdict (:mod:`skelem.inference.detail_check`): a failed
+    check is why ``options.detail`` reads 0. Added by
+    :func:`skelem.inference.restore.restore_to_file`, not part of the run key.
 """
 
 from __future__ import annotations

@@ -94,6 +94,7 @@ def restore_to_file(
     std_output: str | Path | None = None,
     command_line: Sequence[str] | None = None,
     dask: DaskSettings | None = None,
+    detail_check: dict | None = None,
 ) -> dict:
     """Restore ``volume`` and write it to ``output`` (format by extension), voxel size updated.
 
@@ -128,6 +129,10 @@ def restore_to_file(
     dask : DaskSettings, optional
         OME-Zarr outputs: where the block tasks run (default: a local cluster started for the
         run, one single-threaded worker process per core).
+    detail_check : dict, optional
+        The detail check run before (:meth:`DetailCheck.as_dict
+        <skelem.inference.detail_check.DetailCheck.as_dict>`), recorded in the outputs' metadata
+        (``detail_check``) so an output written at detail 0 by it says why.
 
     Returns
     -------
@@ -163,6 +168,8 @@ def restore_to_file(
     out_dtype = np.dtype(np.float32) if options.dtype == "float32" else volume.dtype
     voxel = restored_voxel_size(volume.voxel_size, job.factor) if volume.voxel_size else None
     provenance = restore_provenance(job, artifact, command_line)
+    if detail_check is not None:
+        provenance["detail_check"] = dict(detail_check)
     target = OutputTarget(
         path=output,
         std_path=Path(std_output) if std_output is not None else None,
