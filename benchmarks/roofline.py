@@ -23,13 +23,14 @@ there are left out, the backends it does not know are skipped.
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/roofline.py -o bench-out/roofline \
-        [--model DIR] [--profile skeleton skelem] [--backends torch-nchw torch onnxruntime]
+        [--model DIR] [--profile skeleton skelem] [--backends torch-nchw torch onnxruntime torch-compile]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import functools
 import importlib
 import json
@@ -77,9 +78,22 @@ def _load_nets(model_dir: Path) -> dict[str, torch.nn.Module]:
 
 
 def _runner(net: torch.nn.Module, backend: str):
-    """The network prepared for ``backend``, or None when this checkout has no such backend."""
+    """The network prepared for ``backend``, or None when this checkout has no such backend.
+
+    ``torch-compile`` is not a package backend: ``torch.compile`` (inductor) of the channels_last
+    network with ``freezing`` (weights as constants: oneDNN's fused convolution + activation
+    kernels, pre-packed weights), compiled at its warm-up call."""
     if backend == "torch-nchw":
         return net
+    if backend == "torch-compile":
+        model = copy.deepcopy(net).eval().to(memory_format=torch.channels_last)
+        compiled = torch.compile(model, dynamic=False, options={"freezing": True})
+
+        def run(x, *args):
+            with torch.no_grad():
+                return compiled(x.contiguous(memory_format=torch.channels_last), *args)
+
+        return run
     try:
         from skelem.inference.backends import prepare_network
     except ImportError:

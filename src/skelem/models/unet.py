@@ -151,15 +151,15 @@ class ConvBlock(nn.Module):
         sampler step), ``conv1(x) * (1 + scale) + shift`` is one convolution with weight
         ``W * (1 + scale)`` and bias ``b * (1 + scale) + shift``: one memory pass over the block's
         output less (the refiner's calls 1.01-1.07x faster, a SkelEM restore ~3-5%, RESULTS.md
-        issue 13; equal within float rounding). Training (gradients on), exports and mixed
-        timesteps keep the plain graph.
+        issue 13; equal within float rounding). Training (gradients on), exports, ``torch.compile``
+        (which fuses the modulation itself) and mixed timesteps keep the plain graph.
         """
         if (
             self.modulation is None
             or emb is None
             or torch.is_grad_enabled()
             or torch.jit.is_tracing()
-            or torch.compiler.is_exporting()
+            or torch.compiler.is_compiling()  # exports too
         ):
             return None
         if emb.shape[0] > 1 and not torch.equal(emb, emb[:1].expand_as(emb)):

@@ -313,6 +313,10 @@ def test_inference_folds_the_time_modulation_into_the_first_convolution(
         assert modulations == []  # every block folded
         net(x, torch.tensor([1.0, 2.0, 3.0]))
         assert len(modulations) == len(net.encoders) + 1 + len(net.decoders)
+    with torch.no_grad():
+        monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+        assert block._folded_conv1(emb[:1]) is None  # torch.compile / export: the plain graph
+        monkeypatch.undo()
     traced = torch.jit.trace(net, (x, t), check_trace=False)
     with torch.no_grad():
         torch.testing.assert_close(traced(x, t), with_grad.detach(), rtol=1e-5, atol=1e-5)
