@@ -82,7 +82,8 @@ def _runner(net: torch.nn.Module, backend: str):
 
     ``torch-compile`` is not a package backend: ``torch.compile`` (inductor) of the channels_last
     network with ``freezing`` (weights as constants: oneDNN's fused convolution + activation
-    kernels, pre-packed weights), compiled at its warm-up call."""
+    kernels, pre-packed weights), compiled at its warm-up call. Inductor's kernels keep the
+    thread count of their first compile (the 1-thread pass): read its rows at 1 thread."""
     if backend == "torch-nchw":
         return net
     if backend == "torch-compile":
