@@ -23,7 +23,8 @@ there are left out, the backends it does not know are skipped.
 Usage::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/roofline.py -o bench-out/roofline \
-        [--model DIR] [--profile skeleton skelem] [--backends torch-nchw torch onnxruntime torch-compile]
+        [--model DIR] [--profile skeleton skelem] \\
+        [--backends torch-nchw torch onnxruntime torch-compile]
 """
 
 from __future__ import annotations
