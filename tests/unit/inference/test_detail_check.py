@@ -252,3 +252,27 @@ def test_napari_s_model_folder_source_runs_the_check(own_model, lm_volume: Volum
     result = run_request(request, lambda event: None)
     assert result.metadata["skelem_detail_check"]["passed"] is False
     assert any("the model's refiner" in note for note in result.notes)
+
+
+def test_napari_s_training_sources_record_the_reference(
+    model, em_volume: Volume, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model trained in the widget records its reference like `skelem train` (the training
+    itself stands in: the shipped model copied without its reference)."""
+    import skelem.training.pipeline as pipeline
+    from skelem.napari._run import RestoreRequest, obtain_model
+
+    def trained(volume, model_dir, config, stages, progress):
+        shutil.copytree(model.directory, model_dir, dirs_exist_ok=True)
+        manifest = json.loads((Path(model_dir) / "skelem-model.json").read_text())
+        del manifest["provenance"][REFERENCE_KEY]
+        (Path(model_dir) / "skelem-model.json").write_text(json.dumps(manifest))
+        return load_artifact(model_dir)
+
+    monkeypatch.setattr(pipeline, "train_model", trained)
+    folder = tmp_path / "widget_model"
+    request = RestoreRequest(em_volume, FACTOR, model_source="train-quick", model_dir=str(folder))
+    artifact = obtain_model(request, lambda event: None)
+    reference = load_artifact(folder).provenance[REFERENCE_KEY]
+    assert reference == artifact.provenance[REFERENCE_KEY]
+    assert reference["fingerprint"] == windows_fingerprint(lateral_windows(em_volume.data, FACTOR))
