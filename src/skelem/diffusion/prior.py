@@ -187,20 +187,28 @@ def remove_slow_modes(x: Tensor, measured_mask: Tensor, modes: int) -> Tensor:
     mask = _mask_rows(measured_mask, x.shape[-2])
     if mask.shape[0] != 1:
         raise ValueError("removing slow modes needs one measured-row mask shared by the batch")
-    rows = torch.nonzero(mask[0]).flatten().tolist()
+    rows = torch.nonzero(mask[0]).flatten()
+    starts, spans = rows[:-1], rows[1:] - rows[:-1]
     out = x.clone()
-    bases: dict[int, list[list[float]]] = {}  # per gap length: its sine vectors (gaps repeat)
-    for a, b in zip(rows[:-1], rows[1:], strict=True):
-        span = b - a
-        if span not in bases:
-            j = torch.arange(1, span, dtype=torch.float64)
-            scale = (2.0 / span) ** 0.5
-            bases[span] = [
-                (scale * torch.sin(torch.pi * m * j / span)).tolist()
-                for m in range(1, min(modes, span - 1) + 1)
-            ]
-        for basis in bases[span]:
-            coef = sum(w * x[..., a + i, :] for i, w in enumerate(basis, start=1))
-            for i, w in enumerate(basis, start=1):
-                out[..., a + i, :] -= w * coef
+    # every gap of one length at once (the same sequence of elementwise operations per element
+    # as one gap at a time, so the same bits): its interior rows gathered to (..., G, N - 1, W)
+    for span in sorted(set(spans.tolist())):
+        bases = [
+            (
+                (2.0 / span) ** 0.5
+                * torch.sin(torch.pi * m * torch.arange(1, span, dtype=torch.float64) / span)
+            ).tolist()
+            for m in range(1, min(modes, span - 1) + 1)
+        ]
+        if not bases:
+            continue
+        gap_starts = starts[spans == span]
+        index = (gap_starts[:, None] + torch.arange(1, span)[None, :]).flatten().to(x.device)
+        interior = x[..., index, :].unflatten(-2, (len(gap_starts), span - 1))
+        updated = interior.clone()
+        for basis in bases:
+            coef = sum(w * interior[..., i, :] for i, w in enumerate(basis))
+            for i, w in enumerate(basis):
+                updated[..., i, :] -= w * coef
+        out[..., index, :] = updated.flatten(-3, -2)
     return out
