@@ -187,7 +187,7 @@ def remove_slow_modes(x: Tensor, measured_mask: Tensor, modes: int) -> Tensor:
     mask = _mask_rows(measured_mask, x.shape[-2])
     if mask.shape[0] != 1:
         raise ValueError("removing slow modes needs one measured-row mask shared by the batch")
-    rows = torch.nonzero(mask[0]).flatten()
+    rows = torch.nonzero(mask[0]).flatten().cpu()  # the index arithmetic on the CPU, any device
     starts, spans = rows[:-1], rows[1:] - rows[:-1]
     out = x.clone()
     # every gap of one length at once (the same sequence of elementwise operations per element
