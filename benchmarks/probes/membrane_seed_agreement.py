@@ -57,6 +57,12 @@ def main() -> int:
         help="network methods' intensity normalisation (`input` for a pretrained model used "
         "zero-shot, as the pretrained benchmarks do)",
     )
+    ap.add_argument(
+        "--augment",
+        action="store_true",
+        help="train the predictors with restoration-like inputs (blur along one axis, noise; "
+        "MembranePredictor.train(augment=True))",
+    )
     args = ap.parse_args()
     if not (DATA / "raw.tif").exists():
         print(f"real data not found at {DATA}", file=sys.stderr)
@@ -90,12 +96,15 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
         "factor": args.factor,
         "model": args.model,
+        "augment": args.augment,
         "rows": {},
     }
     for iterations in args.iterations:
         for seed in args.seeds:
             t = time.perf_counter()
-            predictor = MembranePredictor.train(train_image, train_labels, iterations, seed=seed)
+            predictor = MembranePredictor.train(
+                train_image, train_labels, iterations, seed=seed, augment=args.augment
+            )
             trained = time.perf_counter() - t
             torch.save(predictor.model.state_dict(), out / f"predictor_{iterations}_seed{seed}.pt")
             for name, pred in preds.items():

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from skimage.segmentation import find_boundaries
 
 from skelem.atomic import write_text_atomic
@@ -43,6 +44,40 @@ def membrane_target(labels: np.ndarray) -> np.ndarray:
     return find_boundaries(labels, mode="inner").astype(np.float32)
 
 
+#: :func:`restoration_augment`'s ranges (chosen before any scoring, not tuned): blur sigma in
+#: pixels along one axis, noise std in normalised units (the 1st-99th percentile range is 1)
+AUGMENT_BLUR = (0.5, 2.5)
+AUGMENT_NOISE = (0.0, 0.08)
+
+
+def restoration_augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A training patch made to look like a restoration: each of two changes with probability
+    1/2, drawn from ``rng``: a Gaussian blur along one random axis (sigma uniform in
+    :data:`AUGMENT_BLUR`; a restored XZ/YZ slice is smoother along Z than a measured one), then
+    Gaussian noise (std uniform in :data:`AUGMENT_NOISE`; sampled detail is grainy).
+
+    Parameters
+    ----------
+    x : np.ndarray
+        Normalised 2-D patch.
+    rng : np.random.Generator
+        The step's generator (so training stays reproducible and resumable).
+
+    Returns
+    -------
+    np.ndarray
+        float32, same shape (``x`` itself when neither change is drawn).
+    """
+    blur, noise = rng.random() < 0.5, rng.random() < 0.5
+    axis, sigma = int(rng.integers(2)), float(rng.uniform(*AUGMENT_BLUR))
+    std = float(rng.uniform(*AUGMENT_NOISE))
+    if blur:
+        x = ndimage.gaussian_filter1d(np.asarray(x, np.float32), sigma, axis=axis, mode="reflect")
+    if noise:
+        x = x + rng.normal(0.0, std, size=x.shape).astype(np.float32)
+    return np.asarray(x, np.float32)
+
+
 class MembranePredictor:
     """Maps a normalised isotropic volume ``(Z, Y, X)`` to a membrane probability in ``[0, 1]``."""
 
@@ -59,6 +94,7 @@ class MembranePredictor:
         batch: int = 8,
         seed: int = 0,
         progress: ProgressCallback = no_progress,
+        augment: bool = False,
     ) -> MembranePredictor:
         """Train on ``image`` (isotropic, any dtype) and its instance ``labels`` (same shape).
 
@@ -78,6 +114,11 @@ class MembranePredictor:
             Seed of the weights and the patch draws.
         progress : ProgressCallback
             Receives the training events.
+        augment : bool
+            Show the predictor restoration-like inputs as well (:func:`restoration_augment`:
+            half the patches blurred along one in-plane axis, half with added noise; the target
+            is unchanged), so that restored volumes, smoother or grainier along Z than the
+            isotropic truth it learns from, are not outside what it has seen.
 
         Returns
         -------
@@ -107,6 +148,8 @@ class MembranePredictor:
                     x, y = x[::-1], y[::-1]
                 if rng.random() < 0.5:
                     x, y = x.T, y.T
+                if augment:
+                    x = restoration_augment(x, rng)
                 xs.append(np.ascontiguousarray(x))
                 ys.append(np.ascontiguousarray(y))
             xb = torch.from_numpy(np.stack(xs))[:, None]
