@@ -70,6 +70,7 @@ def test_benchmark_writes_report_results_and_figures(phantom_files, tmp_path) ->
     assert expected <= set(methods)
     # cross-plane measures: the stripe index for every method, the XZ/YZ disagreement where asked
     assert all(np.isfinite(r["stripe_index"]) and r["stripe_index"] > 0 for r in methods.values())
+    assert all(np.isfinite(r["stripe_excess"]) and r["stripe_excess"] > 0 for r in methods.values())
     crossplane = {k for k, r in methods.items() if "pass_disagreement" in r}
     assert {"skeleton", "skelem", "skelem-no-alignment"} <= crossplane
     assert methods["cubic"].get("pass_disagreement") is None
@@ -89,6 +90,7 @@ def test_benchmark_writes_report_results_and_figures(phantom_files, tmp_path) ->
     assert cases["paired"]["methods"]["cubic"]["psnr"] == pytest.approx(methods["cubic"]["psnr"])
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| skelem |" in report and "phantom x4" in report and "XY stripe index" in report
+    assert "XY stripe excess" in report
     # the paired case says it restored a real acquisition, the simulated one that it simulated
     assert cases["paired"]["acquisition"] == "paired"
     assert cases["phantom"]["acquisition"] == "simulated"

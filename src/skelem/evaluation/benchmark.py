@@ -43,6 +43,7 @@ from skelem.metrics import (
     reference_data_range,
     reference_free_resolution,
     segmentation_scores,
+    stripe_excess,
     stripe_index,
 )
 from skelem.training.pipeline import STAGES, train_model
@@ -504,16 +505,17 @@ def score_restoration(pred: np.ndarray, evaluation: EvaluationCrop, factor: int)
     Returns
     -------
     dict of str to float
-        :func:`skelem.metrics.evaluate_arrays` (border 8), the self-FSC resolutions and
-        ``stripe_index``.
+        :func:`skelem.metrics.evaluate_arrays` (border 8), the self-FSC resolutions,
+        ``stripe_index`` and ``stripe_excess``.
     """
     eval_gt = evaluation.reference
     scores = evaluate_arrays(pred, eval_gt, data_range=evaluation.data_range, border=EVAL_BORDER,
                              factor=factor, acquired=evaluation.input.data.astype(np.float32))
     scores.update(reference_free_resolution(pred))
     lateral = (0, EVAL_BORDER, EVAL_BORDER)
-    scores["stripe_index"] = stripe_index(crop_border(pred, lateral), crop_border(eval_gt, lateral),
-                                          factor)
+    pred_c, gt_c = crop_border(pred, lateral), crop_border(eval_gt, lateral)
+    scores["stripe_index"] = stripe_index(pred_c, gt_c, factor)
+    scores["stripe_excess"] = stripe_excess(pred_c, gt_c, factor)
     return scores
 
 

@@ -19,6 +19,7 @@ COLUMNS = [
     ("measured_max_abs", "max err measured", "{:.2f}"),
     ("between_psnr", "PSNR between", "{:.2f}"),
     ("stripe_index", "XY stripe index", "{:.2f}"),
+    ("stripe_excess", "XY stripe excess", "{:.2f}"),
     ("z_stationarity", "Z stationarity", "{:.2f}"),
     ("pass_disagreement", "XZ/YZ RMS diff", "{:.2f}"),
     ("vi", "VI", "{:.3f}"),
@@ -35,14 +36,16 @@ with the isotropic original (borders of 8 voxels excluded; data range stated per
 Lower is better for GMSD, KID, Z-spectrum LSD (log-spectral distance of the Z power spectrum
 to the reference's), VI and adapted Rand error; an HF energy ratio near 1 means the restored
 volume has the reference's high-frequency energy along Z (below 1: too smooth). XY stripe index:
-share of the XY error spectrum on the k_x = 0 / k_y = 0 lines relative to an error without
-stripes (1 = none); XZ/YZ RMS diff: disagreement of the XZ-only and YZ-only passes between
-measured slices (intensity units); Z stationarity: max/min over the phases z mod s (phase 0 =
-acquired) of each XY slice's lateral gradient energy (the reference gives about 1; bands of sharp
-measured slices between smooth restored ones give 2-3.5). Restore s: wall-clock seconds of the \
-restoration, the
-fastest of up to three runs for the learned headline methods (one run for ablations and
-runs over a minute); time / skeleton: its ratio to the skeleton's."""
+share of the XY error spectrum on the k_x = 0 / k_y = 0 lines relative to the share of bins
+there (1 for a white error; a smooth error reads 3-5 without any stripe); XY stripe excess: the
+same lines' energy against the off-axis energy at the same radial frequencies (1 = no stripes,
+whatever the error's spectrum); XZ/YZ RMS diff: disagreement of the XZ-only and YZ-only passes
+between measured slices (intensity units); Z stationarity: max/min over the phases z mod s
+(phase 0 = acquired) of each XY slice's lateral gradient energy (the reference gives about 1;
+bands of sharp measured slices between smooth restored ones give 2-3.5). Restore s: \
+wall-clock seconds of the restoration, the fastest of up to three runs for the learned headline \
+methods (one run for ablations and runs over a minute); time / skeleton: its ratio to the \
+skeleton's."""
 
 PRETRAINED_INTRO = [
     "Rows of group `pretrained` restore with the pretrained FIB-SEM model of the factor (the",

@@ -8,13 +8,14 @@
   watershed.
 - :mod:`~skelem.metrics.measured`: errors on the measured rows and on the rows in between.
 - :mod:`~skelem.metrics.stationarity`: Z texture stationarity (bands every ``s`` slices).
-- :mod:`~skelem.metrics.crossplane`: XZ-pass vs YZ-pass disagreement and XY stripe index.
+- :mod:`~skelem.metrics.crossplane`: XZ-pass vs YZ-pass disagreement, XY stripe index and
+  stripe excess.
 - :func:`evaluate_arrays`: all of the above as one flat dict; :func:`reference_data_range` the
   intensity span it is given; :func:`reference_free_resolution` the self-FSC along Z and in XY;
   :func:`segmentation_scores` VI and adapted Rand error of a membrane map's watershed.
 """
 
-from .crossplane import pass_disagreement, stripe_index
+from .crossplane import pass_disagreement, stripe_excess, stripe_index
 from .distribution import kid
 from .evaluate import evaluate_arrays, reference_data_range
 from .fidelity import crop_border, gmsd, per_plane, psnr, ssim
@@ -68,6 +69,7 @@ __all__ = [
     "self_fsc",
     "spectrum_ratio",
     "ssim",
+    "stripe_excess",
     "stripe_index",
     "variation_of_information",
     "z_power_spectrum",
