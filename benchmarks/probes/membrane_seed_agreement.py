@@ -42,6 +42,22 @@ METHODS = {
 }
 
 
+def load_predictor(path: Path, train_image: np.ndarray):
+    """A predictor saved by this probe (its state dict), with the normaliser
+    :meth:`MembranePredictor.train` fits on the same training image."""
+    import torch
+
+    from skelem.data.normalize import PercentileNormalizer
+    from skelem.evaluation.membrane import NET, MembranePredictor
+    from skelem.models.device import cpu_fast_layout
+    from skelem.models.unet import UNet2D
+
+    model = UNet2D(1, 1, channels=NET.channels, depth=NET.depth)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    cpu_fast_layout(model)  # the layout it was trained and first applied in (same rounding)
+    return MembranePredictor(model, PercentileNormalizer.fit(train_image))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -62,6 +78,16 @@ def main() -> int:
         action="store_true",
         help="train the predictors with restoration-like inputs (blur along one axis, noise; "
         "MembranePredictor.train(augment=True))",
+    )
+    ap.add_argument(
+        "--load-predictors",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="folders of an earlier run: a saved predictor_<iterations>_seed<seed>.pt found "
+        "there is loaded instead of trained (the same weights; its normaliser is refitted on "
+        "the same training image)",
     )
     args = ap.parse_args()
     if not (DATA / "raw.tif").exists():
@@ -102,11 +128,17 @@ def main() -> int:
     for iterations in args.iterations:
         for seed in args.seeds:
             t = time.perf_counter()
-            predictor = MembranePredictor.train(
-                train_image, train_labels, iterations, seed=seed, augment=args.augment
-            )
+            name = f"predictor_{iterations}_seed{seed}.pt"
+            saved = [d / name for d in args.load_predictors if (d / name).exists()]
+            if saved:
+                predictor = load_predictor(saved[0], train_image)
+                print(f"loaded {saved[0]}", flush=True)
+            else:
+                predictor = MembranePredictor.train(
+                    train_image, train_labels, iterations, seed=seed, augment=args.augment
+                )
+                torch.save(predictor.model.state_dict(), out / name)
             trained = time.perf_counter() - t
-            torch.save(predictor.model.state_dict(), out / f"predictor_{iterations}_seed{seed}.pt")
             for name, pred in preds.items():
                 row = segmentation_scores(predictor.predict(pred), labels)
                 results["rows"][f"{iterations}/seed{seed}/{name}"] = {**row, "train_s": trained}
