@@ -218,3 +218,13 @@ def test_benchmark_budgets_train_at_the_default_learning_rates_unless_they_say()
     full = Budget().config(8).skeleton_training.learning_rate
     assert full == defaults.skeleton_training.learning_rate
     assert Budget.quick().config(4).skeleton_training.learning_rate == 2e-3
+
+
+def test_pretrained_rows_restore_as_restore_without_a_model_does() -> None:
+    """The input's own percentiles (the CLI's default without --model); trained rows the model's."""
+    from skelem.evaluation.methods import benchmark_methods
+
+    methods = {m.name: m for m in benchmark_methods(pretrained=True)}
+    assert methods["skeleton-pretrained"].restore.normalize == "input"
+    assert methods["skelem-pretrained"].restore.normalize == "input"
+    assert methods["skelem"].restore.normalize == methods["skeleton"].restore.normalize == "model"

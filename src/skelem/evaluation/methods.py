@@ -93,7 +93,8 @@ def benchmark_methods(
             MethodSpec(
                 f"{method}-pretrained",
                 "pretrained",
-                RestoreOptions(method=method),
+                # as `skelem restore` without --model: the input's own intensity percentiles
+                RestoreOptions(method=method, normalize="input"),
                 crossplane=ablations,
                 pretrained=True,
             )

@@ -51,7 +51,9 @@ PRETRAINED_INTRO = [
     "Rows of group `pretrained` restore with the pretrained FIB-SEM model of the factor (the",
     "package's, or `$SKELEM_PRETRAINED_DIR`'s: its folder is `pretrained_model` in results.json),",
     "zero-shot: trained once on other isotropic FIB-SEM (see the model's PROVENANCE.md), not on",
-    "this input; they are a fair comparison only on data that model never saw.",
+    "this input; they are a fair comparison only on data that model never saw. As `skelem",
+    "restore` without `--model`, they normalise intensities by the input's own percentiles and",
+    "run the detail check first.",
 ]
 
 PAIRED_INTRO = [
