@@ -12,9 +12,9 @@ cross-plane artifacts":
   white error; an error whose energy falls with frequency (any smooth error, e.g. cubic
   interpolation's on FIB-SEM: 3-5) reads far above 1 without a single stripe, because the axis
   lines pass through the low frequencies where such an error lives;
-- :func:`stripe_excess`: the axis lines' energy against the parallel lines two and three bins
-  beside them, over the same frequencies, in windowed spectra: 1 when the error has no more
-  energy on the axes than next to them, whatever its spectral slope; stripes read above 1.
+- :func:`stripe_excess`: the axis lines' energy against the off-axis energy at the same radial
+  frequencies, in windowed spectra: 1 when the error has no more energy on the axes than off
+  them, whatever its spectral slope; stripes read above 1.
 """
 
 from __future__ import annotations
