@@ -326,11 +326,6 @@ class AlignmentConfig(_Strict):
         The HR->LR->HR cycle and the XZ/YZ agreement compare images blurred by a Gaussian of this
         standard deviation (pixels), so they constrain structure and leave texture to
         ``texture_weight``; 0 compares the raw images (L1 then pulls the refiner to the mean).
-    axial_texture_sigma : float
-        The per-column axial gradient energies of the texture term are taken of the slice minus
-        its lateral Gaussian blur of this standard deviation (pixels), so an offset along a whole
-        row (a band, which adds axial energy to every column at once) earns nothing; 0 measures
-        the raw slice (before 2026-12-08: at x4 the refiner learned such bands).
     """
 
     hr_weight: float = Field(default=1.0, ge=0.0, description="HR->LR->HR cycle on real XY patches")
@@ -358,12 +353,6 @@ class AlignmentConfig(_Strict):
         ge=0.0,
         description="Gaussian blur (pixels) before the HR cycle and XZ/YZ agreement L1 terms, so "
         "they constrain structure, not texture (0: raw L1)",
-    )
-    axial_texture_sigma: float = Field(
-        default=0.0,
-        ge=0.0,
-        description="the texture term's axial energies are taken of the slice minus its lateral "
-        "blur of this sigma (pixels), so bands along whole rows earn nothing (0: raw slice)",
     )
 
 

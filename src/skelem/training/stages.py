@@ -317,13 +317,10 @@ class CrossPlaneSampler:
         return interp[start : start + self.rows], start
 
 
-def _slice_texture(x: torch.Tensor, axial_sigma: float = 0.0) -> torch.Tensor:
-    """Per-row lateral and per-column axial gradient energies of ``(B, 1, H, W)`` slices; with
-    ``axial_sigma`` the axial ones of ``x`` minus its lateral blur (a row offset adds none)."""
-    axial = x - gaussian_blur(x, axial_sigma, dims=(-1,)) if axial_sigma > 0 else x
+def _slice_texture(x: torch.Tensor) -> torch.Tensor:
+    """Per-row lateral and per-column axial gradient energies of ``(B, 1, H, W)`` slices."""
     return torch.cat(
-        [row_texture_energy(x).flatten(1), row_texture_energy(axial.transpose(-1, -2)).flatten(1)],
-        1,
+        [row_texture_energy(x).flatten(1), row_texture_energy(x.transpose(-1, -2)).flatten(1)], 1
     )
 
 
@@ -410,9 +407,8 @@ def alignment_step(
         out = skel + refine_residual(model, u, skel, mask, noise, settings(True))
         loss = acfg.hr_weight * F.l1_loss(gaussian_blur(out, sigma), gaussian_blur(p, sigma))
         if acfg.texture_weight > 0:
-            axial_sigma = acfg.axial_texture_sigma
             loss = loss + acfg.texture_weight * texture_log_ratio(
-                _slice_texture(out, axial_sigma), _slice_texture(p, axial_sigma)
+                _slice_texture(out), _slice_texture(p)
             )
         if acfg.anchor_weight > 0:
             anchor_gen = torch_generator(tcfg.seed, step, STREAM_ALIGNMENT_ANCHOR)

@@ -42,23 +42,3 @@ def test_texture_log_ratio_is_zero_when_energies_match_and_symmetric_in_ratio() 
     energy = (3 * e).requires_grad_(True)
     texture_log_ratio(energy, target).backward()
     assert target.grad is None and energy.grad is not None
-
-
-def test_axial_texture_of_the_lateral_high_pass_gives_row_bands_nothing() -> None:
-    """``alignment.axial_texture_sigma``: a band along a whole row (constant along W) adds axial
-    energy to every column of the raw slice but none to its lateral high-pass; texture keeps most
-    of its axial energy."""
-    from skelem.training.stages import _slice_texture
-
-    g = torch.Generator().manual_seed(0)
-    bands = torch.randn(2, 1, 16, 1, generator=g).expand(2, 1, 16, 48).clone()
-    texture = torch.randn(2, 1, 16, 48, generator=g)
-    axial = slice(16, None)  # after the 16 per-row lateral energies come the 48 per-column ones
-    assert _slice_texture(bands)[:, axial].mean() > 1.0
-    assert _slice_texture(bands, 4.0)[:, axial].abs().max() < 1e-6
-    kept = _slice_texture(texture, 4.0)[:, axial].mean() / _slice_texture(texture)[:, axial].mean()
-    assert 0.6 < kept < 1.0
-    # the lateral energies are the raw slice's either way
-    torch.testing.assert_close(
-        _slice_texture(texture, 4.0)[:, :16], _slice_texture(texture)[:, :16]
-    )
