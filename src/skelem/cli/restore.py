@@ -300,7 +300,11 @@ def _pretrained_model(vol, factor: float | None, options, quiet: bool) -> str | 
     """Without ``--model``: the shipped pretrained model of the volume's factor, said so on
     stderr (and the input's own intensity percentiles unless ``--normalize`` is given); None
     (cubic interpolation) when no method was asked for and none is shipped for the factor."""
-    from skelem.models.pretrained import pretrained_factors, pretrained_model_dir
+    from skelem.models.pretrained import (
+        PRETRAINED_NORMALIZE,
+        pretrained_factors,
+        pretrained_model_dir,
+    )
 
     resolved = vol.anisotropy_factor(factor)
     if options.method is None and resolved not in pretrained_factors():
@@ -313,7 +317,7 @@ def _pretrained_model(vol, factor: float | None, options, quiet: bool) -> str | 
     directory = pretrained_model_dir(resolved)
     source = click.get_current_context().get_parameter_source("normalize")
     if source is None or source.name == "DEFAULT":
-        options.normalize = "input"
+        options.normalize = PRETRAINED_NORMALIZE
     if not quiet:
         click.echo(
             f"no --model given: using the pretrained FIB-SEM x{resolved} model shipped with "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from skelem.config.restore import RestoreOptions
+from skelem.models.pretrained import PRETRAINED_NORMALIZE
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,7 @@ def benchmark_methods(
             MethodSpec(
                 f"{method}-pretrained",
                 "pretrained",
-                # as `skelem restore` without --model: the input's own intensity percentiles
-                RestoreOptions(method=method, normalize="input"),
+                RestoreOptions(method=method, normalize=PRETRAINED_NORMALIZE),
                 crossplane=ablations,
                 pretrained=True,
             )

@@ -17,6 +17,10 @@ from skelem.errors import ModelError
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained_models"
 #: Environment variable naming another folder of pretrained models (``fibsem_x<factor>``).
 PRETRAINED_ENV = "SKELEM_PRETRAINED_DIR"
+#: How a pretrained model normalises a volume it restores zero-shot: by the volume's own
+#: intensity percentiles (the model's are another acquisition's). ``skelem restore`` without
+#: ``--model``, napari's pretrained source and the benchmark's pretrained rows all use it.
+PRETRAINED_NORMALIZE = "input"
 _NAME = re.compile(r"^fibsem_x(\d+)$")
 
 

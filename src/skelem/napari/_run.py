@@ -250,7 +250,9 @@ def run_request(
     if artifact is not None:
         check_sampling(options, method, artifact.config.diffusion)
     if request.needs_model and request.model_source == "pretrained":
-        options.normalize = "input"  # as `skelem restore` without --model, and its detail check
+        from skelem.models.pretrained import PRETRAINED_NORMALIZE
+
+        options.normalize = PRETRAINED_NORMALIZE  # as `skelem restore` without --model
         detail_check = check_pretrained_detail(request.volume, artifact, options)
     elif request.needs_model and request.model_source == "folder":
         detail_check = check_model_detail(request.volume, artifact, options)
